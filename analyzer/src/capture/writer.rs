@@ -1,0 +1,343 @@
+//! Writing a capture: one open segment per table, sealed on size/age policy
+//! and on close. Every batch goes both to the Parquet writer and to an Arrow
+//! IPC journal that is synced on `flush`, so a crash loses at most the time
+//! since the last flush and `recover` can seal what the journal holds.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use datafusion::arrow::array::{Array, UInt64Array};
+use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use super::manifest::{chain_next, CaptureState, Manifest, SegmentInfo};
+use super::{create_private_dir, create_private_file, segment_file_name, sha256_file, JOURNAL_EXT, PARTIAL_EXT, SEGMENT_EXT};
+use crate::schema::{self, Table};
+
+#[derive(Clone, Copy, Debug)]
+pub struct SealPolicy {
+    /// Seal when the segment's Parquet size reaches this many bytes.
+    pub max_bytes: u64,
+    /// Seal when the segment has been open this long.
+    pub max_age: Duration,
+}
+
+impl Default for SealPolicy {
+    fn default() -> Self {
+        SealPolicy { max_bytes: 64 << 20, max_age: Duration::from_secs(300) }
+    }
+}
+
+struct OpenSegment {
+    seq: u64,
+    parquet: ArrowWriter<File>,
+    journal: StreamWriter<BufWriter<File>>,
+    partial_path: PathBuf,
+    journal_path: PathBuf,
+    rows: u64,
+    first_ts: Option<u64>,
+    last_ts: Option<u64>,
+    opened: Instant,
+    dirty: bool,
+}
+
+pub struct CaptureWriter {
+    dir: PathBuf,
+    manifest: Manifest,
+    policy: SealPolicy,
+    open: BTreeMap<&'static str, OpenSegment>,
+    next_seq: u64,
+}
+
+fn writer_properties(table: &Table) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")))
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_max_row_group_row_count(Some(if table.name == schema::TLS_CHUNKS { 8192 } else { 256 * 1024 }))
+        .set_created_by(format!("agentsight {}", env!("CARGO_PKG_VERSION")));
+    for name in table.dictionary_columns() {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(name), true);
+    }
+    // Ordered integer columns compress far better as deltas.
+    for name in ["ts_ns", "proc_key", "call_seq", "chunk_offset"] {
+        if table.column_index(name).is_some() {
+            b = b.set_column_encoding(ColumnPath::from(name), parquet::basic::Encoding::DELTA_BINARY_PACKED);
+        }
+    }
+    b.build()
+}
+
+fn ts_range(batch: &RecordBatch) -> (Option<u64>, Option<u64>) {
+    let Some(col) = batch.column_by_name("ts_ns") else { return (None, None) };
+    let Some(ts) = col.as_any().downcast_ref::<UInt64Array>() else { return (None, None) };
+    (datafusion::arrow::compute::min(ts), datafusion::arrow::compute::max(ts))
+}
+
+impl CaptureWriter {
+    /// Starts writing into `dir` (already prepared by `prepare_output_dir`)
+    /// and stores the initial manifest.
+    pub fn create(dir: &Path, manifest: Manifest, policy: SealPolicy) -> Result<Self> {
+        for t in schema::TABLES {
+            create_private_dir(&dir.join(t.name))?;
+        }
+        manifest.store(dir)?;
+        let next_seq = manifest.segments.iter().map(|s| s.seq + 1).max().unwrap_or(1);
+        Ok(CaptureWriter { dir: dir.to_path_buf(), manifest, policy, open: BTreeMap::new(), next_seq })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn manifest_mut(&mut self) -> &mut Manifest {
+        &mut self.manifest
+    }
+
+    fn open_segment(&mut self, table: &'static Table) -> Result<OpenSegment> {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let tdir = self.dir.join(table.name);
+        let partial_path = tdir.join(segment_file_name(seq, PARTIAL_EXT));
+        let journal_path = tdir.join(segment_file_name(seq, JOURNAL_EXT));
+        let schema = table.arrow_schema();
+        let parquet = ArrowWriter::try_new(create_private_file(&partial_path)?, schema.clone(), Some(writer_properties(table)))
+            .with_context(|| format!("starting Parquet segment {}", partial_path.display()))?;
+        let journal = StreamWriter::try_new(BufWriter::new(create_private_file(&journal_path)?), &schema)
+            .with_context(|| format!("starting journal {}", journal_path.display()))?;
+        Ok(OpenSegment {
+            seq,
+            parquet,
+            journal,
+            partial_path,
+            journal_path,
+            rows: 0,
+            first_ts: None,
+            last_ts: None,
+            opened: Instant::now(),
+            dirty: false,
+        })
+    }
+
+    /// Appends rows to the table's open segment (opening one if needed).
+    pub fn write(&mut self, table_name: &str, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let table = schema::table(table_name).with_context(|| format!("unknown table {table_name}"))?;
+        if !self.open.contains_key(table.name) {
+            let seg = self.open_segment(table)?;
+            self.open.insert(table.name, seg);
+        }
+        let seg = self.open.get_mut(table.name).expect("just opened");
+        seg.journal.write(batch).with_context(|| format!("writing journal {}", seg.journal_path.display()))?;
+        seg.parquet.write(batch).with_context(|| format!("writing segment {}", seg.partial_path.display()))?;
+        // Bound memory: a row group in progress is held in RAM until flushed.
+        if seg.parquet.in_progress_size() > 32 << 20 {
+            seg.parquet.flush()?;
+        }
+        seg.rows += batch.num_rows() as u64;
+        let (lo, hi) = ts_range(batch);
+        seg.first_ts = match (seg.first_ts, lo) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        seg.last_ts = seg.last_ts.max(hi);
+        seg.dirty = true;
+        Ok(())
+    }
+
+    /// Makes everything written so far durable (journals synced) and seals
+    /// segments that reached the size or age limit. Call about once a second.
+    pub fn flush(&mut self) -> Result<()> {
+        let mut to_seal = Vec::new();
+        for (name, seg) in self.open.iter_mut() {
+            if seg.dirty {
+                seg.journal.flush().with_context(|| format!("flushing {}", seg.journal_path.display()))?;
+                seg.journal.get_ref().get_ref().sync_data().with_context(|| format!("syncing {}", seg.journal_path.display()))?;
+                seg.dirty = false;
+            }
+            let size = seg.parquet.bytes_written() as u64 + seg.parquet.in_progress_size() as u64;
+            if size >= self.policy.max_bytes || seg.opened.elapsed() >= self.policy.max_age {
+                to_seal.push(*name);
+            }
+        }
+        for name in to_seal {
+            self.seal(name)?;
+        }
+        Ok(())
+    }
+
+    fn seal(&mut self, table: &'static str) -> Result<()> {
+        let Some(seg) = self.open.remove(table) else { return Ok(()) };
+        let OpenSegment { seq, parquet, journal, partial_path, journal_path, rows, first_ts, last_ts, .. } = seg;
+        parquet.close().with_context(|| format!("finishing segment {}", partial_path.display()))?;
+        drop(journal);
+        let final_path = self.dir.join(table).join(segment_file_name(seq, SEGMENT_EXT));
+        File::open(&partial_path)?.sync_all()?;
+        std::fs::rename(&partial_path, &final_path)?;
+        self.record_sealed(table, seq, &final_path, rows, first_ts, last_ts, false)?;
+        std::fs::remove_file(&journal_path).with_context(|| format!("removing journal {}", journal_path.display()))?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record_sealed(
+        &mut self,
+        table: &str,
+        seq: u64,
+        path: &Path,
+        rows: u64,
+        first_ts: Option<u64>,
+        last_ts: Option<u64>,
+        recovered: bool,
+    ) -> Result<()> {
+        let (sha256, bytes) = sha256_file(path)?;
+        let file = format!("{table}/{}", path.file_name().expect("file name").to_string_lossy());
+        let chain = chain_next(&self.manifest.chain_head(), seq, table, &file, rows, &sha256);
+        self.manifest.segments.push(SegmentInfo {
+            seq,
+            table: table.to_string(),
+            file,
+            rows,
+            bytes,
+            sha256,
+            chain,
+            first_ts_ns: first_ts,
+            last_ts_ns: last_ts,
+            recovered,
+        });
+        *self.manifest.rows.entry(table.to_string()).or_default() += rows;
+        self.manifest.store(&self.dir)
+    }
+
+    /// Seals every open segment, marks the capture closed and returns the
+    /// final manifest.
+    pub fn close(mut self, ended_at_ns: i64) -> Result<Manifest> {
+        let names: Vec<&'static str> = self.open.keys().copied().collect();
+        for name in names {
+            self.seal(name)?;
+        }
+        self.manifest.state = CaptureState::Closed;
+        self.manifest.ended_at_ns = Some(ended_at_ns);
+        self.manifest.store(&self.dir)?;
+        Ok(self.manifest)
+    }
+
+    /// Best-effort close after a write error (e.g. disk full): seals what can
+    /// be sealed, keeps journals of what cannot, and records why.
+    pub fn close_after_error(mut self, ended_at_ns: i64, why: &str) -> Manifest {
+        self.manifest.notes.push(format!("recording stopped early: {why}"));
+        let names: Vec<&'static str> = self.open.keys().copied().collect();
+        for name in names {
+            if let Err(e) = self.seal(name) {
+                self.manifest.notes.push(format!("could not seal {name}: {e:#}"));
+            }
+        }
+        self.manifest.ended_at_ns = Some(ended_at_ns);
+        let _ = self.manifest.store(&self.dir);
+        self.manifest
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct RecoveryReport {
+    pub segments: usize,
+    pub rows: u64,
+    /// Journals whose tail was cut mid-record (expected after kill -9).
+    pub truncated_journals: usize,
+}
+
+/// Seals the journals a crashed recorder left behind. Reads each journal up
+/// to its last complete batch, writes a Parquet segment from it, and appends
+/// it to the manifest (and chain) marked `recovered`.
+pub fn recover(dir: &Path) -> Result<RecoveryReport> {
+    let manifest = Manifest::load(dir)?;
+    let mut report = RecoveryReport::default();
+    let mut journals: Vec<(u64, &'static Table, PathBuf)> = Vec::new();
+    for table in schema::TABLES {
+        let Ok(entries) = std::fs::read_dir(dir.join(table.name)) else { continue };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(stem) = name.strip_suffix(&format!(".{PARTIAL_EXT}")) {
+                // The Parquet side of an unsealed segment has no footer; the
+                // journal is the copy we rebuild from.
+                let _ = stem;
+                std::fs::remove_file(e.path())?;
+            } else if let Some(seq) = name.strip_suffix(&format!(".{JOURNAL_EXT}")).and_then(|s| s.strip_prefix("seg-")).and_then(|s| s.parse::<u64>().ok()) {
+                journals.push((seq, table, e.path()));
+            }
+        }
+    }
+    journals.sort_by_key(|j| j.0);
+    let mut w = CaptureWriter { dir: dir.to_path_buf(), next_seq: 0, policy: SealPolicy::default(), open: BTreeMap::new(), manifest };
+    for (seq, table, journal_path) in journals {
+        let already = w.manifest.segments.iter().any(|s| s.seq == seq);
+        if already {
+            // Sealed, then the process died before deleting the journal.
+            std::fs::remove_file(&journal_path)?;
+            continue;
+        }
+        let reader = match File::open(&journal_path).map_err(anyhow::Error::from).and_then(|f| {
+            StreamReader::try_new(std::io::BufReader::new(f), None).map_err(anyhow::Error::from)
+        }) {
+            Ok(r) => Some(r),
+            Err(_) => None, // died before the schema message reached disk: nothing to recover
+        };
+        let final_path = dir.join(table.name).join(segment_file_name(seq, SEGMENT_EXT));
+        let mut parquet = ArrowWriter::try_new(create_private_file(&final_path)?, table.arrow_schema(), Some(writer_properties(table)))?;
+        let (mut rows, mut first, mut last) = (0u64, None, None);
+        if let Some(reader) = reader {
+            for batch in reader {
+                match batch {
+                    Ok(b) => {
+                        let (lo, hi) = ts_range(&b);
+                        first = match (first, lo) {
+                            (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
+                            (a, b) => a.or(b),
+                        };
+                        last = last.max(hi);
+                        rows += b.num_rows() as u64;
+                        parquet.write(&b)?;
+                    }
+                    Err(_) => {
+                        report.truncated_journals += 1;
+                        break;
+                    }
+                }
+            }
+        }
+        parquet.close()?;
+        File::open(&final_path)?.sync_all()?;
+        if rows == 0 {
+            std::fs::remove_file(&final_path)?;
+        } else {
+            w.record_sealed(table.name, seq, &final_path, rows, first, last, true)?;
+            report.segments += 1;
+            report.rows += rows;
+        }
+        std::fs::remove_file(&journal_path)?;
+    }
+    if w.manifest.state == CaptureState::Recording {
+        w.manifest.state = CaptureState::Recovered;
+        w.manifest.notes.push(format!(
+            "recorder did not stop cleanly; recovered {} rows in {} segments from journals",
+            report.rows, report.segments
+        ));
+        w.manifest.store(dir)?;
+    }
+    Ok(report)
+}

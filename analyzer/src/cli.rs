@@ -1,0 +1,558 @@
+//! `agentsight query`, `agentsight shell` and `agentsight views`.
+
+use std::ffi::OsString;
+use std::fs::OpenOptions as FsOpenOptions;
+use std::io::{IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::prelude::DataFrame;
+use datafusion::sql::parser::DFParser;
+
+use crate::output::{self, Format};
+use crate::schema;
+use crate::session::{OpenOptions, Session};
+use crate::views;
+
+/// Options shared by commands that open captures.
+#[derive(Args, Clone, Debug, Default)]
+pub struct CaptureOptions {
+    /// Capture directory (repeatable; also accepted positionally).
+    #[arg(long = "capture", short = 'c', value_name = "DIR")]
+    pub capture: Vec<PathBuf>,
+    /// Query the readable segments of a damaged or unsealed capture and say how many were skipped.
+    #[arg(long)]
+    pub skip_bad_segments: bool,
+    /// Directory of *.sql views replacing or adding to the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub queries: Option<PathBuf>,
+}
+
+impl CaptureOptions {
+    fn open_options(&self) -> OpenOptions {
+        OpenOptions { skip_bad_segments: self.skip_bad_segments, queries_dir: self.queries.clone(), progress: true }
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+#[command(after_help = "Examples:\n  agentsight query CAP \"SELECT * FROM processes\"\n  agentsight query CAP -f q.sql --format csv -o out.csv\n  agentsight query --capture A --capture B \"SELECT capture, count(*) FROM timeline GROUP BY 1\"")]
+pub struct QueryArgs {
+    /// Capture directories followed by the SQL (the SQL is omitted with -f).
+    #[arg(value_name = "CAPTURE... SQL", required = false)]
+    pub args: Vec<OsString>,
+    /// Read the SQL from a file (several statements run in order; the last one's result is printed).
+    #[arg(long = "file", short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the result to FILE (created 0600) instead of stdout.
+    #[arg(long = "output", short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Cut table cells wider than this many characters (0 = never).
+    #[arg(long, default_value_t = 60)]
+    pub max_width: usize,
+    /// Show at most this many rows in table format (0 = all).
+    #[arg(long, default_value_t = 1000)]
+    pub max_rows: usize,
+    #[command(flatten)]
+    pub captures: CaptureOptions,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct ShellArgs {
+    /// Capture directories.
+    #[arg(value_name = "CAPTURE")]
+    pub positional: Vec<PathBuf>,
+    /// History file (default: ~/.agentsight_history).
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    /// Cut table cells wider than this many characters (0 = never).
+    #[arg(long, default_value_t = 60)]
+    pub max_width: usize,
+    /// Show at most this many rows per result (0 = all).
+    #[arg(long, default_value_t = 200)]
+    pub max_rows: usize,
+    #[command(flatten)]
+    pub captures: CaptureOptions,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct ViewsArgs {
+    /// Print the SQL of this view instead of the list.
+    pub name: Option<String>,
+    /// Directory of *.sql views replacing or adding to the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub queries: Option<PathBuf>,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the query runtime")
+}
+
+fn open_session(rt: &tokio::runtime::Runtime, dirs: &[PathBuf], opts: &CaptureOptions) -> Result<Session> {
+    let session = rt.block_on(Session::open(dirs, &opts.open_options()))?;
+    if let Some(note) = session.skipped_note() {
+        eprintln!("agentsight: {note}");
+    }
+    Ok(session)
+}
+
+/// Captures and SQL from `query`'s arguments.
+pub fn split_query_args(args: &QueryArgs) -> Result<(Vec<PathBuf>, String)> {
+    let mut dirs = args.captures.capture.clone();
+    let mut rest: Vec<OsString> = args.args.clone();
+    let sql = match &args.file {
+        Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading SQL file {}", f.display()))?,
+        None => {
+            let last = rest.pop().ok_or_else(|| anyhow!("no SQL given: agentsight query CAPTURE \"SELECT ...\" (or -f FILE)"))?;
+            last.into_string().map_err(|_| anyhow!("the SQL argument is not valid UTF-8"))?
+        }
+    };
+    dirs.extend(rest.into_iter().map(PathBuf::from));
+    if dirs.is_empty() {
+        bail!("no capture given: agentsight query CAPTURE \"SQL\" (or --capture DIR)");
+    }
+    Ok((dirs, sql))
+}
+
+/// Runs every statement of `sql` in order; returns the last result.
+pub async fn run_sql(session: &Session, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let mut last = None;
+    for df in plan_statements(session, sql).await? {
+        let schema: SchemaRef = df.schema().inner().clone();
+        last = Some((schema, df.collect().await?));
+    }
+    last.ok_or_else(|| anyhow!("no SQL statement given"))
+}
+
+/// Plans (and for DDL, executes) each statement in turn.
+async fn plan_statements(session: &Session, sql: &str) -> Result<Vec<DataFrame>> {
+    let statements = DFParser::parse_sql(sql)?;
+    let mut out = Vec::new();
+    for st in statements {
+        let state = session.ctx.state();
+        let plan = state.statement_to_plan(st).await?;
+        out.push(session.ctx.execute_logical_plan(plan).await?);
+    }
+    Ok(out)
+}
+
+/// A spinner on stderr while a query runs for more than a moment, only when
+/// stderr is a terminal.
+struct Spinner(Option<indicatif::ProgressBar>);
+
+impl Spinner {
+    fn start(what: &str) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Spinner(None);
+        }
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_message(what.to_string());
+        pb.enable_steady_tick(Duration::from_millis(120));
+        Spinner(Some(pb))
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(pb) = self.0.take() {
+            pb.finish_and_clear();
+        }
+    }
+}
+
+fn create_output(path: &Path) -> Result<Box<dyn Write + Send>> {
+    let f = FsOpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    Ok(Box::new(std::io::BufWriter::new(f)))
+}
+
+/// `agentsight query`.
+pub fn query(args: QueryArgs) -> Result<()> {
+    let (dirs, sql) = split_query_args(&args)?;
+    if args.format == Format::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
+        bail!("--format parquet writes binary data: give -o FILE or redirect stdout");
+    }
+    let rt = runtime()?;
+    let session = open_session(&rt, &dirs, &args.captures)?;
+    let mut out: Box<dyn Write + Send> = match &args.output {
+        Some(p) => create_output(p)?,
+        None => Box::new(std::io::stdout()),
+    };
+    rt.block_on(async {
+        let spinner = Spinner::start("running query");
+        let frames = plan_statements(&session, &sql).await?;
+        let Some((last, earlier)) = frames.split_last() else { bail!("no SQL statement given") };
+        for df in earlier {
+            df.clone().collect().await?;
+        }
+        let schema: SchemaRef = last.schema().inner().clone();
+        if args.format == Format::Table {
+            let batches = last.clone().collect().await?;
+            drop(spinner);
+            out.write_all(output::render_table(&schema, &batches, args.max_width, args.max_rows)?.as_bytes())?;
+            out.flush()?;
+        } else {
+            // Machine formats stream, so large results need not fit in memory.
+            let mut stream = last.clone().execute_stream().await?;
+            let mut w = output::ResultWriter::new(args.format, schema, out)?;
+            use futures::StreamExt;
+            while let Some(batch) = stream.next().await {
+                w.write(&batch?)?;
+            }
+            drop(spinner);
+            w.finish()?;
+        }
+        Ok(())
+    })
+}
+
+/// `agentsight views`.
+pub fn views(args: ViewsArgs) -> Result<()> {
+    let defs = views::load(args.queries.as_deref())?;
+    let mut out = std::io::stdout().lock();
+    if let Some(name) = &args.name {
+        let v = defs
+            .iter()
+            .find(|v| v.name == *name)
+            .ok_or_else(|| anyhow!("no view named {name}; `agentsight views` lists them"))?;
+        writeln!(out, "-- from {}\n{};", v.source, v.sql)?;
+        return Ok(());
+    }
+    writeln!(out, "{}", views_listing(&defs))?;
+    Ok(())
+}
+
+fn views_listing(defs: &[views::ViewDef]) -> String {
+    let width = defs.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let mut s = String::new();
+    for v in defs {
+        s.push_str(&format!("{:<width$}  {}\n", v.name, v.description));
+    }
+    s.push_str(&format!(
+        "{:<width$}  {}\n{:<width$}  {}",
+        "descendants(K)",
+        "table function: process K and its subtree, with depth (fast path of process_tree)",
+        "ancestors(K)",
+        "table function: process K and its ancestors, with depth",
+        width = width.max(14)
+    ));
+    s
+}
+
+// ------------------------------------------------------------------ shell
+
+/// State of an interactive shell, separate from the line editor so that it
+/// can be driven by tests.
+pub struct Shell {
+    pub session: Session,
+    rt: tokio::runtime::Runtime,
+    pub max_width: usize,
+    pub max_rows: usize,
+    /// Names offered by tab completion.
+    words: Vec<String>,
+}
+
+const HELP: &str = "\
+Enter SQL ending with ; (it may span lines). Commands:
+  .tables          list tables and views
+  .schema NAME     columns of a table or view
+  .views           named views with descriptions
+  .functions       agentsight SQL functions
+  .maxwidth N      cut cells wider than N characters (0 = never)
+  .maxrows N       show at most N rows (0 = all)
+  .help            this text
+  .quit            leave (also Ctrl-D)
+Ctrl-C cancels a running query.";
+
+impl Shell {
+    pub fn new(session: Session, rt: tokio::runtime::Runtime, max_width: usize, max_rows: usize) -> Result<Self> {
+        let mut words: Vec<String> = session.table_names();
+        words.extend(["descendants".to_string(), "ancestors".to_string()]);
+        for name in session.table_names() {
+            if let Ok(s) = rt.block_on(session.schema_of(&name)) {
+                words.extend(s.fields().iter().map(|f| f.name().clone()));
+            }
+        }
+        words.extend(crate::udf::FUNCTIONS.iter().map(|(sig, _)| sig.split('(').next().unwrap_or("").to_string()));
+        words.sort();
+        words.dedup();
+        Ok(Shell { session, rt, max_width, max_rows, words })
+    }
+
+    /// Handles one complete input (a dot command or SQL statements) and
+    /// returns what to print; Ok(None) means quit.
+    pub fn handle(&mut self, input: &str) -> Result<Option<String>> {
+        let input = input.trim();
+        if input.is_empty() {
+            return Ok(Some(String::new()));
+        }
+        if let Some(cmd) = input.strip_prefix('.') {
+            return self.command(cmd.trim_end_matches(';'));
+        }
+        let started = Instant::now();
+        let mut text = String::new();
+        let max_width = self.max_width;
+        let max_rows = self.max_rows;
+        let session = &self.session;
+        let result: Result<()> = self.rt.block_on(async {
+            let work = async {
+                for df in plan_statements(session, input).await? {
+                    let schema: SchemaRef = df.schema().inner().clone();
+                    let batches = df.collect().await?;
+                    if schema.fields().is_empty() {
+                        text.push_str("ok\n");
+                    } else {
+                        text.push_str(&output::render_table(&schema, &batches, max_width, max_rows)?);
+                    }
+                }
+                Ok::<(), anyhow::Error>(())
+            };
+            tokio::select! {
+                r = work => r,
+                _ = tokio::signal::ctrl_c() => Err(anyhow!("query cancelled")),
+            }
+        });
+        result?;
+        text.push_str(&format!("Time: {:.3} s\n", started.elapsed().as_secs_f64()));
+        Ok(Some(text))
+    }
+
+    fn command(&mut self, cmd: &str) -> Result<Option<String>> {
+        let mut parts = cmd.split_whitespace();
+        let name = parts.next().unwrap_or("");
+        let arg = parts.next();
+        Ok(Some(match name {
+            "quit" | "exit" | "q" => return Ok(None),
+            "help" | "h" | "?" => format!("{HELP}\n"),
+            "tables" => {
+                let views: Vec<&str> = self.session.views.iter().map(|v| v.name.as_str()).collect();
+                format!(
+                    "tables: {}\nviews:  {}\nfunctions: descendants(K), ancestors(K)\n",
+                    schema::RAW_TABLES.join(", "),
+                    views.join(", ")
+                )
+            }
+            "views" => format!("{}\n", views_listing(&self.session.views)),
+            "functions" => {
+                let mut s = String::new();
+                for (sig, doc) in crate::udf::FUNCTIONS {
+                    s.push_str(&format!("{sig:<32} {doc}\n"));
+                }
+                s
+            }
+            "schema" => {
+                let Some(table) = arg else { bail!(".schema NAME (see .tables)") };
+                self.describe(table)?
+            }
+            "maxwidth" | "maxrows" => {
+                let n: usize = arg.and_then(|a| a.parse().ok()).ok_or_else(|| anyhow!(".{name} N (a number)"))?;
+                if name == "maxwidth" {
+                    self.max_width = n;
+                } else {
+                    self.max_rows = n;
+                }
+                String::new()
+            }
+            other => bail!("unknown command .{other}; .help lists them"),
+        }))
+    }
+
+    fn describe(&self, name: &str) -> Result<String> {
+        let s = self.rt.block_on(self.session.schema_of(name))?;
+        let raw = schema::table(name);
+        let mut out = String::new();
+        if let Some(t) = raw {
+            out.push_str(&format!("{}\n", t.doc));
+        } else if let Some(v) = self.session.views.iter().find(|v| v.name == name) {
+            out.push_str(&format!("view: {}\n", v.description));
+        }
+        for f in s.fields() {
+            let doc = raw
+                .and_then(|t| t.columns.iter().find(|c| c.name == f.name().as_str()))
+                .map(|c| c.doc)
+                .unwrap_or(if f.name() == crate::session::CAPTURE_COLUMN { "Capture this row came from." } else { "" });
+            out.push_str(&format!(
+                "  {:<16} {:<28} {}{}\n",
+                f.name(),
+                f.data_type().to_string(),
+                if f.is_nullable() { "" } else { "not null  " },
+                output::cell_text(doc, 100)
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Completion candidates for the word ending at `pos`: (start, words).
+    pub fn complete(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
+        let pos = pos.min(line.len());
+        let before = &line[..pos];
+        let start = before
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '.'))
+            .map(|(i, c)| i + c.len_utf8())
+            .unwrap_or(0);
+        let word = &before[start..];
+        if start == 0 && word.starts_with('.') {
+            let cmds = [".tables", ".schema ", ".views", ".functions", ".maxwidth ", ".maxrows ", ".help", ".quit"];
+            return (0, cmds.iter().filter(|c| c.starts_with(word)).map(|c| c.to_string()).collect());
+        }
+        // After `t.` complete the column part only.
+        let (start, word) = match word.rfind('.') {
+            Some(i) => (start + i + 1, &word[i + 1..]),
+            None => (start, word),
+        };
+        let lower = word.to_ascii_lowercase();
+        let found = self.words.iter().filter(|w| w.to_ascii_lowercase().starts_with(&lower)).cloned().collect();
+        (start, found)
+    }
+}
+
+/// True when `input` is ready to run: a dot command, or SQL whose last
+/// non-comment character is `;`.
+pub fn input_complete(input: &str) -> bool {
+    let t = input.trim();
+    if t.is_empty() || t.starts_with('.') {
+        return true;
+    }
+    let last_code_line = t.lines().rev().map(|l| l.trim()).find(|l| !l.is_empty() && !l.starts_with("--"));
+    last_code_line.is_some_and(|l| l.ends_with(';'))
+}
+
+#[derive(rustyline::Helper, rustyline::Hinter, rustyline::Highlighter)]
+struct ShellHelper {
+    shell_words: std::sync::Arc<dyn Fn(&str, usize) -> (usize, Vec<String>) + Send + Sync>,
+}
+
+impl rustyline::completion::Completer for ShellHelper {
+    type Candidate = String;
+    fn complete(&self, line: &str, pos: usize, _ctx: &rustyline::Context<'_>) -> rustyline::Result<(usize, Vec<String>)> {
+        Ok((self.shell_words)(line, pos))
+    }
+}
+
+impl rustyline::validate::Validator for ShellHelper {
+    fn validate(&self, ctx: &mut rustyline::validate::ValidationContext) -> rustyline::Result<rustyline::validate::ValidationResult> {
+        Ok(if input_complete(ctx.input()) {
+            rustyline::validate::ValidationResult::Valid(None)
+        } else {
+            rustyline::validate::ValidationResult::Incomplete
+        })
+    }
+}
+
+fn history_path(args: &ShellArgs) -> Option<PathBuf> {
+    args.history.clone().or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".agentsight_history")))
+}
+
+/// `agentsight shell`.
+pub fn shell(args: ShellArgs) -> Result<()> {
+    let mut dirs = args.captures.capture.clone();
+    dirs.extend(args.positional.iter().cloned());
+    if dirs.is_empty() {
+        bail!("no capture given: agentsight shell CAPTURE");
+    }
+    let rt = runtime()?;
+    let session = open_session(&rt, &dirs, &args.captures)?;
+    let labels: Vec<String> = session.captures.iter().map(|c| c.label.clone()).collect();
+    let shell = Shell::new(session, rt, args.max_width, args.max_rows)?;
+    let shell = std::sync::Arc::new(std::sync::Mutex::new(shell));
+
+    let config = rustyline::Config::builder()
+        .auto_add_history(false)
+        .max_history_size(5000)
+        .map_err(|e| anyhow!("{e}"))?
+        .completion_type(rustyline::CompletionType::List)
+        .build();
+    let mut editor: rustyline::Editor<ShellHelper, rustyline::history::DefaultHistory> =
+        rustyline::Editor::with_config(config).context("starting the line editor")?;
+    let for_completion = shell.clone();
+    editor.set_helper(Some(ShellHelper {
+        shell_words: std::sync::Arc::new(move |line, pos| match for_completion.try_lock() {
+            Ok(s) => s.complete(line, pos),
+            Err(_) => (pos, Vec::new()),
+        }),
+    }));
+    let history = history_path(&args);
+    if let Some(h) = &history {
+        // History can hold literals copied from captures: keep it private.
+        if !h.exists() {
+            let _ = FsOpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(h);
+        }
+        let _ = editor.load_history(h);
+    }
+    println!("agentsight shell over {} — .help for commands, .quit to leave", labels.join(", "));
+    loop {
+        match editor.readline("agentsight> ") {
+            Ok(line) => {
+                if !line.trim().is_empty() {
+                    let _ = editor.add_history_entry(line.as_str());
+                }
+                let result = match shell.lock() {
+                    Ok(mut s) => s.handle(&line),
+                    Err(_) => Err(anyhow!("shell state is unusable after an earlier failure")),
+                };
+                match result {
+                    Ok(Some(text)) => print!("{text}"),
+                    Ok(None) => break,
+                    Err(e) => eprintln!("error: {e:#}"),
+                }
+            }
+            Err(rustyline::error::ReadlineError::Interrupted) => continue,
+            Err(rustyline::error::ReadlineError::Eof) => break,
+            Err(e) => return Err(anyhow!("reading input: {e}")),
+        }
+    }
+    if let Some(h) = &history {
+        let _ = editor.save_history(h);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_completeness() {
+        assert!(input_complete("SELECT 1;"));
+        assert!(!input_complete("SELECT 1"));
+        assert!(!input_complete("SELECT 1\nFROM t"));
+        assert!(input_complete("SELECT 1\nFROM t;\n-- trailing comment"));
+        assert!(input_complete(".tables"));
+        assert!(input_complete("  "));
+    }
+
+    #[test]
+    fn query_args_split() {
+        let mut a = QueryArgs {
+            args: vec!["a".into(), "b".into(), "SELECT 1".into()],
+            file: None,
+            format: Format::Table,
+            output: None,
+            max_width: 60,
+            max_rows: 0,
+            captures: CaptureOptions::default(),
+        };
+        let (dirs, sql) = split_query_args(&a).unwrap();
+        assert_eq!(dirs, [PathBuf::from("a"), PathBuf::from("b")]);
+        assert_eq!(sql, "SELECT 1");
+        a.args = vec!["SELECT 1".into()];
+        assert!(split_query_args(&a).unwrap_err().to_string().contains("no capture"));
+        a.captures.capture = vec!["c".into()];
+        assert_eq!(split_query_args(&a).unwrap().0, [PathBuf::from("c")]);
+        a.args.clear();
+        assert!(split_query_args(&a).unwrap_err().to_string().contains("no SQL"));
+    }
+}

@@ -1,0 +1,16 @@
+//! agentsight analyzer: the capture format (shared with the recorder) and
+//! everything that reads captures. Builds on any OS: no BPF, no root.
+
+pub mod capture;
+pub mod cli;
+pub mod fixtures;
+pub mod output;
+pub mod schema;
+pub mod session;
+pub mod tree;
+pub mod udf;
+pub mod views;
+
+pub use datafusion;
+pub use datafusion::arrow;
+pub use parquet;

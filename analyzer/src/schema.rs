@@ -1,0 +1,336 @@
+//! The single source of truth for capture table and column names.
+//!
+//! The recorder writes these tables, the analyzer registers them, and
+//! `docs/schema.md` is generated from [`markdown`] (a test keeps it in sync).
+//! Bump [`SCHEMA_VERSION`] on any change to a raw table.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+/// Version of the raw tables and manifest layout written by this build.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Oldest capture schema this build can still read.
+pub const MIN_READABLE_SCHEMA_VERSION: u32 = 1;
+
+pub const PROCESS_EVENTS: &str = "process_events";
+pub const FILE_EVENTS: &str = "file_events";
+pub const NET_EVENTS: &str = "net_events";
+pub const TLS_CHUNKS: &str = "tls_chunks";
+pub const TLS_EVENTS: &str = "tls_events";
+pub const RECORDER_STATS: &str = "recorder_stats";
+
+/// Raw tables in the order the recorder creates them.
+pub const RAW_TABLES: &[&str] = &[
+    PROCESS_EVENTS,
+    FILE_EVENTS,
+    NET_EVENTS,
+    TLS_CHUNKS,
+    TLS_EVENTS,
+    RECORDER_STATS,
+];
+
+/// Column type as documented; maps to one Arrow type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColType {
+    U64,
+    I64,
+    U32,
+    I32,
+    U16,
+    Bool,
+    Text,
+    /// Low-cardinality text, dictionary encoded in Parquet.
+    Tag,
+    TextList,
+    Bytes,
+}
+
+impl ColType {
+    pub fn arrow(self) -> DataType {
+        match self {
+            ColType::U64 => DataType::UInt64,
+            ColType::I64 => DataType::Int64,
+            ColType::U32 => DataType::UInt32,
+            ColType::I32 => DataType::Int32,
+            ColType::U16 => DataType::UInt16,
+            ColType::Bool => DataType::Boolean,
+            ColType::Text | ColType::Tag => DataType::Utf8,
+            ColType::TextList => {
+                DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+            }
+            ColType::Bytes => DataType::Binary,
+        }
+    }
+
+    fn doc_name(self) -> &'static str {
+        match self {
+            ColType::U64 => "UInt64",
+            ColType::I64 => "Int64",
+            ColType::U32 => "UInt32",
+            ColType::I32 => "Int32",
+            ColType::U16 => "UInt16",
+            ColType::Bool => "Boolean",
+            ColType::Text => "Utf8",
+            ColType::Tag => "Utf8 (dictionary)",
+            ColType::TextList => "List<Utf8>",
+            ColType::Bytes => "Binary",
+        }
+    }
+}
+
+pub struct Column {
+    pub name: &'static str,
+    pub ty: ColType,
+    pub nullable: bool,
+    pub doc: &'static str,
+}
+
+pub struct Table {
+    pub name: &'static str,
+    pub doc: &'static str,
+    pub columns: &'static [Column],
+}
+
+const fn col(name: &'static str, ty: ColType, doc: &'static str) -> Column {
+    Column { name, ty, nullable: false, doc }
+}
+
+const fn opt(name: &'static str, ty: ColType, doc: &'static str) -> Column {
+    Column { name, ty, nullable: true, doc }
+}
+
+use ColType::*;
+
+const TS: Column = col("ts_ns", U64, "Event time, kernel CLOCK_BOOTTIME nanoseconds; `to_wall(ts_ns)` gives UTC using the manifest anchor.");
+const PID: Column = col("pid", I32, "Process id (kernel tgid).");
+const TID: Column = col("tid", I32, "Thread id.");
+const PROC_KEY: Column = col("proc_key", U64, "Stable process key: `(start_ticks << 22) | pid`, start_ticks = process start in 10 ms ticks since boot (as /proc/PID/stat). Unique within a boot even when pids are reused.");
+const COMM: Column = col("comm", Tag, "Thread command name (16 bytes max) at the time of the event.");
+const UID: Column = col("uid", U32, "Real user id.");
+
+pub static TABLES: &[Table] = &[
+    Table {
+        name: PROCESS_EVENTS,
+        doc: "Process lifecycle: one row per exec, fork (new process, not thread), exit, and one `snapshot` row per process that existed when recording started.",
+        columns: &[
+            TS,
+            col("kind", Tag, "`exec`, `fork`, `exit` or `snapshot`."),
+            PID,
+            TID,
+            PROC_KEY,
+            opt("ppid", I32, "Parent process id (fork parent for `fork`, real parent otherwise)."),
+            opt("parent_key", U64, "proc_key of the parent."),
+            UID,
+            col("gid", U32, "Real group id."),
+            COMM,
+            col("cgroup_id", U64, "cgroup v2 id of the acting task."),
+            opt("filename", Text, "Executed file as passed to exec (`exec`), or /proc/PID/exe (`snapshot`)."),
+            opt("argv", TextList, "Argument vector (`exec`, `snapshot`)."),
+            opt("argv_truncated", Bool, "True when argv was longer than the capture cap (16 KiB) and was cut."),
+            opt("cwd", Text, "Working directory at exec (kernel dentry walk; starts with `...` when deeper than 40 levels), or from /proc for `snapshot`."),
+            opt("exit_code", I32, "Exit status (`exit`), when the process exited normally."),
+            opt("exit_signal", I32, "Terminating signal number (`exit`), when killed by a signal."),
+        ],
+    },
+    Table {
+        name: FILE_EVENTS,
+        doc: "File operations that matter for forensics, one row per syscall with its result.",
+        columns: &[
+            TS,
+            PID,
+            TID,
+            PROC_KEY,
+            COMM,
+            UID,
+            col("op", Tag, "`open`, `rename`, `unlink`, `chmod`, `memfd`, `link` or `symlink`."),
+            col("path", Text, "Path as passed by the process (relative paths are relative to `dfd`/cwd); for `symlink` the link path, for `memfd` the name. Invalid UTF-8 bytes appear as `\\xNN`."),
+            opt("path2", Text, "Second path: rename/link destination, symlink target."),
+            col("dfd", I32, "Directory fd (-100 = AT_FDCWD), or the fd for `fchmod`."),
+            col("flags", U32, "open(2) flags, rename/unlink/link flags. `open_flags(flags)` names them."),
+            col("mode", U32, "Create mode for `open`, new mode for `chmod`."),
+            col("ret", I64, "Result: fd or 0 on success, -errno on failure."),
+        ],
+    },
+    Table {
+        name: NET_EVENTS,
+        doc: "Socket connects and accepts with the kernel's view of the 4-tuple.",
+        columns: &[
+            TS,
+            PID,
+            TID,
+            PROC_KEY,
+            COMM,
+            UID,
+            col("op", Tag, "`connect` or `accept`."),
+            col("fd", I32, "connect: the socket fd; accept: the listening fd."),
+            col("ret", I64, "connect: 0 or -errno (-115 EINPROGRESS for non-blocking); accept: the new connection's fd."),
+            col("family", Tag, "`inet`, `inet6`, `unix` or `af<N>`."),
+            opt("local_addr", Text, "Local IP address (TCP only)."),
+            opt("local_port", U16, "Local port (TCP only)."),
+            opt("remote_addr", Text, "Peer IP address."),
+            opt("remote_port", U16, "Peer port."),
+            opt("unix_path", Text, "AF_UNIX path (abstract names start with `@`)."),
+        ],
+    },
+    Table {
+        name: TLS_CHUNKS,
+        doc: "Plaintext passed to or returned from TLS library calls, split into numbered chunks; never decoded by the recorder.",
+        columns: &[
+            TS,
+            PID,
+            TID,
+            PROC_KEY,
+            COMM,
+            col("direction", Tag, "`write` (sent by the process) or `read` (received)."),
+            col("func", Tag, "Hooked function: `SSL_write`, `SSL_read`, `SSL_write_ex`, `SSL_read_ex`."),
+            col("ssl_ptr", U64, "SSL* pointer: the connection identity within the process."),
+            opt("fd", I32, "Socket fd when known (SSL_set_fd or observed syscalls)."),
+            col("call_seq", U64, "Sequence number of the call (per recorder run, increasing)."),
+            col("chunk_index", U32, "Index of this chunk within the call."),
+            col("chunk_offset", U64, "Byte offset of this chunk within the call's buffer."),
+            col("call_len", U64, "Bytes the call actually transferred."),
+            col("lost_bytes", U64, "Bytes of this call not captured (cap or ring full); set on the call's last chunk."),
+            col("redacted", Bool, "True when credential header values in this chunk were masked."),
+            col("data", Bytes, "Captured plaintext bytes of this chunk."),
+        ],
+    },
+    Table {
+        name: TLS_EVENTS,
+        doc: "TLS connection metadata: fd binding, SNI host name, stream end.",
+        columns: &[
+            TS,
+            PID,
+            TID,
+            PROC_KEY,
+            COMM,
+            col("event", Tag, "`set_fd`, `sni`, `shutdown`, `free` or `attach` (a library was hooked)."),
+            col("ssl_ptr", U64, "SSL* pointer (0 for `attach`)."),
+            opt("fd", I32, "fd for `set_fd`."),
+            opt("value", Text, "SNI host name for `sni`, library path for `attach`."),
+        ],
+    },
+    Table {
+        name: RECORDER_STATS,
+        doc: "Recorder health: cumulative counters sampled at every flush and at the end. Any non-zero loss counter means the capture is incomplete.",
+        columns: &[
+            TS,
+            opt("cpu", I32, "CPU for per-CPU kernel counters, null for userspace counters."),
+            col("counter", Tag, "Counter name, e.g. `ringbuf_reserve_fail_events`, `tls_bytes_lost`, `user_parse_errors`, `events_received`."),
+            col("value", U64, "Cumulative value at ts_ns."),
+        ],
+    },
+];
+
+pub fn table(name: &str) -> Option<&'static Table> {
+    TABLES.iter().find(|t| t.name == name)
+}
+
+impl Table {
+    pub fn arrow_schema(&self) -> SchemaRef {
+        let fields: Vec<Field> = self
+            .columns
+            .iter()
+            .map(|c| Field::new(c.name, c.ty.arrow(), c.nullable))
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// Columns worth dictionary encoding in Parquet.
+    pub fn dictionary_columns(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.columns
+            .iter()
+            .filter(|c| matches!(c.ty, ColType::Tag | ColType::TextList))
+            .map(|c| c.name)
+    }
+}
+
+/// The raw-table part of docs/schema.md.
+pub fn markdown() -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "<!-- generated by `agentsight schema --markdown` from analyzer/src/schema.rs; do not edit by hand -->\n\
+         ## Raw tables (schema version {SCHEMA_VERSION})\n\n\
+         Every raw table lives in `<capture>/<table>/seg-NNNNNN.parquet` (zstd, dictionary-encoded tags).\n\
+         Times are kernel CLOCK_BOOTTIME nanoseconds; the manifest's `boot_anchor` maps them to wall clock.\n\n"
+    ));
+    for t in TABLES {
+        out.push_str(&format!("### `{}`\n\n{}\n\n| column | type | null | meaning |\n|---|---|---|---|\n", t.name, t.doc));
+        for c in t.columns {
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                c.name,
+                c.ty.doc_name(),
+                if c.nullable { "yes" } else { "no" },
+                c.doc.replace('|', "\\|")
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Process key from a pid and its start time in CLOCK_BOOTTIME ns.
+/// Truncating to 10 ms ticks makes keys computed from BPF (ns) and from
+/// /proc/PID/stat (ticks) agree.
+pub fn proc_key(pid: u32, start_boottime_ns: u64) -> u64 {
+    let ticks = start_boottime_ns / 10_000_000;
+    (ticks << 22) | (pid as u64 & 0x3f_ffff)
+}
+
+/// Inverse of [`proc_key`]: (pid, start ns rounded down to the tick).
+pub fn split_proc_key(key: u64) -> (u32, u64) {
+    ((key & 0x3f_ffff) as u32, (key >> 22) * 10_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_key_round_trips_and_matches_proc_ticks() {
+        let ns = 123_456_789_012u64;
+        let key = proc_key(4_194_303, ns);
+        assert_eq!(split_proc_key(key), (4_194_303, 123_450_000_000));
+        // /proc/PID/stat starttime in ticks of 10 ms gives the same key
+        assert_eq!(proc_key(77, 12_345 * 10_000_000 + 9_999_999), proc_key(77, 12_345 * 10_000_000));
+        assert_ne!(proc_key(77, ns), proc_key(78, ns));
+    }
+
+    /// docs/schema.md carries the generated block verbatim; rerun with
+    /// UPDATE_DOCS=1 to refresh it after changing a table.
+    #[test]
+    fn docs_schema_md_matches_the_schema_module() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/schema.md");
+        let doc = std::fs::read_to_string(path).expect("docs/schema.md");
+        let (begin, end) = ("<!-- BEGIN GENERATED -->\n", "<!-- END GENERATED -->");
+        let start = doc.find(begin).expect("begin marker") + begin.len();
+        let stop = doc.find(end).expect("end marker");
+        let generated = markdown();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            let updated = format!("{}{}{}", &doc[..start], generated, &doc[stop..]);
+            std::fs::write(path, updated).unwrap();
+            return;
+        }
+        assert_eq!(&doc[start..stop], generated, "docs/schema.md is stale: run UPDATE_DOCS=1 cargo test -p agentsight-analyzer docs_schema");
+    }
+
+    #[test]
+    fn every_table_has_time_and_unique_columns() {
+        for t in TABLES {
+            assert_eq!(t.columns[0].name, "ts_ns", "{}", t.name);
+            let mut names: Vec<_> = t.columns.iter().map(|c| c.name).collect();
+            names.sort();
+            names.dedup();
+            assert_eq!(names.len(), t.columns.len(), "duplicate column in {}", t.name);
+        }
+        assert_eq!(RAW_TABLES.len(), TABLES.len());
+        for name in RAW_TABLES {
+            assert!(table(name).is_some());
+        }
+    }
+}

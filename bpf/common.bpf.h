@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0) */
+/*
+ * Maps and helpers shared by every BPF program. Each .bpf.c includes this once;
+ * the recorder makes the TLS skeleton reuse the lifecycle skeleton's `traced`
+ * and `stats` maps so both follow one pid set and report into one set of
+ * counters.
+ */
+#ifndef AGENTSIGHT_COMMON_BPF_H
+#define AGENTSIGHT_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "agentsight.h"
+
+/* Set by the recorder before load. */
+const volatile __u32 self_tgid = 0;     /* the recorder: never traced */
+const volatile __u8 trace_all = 0;      /* system-wide mode */
+
+/* tgid -> 1 for every process we follow; children are added at fork. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} traced SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* One staging buffer per CPU: records are assembled here, then copied into a
+ * ring buffer at their exact size. */
+struct scratch_buf {
+	__u8 data[SCRATCH_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch_buf);
+} scratch SEC(".maps");
+
+static __always_inline void count_stat(__u32 counter, __u64 delta)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &counter);
+	if (v)
+		*v += delta;
+}
+
+static __always_inline int is_traced(__u32 tgid)
+{
+	if (tgid == self_tgid)
+		return 0;
+	if (trace_all)
+		return 1;
+	return bpf_map_lookup_elem(&traced, &tgid) != NULL;
+}
+
+static __always_inline __u8 *scratch_area(void)
+{
+	__u32 zero = 0;
+	return (__u8 *)bpf_map_lookup_elem(&scratch, &zero);
+}
+
+/* Fill the common header for `task` (the process the event is about). */
+static __always_inline void fill_header(struct event_header *h, __u32 kind,
+					struct task_struct *task)
+{
+	h->ts_ns = bpf_ktime_get_boot_ns();
+	h->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	h->kind = kind;
+	h->pid = BPF_CORE_READ(task, tgid);
+	h->tid = BPF_CORE_READ(task, pid);
+	h->uid = BPF_CORE_READ(task, cred, uid.val);
+	h->gid = BPF_CORE_READ(task, cred, gid.val);
+	h->payload_len = 0;
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	BPF_CORE_READ_STR_INTO(&h->comm, task, comm);
+}
+
+#endif

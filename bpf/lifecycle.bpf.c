@@ -1,0 +1,618 @@
+// SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0)
+/*
+ * Process, file and network lifecycle of the traced pid set.
+ * Only tracepoints (BTF and syscall tracepoints): this kernel family has
+ * no kprobes. Events go to the `events` ring buffer as raw records; the
+ * recorder stores them without decoding.
+ */
+#include "common.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AT_FDCWD -100
+#define O_WRONLY 01
+#define O_CREAT 0100
+#define O_TRUNC 01000
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+
+/* Children of this tgid are followed from their first instruction (the
+ * recorder launching `-- CMD`). */
+const volatile __u32 launcher_tgid = 0;
+const volatile __u8 comm_filter_on = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+/* comm names given with --comm: a process that execs into one is followed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, char[TASK_COMM_LEN]);
+	__type(value, __u8);
+} comm_filter SEC(".maps");
+
+/* Syscall arguments saved at entry, keyed by tid, consumed at exit. */
+struct inflight {
+	__u64 path;          /* user pointer */
+	__u64 path2;         /* user pointer */
+	__u64 sockaddr;      /* user pointer (connect) */
+	__u64 addrlen_ptr;   /* user pointer (accept) or length (connect) */
+	__u32 kind;          /* EV_FILE or EV_NET */
+	__u32 op;
+	__s32 dfd;
+	__u32 flags;
+	__u32 mode;
+	/* filled from the socket at syscall exit: the kernel's view of the 4-tuple */
+	__u16 family;
+	__u16 local_port;
+	__u16 remote_port;
+	__u16 has_sock;
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct inflight);
+} inflight SEC(".maps");
+
+static __always_inline int emit_event(void *data, __u64 size)
+{
+	if (size > SCRATCH_SIZE)
+		return 0;
+	if (bpf_ringbuf_output(&events, data, size, 0)) {
+		count_stat(STAT_RB_RESERVE_FAIL_EVENTS, 1);
+		return -1;
+	}
+	return 0;
+}
+
+static __always_inline int follow(__u32 tgid)
+{
+	__u8 one = 1;
+	if (trace_all)
+		return 0;
+	if (bpf_map_update_elem(&traced, &tgid, &one, BPF_ANY)) {
+		count_stat(STAT_PID_SET_FULL, 1);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- process */
+
+/* The cwd is assembled backwards at the end of the scratch buffer, past
+ * anything an exec record's payload can reach (header, body, filename, argv
+ * and cwd take at most ~24.6 KiB; a name may overrun the area by 255 bytes). */
+#define CWD_AREA (SCRATCH_SIZE - PATH_CAP - 256)
+#define CWD_MAX_DEPTH 40
+
+/* Walks task->fs->pwd up to the root, crossing mount points. Returns the
+ * offset in the area where the path starts; the path ends at PATH_CAP. */
+static __always_inline __u32 build_cwd(__u8 *area, struct task_struct *task)
+{
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	struct dentry *d = BPF_CORE_READ(fs, pwd.dentry);
+	struct vfsmount *vm = BPF_CORE_READ(fs, pwd.mnt);
+	struct mount *mnt = (struct mount *)((char *)vm - bpf_core_field_offset(struct mount, mnt));
+	__u32 pos = PATH_CAP;
+	int complete = 0;
+
+	for (int i = 0; i < CWD_MAX_DEPTH; i++) {
+		if (d == BPF_CORE_READ(vm, mnt_root)) {
+			struct mount *parent_mnt = BPF_CORE_READ(mnt, mnt_parent);
+			if (parent_mnt == mnt) {
+				complete = 1;
+				break;
+			}
+			d = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = parent_mnt;
+			vm = (struct vfsmount *)((char *)mnt + bpf_core_field_offset(struct mount, mnt));
+			continue;
+		}
+		struct dentry *parent = BPF_CORE_READ(d, d_parent);
+		if (d == parent) {
+			complete = 1;
+			break;
+		}
+		__u32 len = BPF_CORE_READ(d, d_name.len);
+		const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+		len &= 255;
+		if (pos < len + 8)
+			break;
+		pos -= len;
+		pos &= PATH_CAP - 1;
+		bpf_probe_read_kernel(area + pos, len, name);
+		pos -= 1;
+		pos &= PATH_CAP - 1;
+		area[pos] = '/';
+		d = parent;
+	}
+	if (pos == PATH_CAP) {
+		pos = PATH_CAP - 1;
+		area[pos] = '/';
+	}
+	if (!complete && pos >= 3) {
+		pos -= 3;
+		pos &= PATH_CAP - 1;
+		area[pos] = '.';
+		area[(pos + 1) & (PATH_CAP - 1)] = '.';
+		area[(pos + 2) & (PATH_CAP - 1)] = '.';
+	}
+	return pos;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid;
+	__u32 ctgid = child->tgid;
+
+	if (child->pid != ctgid) /* a new thread, not a new process */
+		return 0;
+	if (!(launcher_tgid && ptgid == launcher_tgid) && !is_traced(ptgid))
+		return 0;
+	follow(ctgid);
+
+	struct {
+		struct event_header h;
+		struct fork_body b;
+	} ev = {};
+	fill_header(&ev.h, EV_FORK, child);
+	ev.b.ppid = ptgid;
+	ev.b.parent_start_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
+	emit_event(&ev, sizeof(ev));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = p->tgid;
+
+	if (!is_traced(tgid)) {
+		if (!comm_filter_on || tgid == self_tgid)
+			return 0;
+		char comm[TASK_COMM_LEN] = {};
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (!bpf_map_lookup_elem(&comm_filter, comm))
+			return 0;
+		follow(tgid);
+	}
+
+	__u8 *buf = scratch_area();
+	if (!buf)
+		return 0;
+	struct event_header *h = (void *)buf;
+	struct exec_body *b = (void *)(buf + sizeof(*h));
+	__u8 *payload = buf + sizeof(*h) + sizeof(*b);
+
+	fill_header(h, EV_EXEC, p);
+	struct task_struct *parent = BPF_CORE_READ(p, real_parent);
+	b->ppid = BPF_CORE_READ(parent, tgid);
+	b->parent_start_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
+
+	long n = bpf_probe_read_kernel_str(payload, PATH_CAP, BPF_CORE_READ(bprm, filename));
+	__u32 flen = n > 0 ? (n - 1) & (PATH_CAP - 1) : 0;
+	b->filename_len = flen;
+
+	__u64 arg_start = BPF_CORE_READ(p, mm, arg_start);
+	__u64 arg_end = BPF_CORE_READ(p, mm, arg_end);
+	__u64 alen = arg_end > arg_start ? arg_end - arg_start : 0;
+	b->argv_truncated = alen > ARGV_CAP - 1;
+	if (alen > ARGV_CAP - 1)
+		alen = ARGV_CAP - 1;
+	alen &= ARGV_CAP - 1;
+	if (bpf_probe_read_user(payload + flen, alen, (void *)arg_start)) {
+		count_stat(STAT_READ_FAIL, 1);
+		alen = 0;
+	}
+	b->argv_len = alen;
+
+	__u8 *area = buf + CWD_AREA;
+	__u32 start = build_cwd(area, p) & (PATH_CAP - 1);
+	__u32 clen = (PATH_CAP - start) & (PATH_CAP - 1);
+	if (bpf_probe_read_kernel(payload + flen + alen, clen, area + start))
+		clen = 0;
+	b->cwd_len = clen;
+	h->payload_len = flen + alen + clen;
+	emit_event(buf, sizeof(*h) + sizeof(*b) + flen + alen + clen);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *p)
+{
+	__u32 tgid = p->tgid;
+
+	if (!is_traced(tgid))
+		return 0;
+	/* A process ends when its last thread does. */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+
+	struct {
+		struct event_header h;
+		struct exit_body b;
+	} ev = {};
+	fill_header(&ev.h, EV_EXIT, p);
+	ev.b.exit_code = BPF_CORE_READ(p, exit_code);
+	emit_event(&ev, sizeof(ev));
+	if (!trace_all)
+		bpf_map_delete_elem(&traced, &tgid);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ files */
+
+static __always_inline int stash(struct inflight *f)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+
+	if (!is_traced(id >> 32))
+		return 0;
+	if (bpf_map_update_elem(&inflight, &tid, f, BPF_ANY))
+		count_stat(STAT_INFLIGHT_FULL, 1);
+	return 0;
+}
+
+static __always_inline int stash_file(__u32 op, __s32 dfd, __u64 path, __u64 path2,
+				      __u32 flags, __u32 mode)
+{
+	struct inflight f = {};
+	f.kind = EV_FILE;
+	f.op = op;
+	f.dfd = dfd;
+	f.path = path;
+	f.path2 = path2;
+	f.flags = flags;
+	f.mode = mode;
+	return stash(&f);
+}
+
+static __always_inline int finish_file(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
+	if (!f)
+		return 0;
+	if (f->kind != EV_FILE)
+		goto out;
+
+	__u8 *buf = scratch_area();
+	if (!buf)
+		goto out;
+	struct event_header *h = (void *)buf;
+	struct file_body *b = (void *)(buf + sizeof(*h));
+	__u8 *payload = buf + sizeof(*h) + sizeof(*b);
+
+	fill_header(h, EV_FILE, (struct task_struct *)bpf_get_current_task_btf());
+	b->ret = ret;
+	b->op = f->op;
+	b->dfd = f->dfd;
+	b->flags = f->flags;
+	b->mode = f->mode;
+
+	__u32 l1 = 0, l2 = 0;
+	if (f->path) {
+		long n = bpf_probe_read_user_str(payload, PATH_CAP, (void *)f->path);
+		l1 = n > 0 ? (n - 1) & (PATH_CAP - 1) : 0;
+	}
+	if (f->path2) {
+		long n = bpf_probe_read_user_str(payload + l1, PATH_CAP, (void *)f->path2);
+		l2 = n > 0 ? (n - 1) & (PATH_CAP - 1) : 0;
+	}
+	b->path_len = l1;
+	b->path2_len = l2;
+	h->payload_len = l1 + l2;
+	emit_event(buf, sizeof(*h) + sizeof(*b) + l1 + l2);
+out:
+	bpf_map_delete_elem(&inflight, &tid);
+	return 0;
+}
+
+#define SYS_EXIT(name, finisher)                                              \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                            \
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)                 \
+	{                                                                     \
+		return finisher(ctx->ret);                                    \
+	}
+
+#define A(i) ((__u64)ctx->args[i])
+
+SEC("tracepoint/syscalls/sys_enter_open")
+int enter_open(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_file(FOP_OPEN, AT_FDCWD, A(0), 0, A(1), A(2));
+}
+SYS_EXIT(open, finish_file)
+
+SEC("tracepoint/syscalls/sys_enter_creat")
+int enter_creat(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_file(FOP_OPEN, AT_FDCWD, A(0), 0, O_CREAT | O_WRONLY | O_TRUNC, A(1));
+}
+SYS_EXIT(creat, finish_file)
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_file(FOP_OPEN, A(0), A(1), 0, A(2), A(3));
+}
+SYS_EXIT(openat, finish_file)
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int enter_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	struct open_how how = {};
+	bpf_probe_read_user(&how, sizeof(how), (void *)A(2));
+	return stash_file(FOP_OPEN, A(0), A(1), 0, how.flags, how.mode);
+}
+SYS_EXIT(openat2, finish_file)
+
+SEC("tracepoint/syscalls/sys_enter_rename")
+int enter_rename(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_file(FOP_RENAME, AT_FDCWD, A(0), A(1), 0, 0);
+}
+SYS_EXIT(rename, finish_file)
+
+SEC("tracepoint/syscalls/sys_enter_renameat")
+int enter_renameat(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_file(FOP_RENAME, A(0), A(1), A(3), 0, 0);
+}
+SYS_EXIT(renameat, finish_file)
+
+SEC("tracepoint/syscalls/sys_enter_renameat2")
+int enter_renameat2(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_file(FOP_RENAME, A(0), A(1), A(3), A(4), 0);
+}
+SYS_EXIT(renameat2, finish_file)
+
+SEC("tracepoint/syscalls/sys_enter_unlink")
+int enter_unlink(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_file(FOP_UNLINK, AT_FDCWD, A(0), 0, 0, 0);
+}
+SYS_EXIT(unlink, finish_file)
+
+SEC("tracepoint/syscalls/sys_enter_unlinkat")
+int enter_unlinkat(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_file(FOP_UNLINK, A(0), A(1), 0, A(2), 0);
+}
+SYS_EXIT(unlinkat, finish_file)
+
+SEC("tracepoint/syscalls/sys_enter_chmod")
+int enter_chmod(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_file(FOP_CHMOD, AT_FDCWD, A(0), 0, 0, A(1));
+}
+SYS_EXIT(chmod, finish_file)
+
+SEC("tracepoint/syscalls/sys_enter_fchmod")
+int enter_fchmod(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_file(FOP_CHMOD, A(0), 0, 0, 0, A(1));
+}
+SYS_EXIT(fchmod, finish_file)
+
+SEC("tracepoint/syscalls/sys_enter_fchmodat")
+int enter_fchmodat(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_file(FOP_CHMOD, A(0), A(1), 0, 0, A(2));
+}
+SYS_EXIT(fchmodat, finish_file)
+
+SEC("tracepoint/syscalls/sys_enter_fchmodat2")
+int enter_fchmodat2(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_file(FOP_CHMOD, A(0), A(1), 0, A(3), A(2));
+}
+SYS_EXIT(fchmodat2, finish_file)
+
+SEC("tracepoint/syscalls/sys_enter_memfd_create")
+int enter_memfd_create(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_file(FOP_MEMFD, AT_FDCWD, A(0), 0, A(1), 0);
+}
+SYS_EXIT(memfd_create, finish_file)
+
+SEC("tracepoint/syscalls/sys_enter_link")
+int enter_link(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_file(FOP_LINK, AT_FDCWD, A(0), A(1), 0, 0);
+}
+SYS_EXIT(link, finish_file)
+
+SEC("tracepoint/syscalls/sys_enter_linkat")
+int enter_linkat(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_file(FOP_LINK, A(0), A(1), A(3), A(4), 0);
+}
+SYS_EXIT(linkat, finish_file)
+
+SEC("tracepoint/syscalls/sys_enter_symlink")
+int enter_symlink(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_file(FOP_SYMLINK, AT_FDCWD, A(1), A(0), 0, 0);
+}
+SYS_EXIT(symlink, finish_file)
+
+SEC("tracepoint/syscalls/sys_enter_symlinkat")
+int enter_symlinkat(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_file(FOP_SYMLINK, A(1), A(2), A(0), 0, 0);
+}
+SYS_EXIT(symlinkat, finish_file)
+
+/* ---------------------------------------------------------------- network */
+
+static __always_inline void copy_sock(struct inflight *f, struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	f->has_sock = 1;
+	f->family = family;
+	f->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	f->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	/* explicit sizes: BPF_CORE_READ_INTO would size by the u8 element */
+	if (family == AF_INET) {
+		bpf_core_read(f->local_addr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(f->remote_addr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(f->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(f->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
+/* The kernel's view of a socket fd's 4-tuple, read after the syscall ran (so a
+ * connect's local port is already chosen). fentry/fexit cannot be relied on
+ * everywhere, so walk current->files instead of hooking the TCP layer. */
+static __always_inline int sock_of_fd(__s32 fd, struct sock **out)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	unsigned int max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct file *file = NULL;
+
+	if (fd < 0 || (unsigned int)fd >= max_fds)
+		return -1;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return -1;
+	umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & 00170000) != 0140000) /* S_IFSOCK */
+		return -1;
+	struct socket *sock = BPF_CORE_READ(file, private_data);
+	*out = BPF_CORE_READ(sock, sk);
+	return *out ? 0 : -1;
+}
+
+static __always_inline int stash_net(__u32 op, __s32 fd, __u64 sockaddr, __u64 len)
+{
+	struct inflight f = {};
+	f.kind = EV_NET;
+	f.op = op;
+	f.dfd = fd;
+	f.sockaddr = sockaddr;
+	f.addrlen_ptr = len;
+	return stash(&f);
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_net(NOP_CONNECT, A(0), A(1), A(2));
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int enter_accept(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_net(NOP_ACCEPT, A(0), A(1), A(2));
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int enter_accept4(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_net(NOP_ACCEPT, A(0), A(1), A(2));
+}
+
+static __always_inline int finish_net(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
+	if (!f)
+		return 0;
+	if (f->kind != EV_NET)
+		goto out;
+	/* A failed accept on a non-blocking listener is noise, not evidence. */
+	if (f->op == NOP_ACCEPT && ret < 0)
+		goto out;
+
+	__u8 *buf = scratch_area();
+	if (!buf)
+		goto out;
+	struct event_header *h = (void *)buf;
+	struct net_body *b = (void *)(buf + sizeof(*h));
+	__u8 *payload = buf + sizeof(*h) + sizeof(*b);
+
+	fill_header(h, EV_NET, (struct task_struct *)bpf_get_current_task_btf());
+	__builtin_memset(b, 0, sizeof(*b));
+	b->ret = ret;
+	b->op = f->op;
+	b->fd = f->dfd;
+	__u32 ulen = 0;
+
+	struct sock *sk = NULL;
+	__s32 sock_fd = f->op == NOP_CONNECT ? f->dfd : (__s32)ret;
+	if (sock_fd >= 0 && !sock_of_fd(sock_fd, &sk)) {
+		__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+		if (family == AF_INET || family == AF_INET6)
+			copy_sock(f, sk);
+	}
+	if (f->has_sock) {
+		b->family = f->family;
+		b->local_port = f->local_port;
+		b->remote_port = f->remote_port;
+		__builtin_memcpy(b->local_addr, f->local_addr, 16);
+		__builtin_memcpy(b->remote_addr, f->remote_addr, 16);
+	} else {
+		/* Not TCP (UDP, unix, or failed before the TCP layer): the
+		 * user's sockaddr is all we have. */
+		__u64 uaddr = f->sockaddr;
+		__u32 alen = 0;
+		if (f->op == NOP_CONNECT) {
+			alen = f->addrlen_ptr;
+		} else if (f->addrlen_ptr) {
+			bpf_probe_read_user(&alen, sizeof(alen), (void *)f->addrlen_ptr);
+		}
+		if (uaddr && alen >= 2) {
+			__u16 family = 0;
+			bpf_probe_read_user(&family, sizeof(family), (void *)uaddr);
+			b->family = family;
+			if (family == AF_INET) {
+				struct sockaddr_in sin = {};
+				bpf_probe_read_user(&sin, sizeof(sin), (void *)uaddr);
+				b->remote_port = bpf_ntohs(sin.sin_port);
+				__builtin_memcpy(b->remote_addr, &sin.sin_addr, 4);
+			} else if (family == AF_INET6) {
+				struct sockaddr_in6 sin6 = {};
+				bpf_probe_read_user(&sin6, sizeof(sin6), (void *)uaddr);
+				b->remote_port = bpf_ntohs(sin6.sin6_port);
+				__builtin_memcpy(b->remote_addr, &sin6.sin6_addr, 16);
+			} else if (family == AF_UNIX) {
+				long n = bpf_probe_read_user_str(payload, ADDR_CAP, (void *)(uaddr + 2));
+				/* abstract sockets start with NUL: keep their bytes */
+				if (n <= 1 && alen > 3) {
+					__u32 plen = (alen - 2) & 127;
+					if (plen > ADDR_CAP - 1)
+						plen = ADDR_CAP - 1;
+					if (!bpf_probe_read_user(payload, plen, (void *)(uaddr + 2)))
+						ulen = plen;
+				} else {
+					ulen = n > 0 ? (n - 1) & 127 : 0;
+				}
+			}
+		}
+	}
+	if (ulen > ADDR_CAP)
+		ulen = ADDR_CAP;
+	b->unix_path_len = ulen;
+	h->payload_len = ulen;
+	emit_event(buf, sizeof(*h) + sizeof(*b) + ulen);
+out:
+	bpf_map_delete_elem(&inflight, &tid);
+	return 0;
+}
+
+SYS_EXIT(connect, finish_net)
+SYS_EXIT(accept, finish_net)
+SYS_EXIT(accept4, finish_net)

@@ -1,0 +1,615 @@
+// SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0)
+/*
+ * TLS plaintext of the traced pid set, taken at the OpenSSL API boundary.
+ *
+ * Uprobes carry no target here: the recorder attaches each program per
+ * discovered library (libssl.so.*, node, ...) by function name.
+ * Data records go to `tls_ring` as `event_header + tls_data_body + bytes`;
+ * connection metadata as `event_header + tls_meta_body + bytes`.
+ *
+ * Records are reserved in size tiers (no staging copy, no fixed 16 KiB record
+ * for a 100-byte read), so a record may carry a few unused bytes after its
+ * payload: readers must use data_len / value_len, never the record length.
+ */
+#include "common.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define SSL_CTRL_SET_TLSEXT_HOSTNAME 55
+#define SNI_CAP 256                 /* a DNS name is at most 253 bytes */
+#define MAX_CHUNKS (1u << 20)       /* bpf_loop allows 8M; 16 GiB per call is plenty */
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+/* Per-call capture cap, set by the recorder (--tls-max-bytes). Bytes past it
+ * are counted, never silently dropped. */
+const volatile __u64 tls_max_bytes = 8ull << 20;
+
+/* Global call sequence number: orders calls across CPUs and ties the chunks
+ * of one call together. */
+__u64 tls_call_seq = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 << 20);
+} tls_ring SEC(".maps");
+
+/* Arguments of a data call in progress, saved at entry for the return probe.
+ * Keyed by (tid, stack pointer at entry) so calls nested on one thread (TLS
+ * over TLS through an HTTPS proxy) keep their own arguments, and a return
+ * that was never seen (thread killed inside SSL_read) leaves only a stale
+ * entry for the LRU to evict. */
+struct call_key {
+	__u64 sp;
+	__u32 tid;
+	__u32 _pad;
+};
+
+struct call_args {
+	__u64 ssl;
+	__u64 buf;
+	__u64 num;
+	__u64 outp;             /* size_t * of the _ex variants */
+	__u64 prev_ssl;         /* thread's cur_ssl before this call */
+	__u64 prev_ex_ssl;
+	__u64 prev_ex_sp;
+	__u32 func;             /* enum tls_func */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct call_key);
+	__type(value, struct call_args);
+} tls_calls SEC(".maps");
+
+/* Per-thread state used to learn the socket fd of an SSL object from the
+ * syscalls the thread makes around its SSL calls. */
+struct tls_thread {
+	__u64 cur_ssl;          /* innermost data call in progress, 0 if none */
+	__u64 ex_ssl;           /* SSL_*_ex in progress (see nesting guard) */
+	__u64 ex_sp;
+	__u64 pending_write_ssl;/* SSL_write returned, next write syscall is its flush */
+	__u32 tgid;             /* a reused tid must not inherit this state */
+	__s32 last_read_fd;     /* last read-type syscall outside SSL calls, -1 none */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct tls_thread);
+} tls_threads SEC(".maps");
+
+/* (tgid, SSL*) -> socket fd. The tgid matters: forked processes reuse the
+ * same heap addresses. LRU because SSL_free is not always seen (exit). */
+struct ssl_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ssl_key);
+	__type(value, __s32);
+} ssl_fds SEC(".maps");
+
+struct data_rec {
+	struct event_header h;
+	struct tls_data_body b;
+	__u8 data[];
+};
+
+struct meta_rec {
+	struct event_header h;
+	struct tls_meta_body b;
+	__u8 value[];
+};
+
+/* Shared with the bpf_loop callback that emits the chunks of one call. */
+struct emit_ctx {
+	struct event_header h;  /* filled once per call */
+	__u64 ssl;
+	__u64 buf;
+	__u64 call_seq;
+	__u64 call_len;
+	__u64 cap_len;          /* bytes we try to capture: min(call_len, cap) */
+	__u64 lost;             /* bytes past the cap */
+	__u32 nchunks;
+	__u32 func;
+	__s32 fd;
+};
+
+static __always_inline struct task_struct *cur_task(void)
+{
+	return (struct task_struct *)bpf_get_current_task();
+}
+
+static __always_inline void make_ssl_key(struct ssl_key *k, __u32 tgid, __u64 ssl)
+{
+	k->ssl = ssl;
+	k->tgid = tgid;
+	k->_pad = 0;
+}
+
+static __always_inline __s32 ssl_fd_of(__u32 tgid, __u64 ssl)
+{
+	struct ssl_key k;
+	make_ssl_key(&k, tgid, ssl);
+	__s32 *fd = bpf_map_lookup_elem(&ssl_fds, &k);
+	return fd ? *fd : -1;
+}
+
+/* Only sockets name a connection; a heuristic must not bind a log file. */
+static __always_inline int fd_is_socket(__s32 fd)
+{
+	struct task_struct *task = cur_task();
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	unsigned int max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct file *file = NULL;
+
+	if (fd < 0 || (unsigned int)fd >= max_fds)
+		return 0;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return 0;
+	umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+	return (mode & S_IFMT) == S_IFSOCK;
+}
+
+static __always_inline void emit_meta(__u64 ssl, __u32 event, __s32 fd, const char *name)
+{
+	struct meta_rec *r;
+
+	/* Two constant sizes: the verifier needs a known reservation size. */
+	if (name)
+		r = bpf_ringbuf_reserve(&tls_ring, sizeof(struct meta_rec) + SNI_CAP, 0);
+	else
+		r = bpf_ringbuf_reserve(&tls_ring, sizeof(struct meta_rec), 0);
+	if (!r) {
+		count_stat(STAT_RB_RESERVE_FAIL_TLS, 1);
+		return;
+	}
+	fill_header(&r->h, EV_TLS_META, cur_task());
+	r->b.ssl_ptr = ssl;
+	r->b.event = event;
+	r->b.fd = fd;
+	r->b.value_len = 0;
+	r->b._pad = 0;
+	if (name) {
+		long n = bpf_probe_read_user_str(r->value, SNI_CAP, name);
+		if (n < 0)
+			count_stat(STAT_READ_FAIL, 1);
+		r->b.value_len = n > 0 ? n - 1 : 0; /* without the NUL */
+		r->h.payload_len = r->b.value_len;
+	}
+	bpf_ringbuf_submit(r, 0);
+}
+
+/* Record ssl -> fd once; later observations of the same pair are free. */
+static __always_inline void bind_fd(__u32 tgid, __u64 ssl, __s32 fd, int explicit_set)
+{
+	struct ssl_key k;
+	make_ssl_key(&k, tgid, ssl);
+	__s32 *old = bpf_map_lookup_elem(&ssl_fds, &k);
+
+	if (old && (*old == fd || !explicit_set))
+		return;
+	/* Syscall-derived fds are guesses until proven a socket. */
+	if (!explicit_set && !fd_is_socket(fd))
+		return;
+	bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
+	emit_meta(ssl, TM_SET_FD, fd, NULL);
+}
+
+static __always_inline struct tls_thread *thread_state(__u32 tid, __u32 tgid)
+{
+	struct tls_thread *th = bpf_map_lookup_elem(&tls_threads, &tid);
+	if (th && th->tgid == tgid)
+		return th;
+	struct tls_thread fresh = {};
+	fresh.tgid = tgid;
+	fresh.last_read_fd = -1;
+	bpf_map_update_elem(&tls_threads, &tid, &fresh, BPF_ANY);
+	return bpf_map_lookup_elem(&tls_threads, &tid);
+}
+
+/* ------------------------------------------------------------ data calls */
+
+static __always_inline int is_ex(__u32 func)
+{
+	return func == TF_SSL_WRITE_EX || func == TF_SSL_READ_EX;
+}
+
+static __always_inline int is_read(__u32 func)
+{
+	return func == TF_SSL_READ || func == TF_SSL_READ_EX;
+}
+
+static __always_inline int data_entry(struct pt_regs *ctx, __u32 func, __u64 ssl,
+				      __u64 buf, __u64 num, __u64 outp)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+
+	if (!is_traced(tgid))
+		return 0;
+	struct tls_thread *th = thread_state(tid, tgid);
+	if (!th)
+		return 0;
+	__u64 sp = PT_REGS_SP(ctx);
+
+	/* LibreSSL implements SSL_write_ex on top of SSL_write: the inner call
+	 * on the same SSL would capture the bytes twice. */
+	if (!is_ex(func) && th->ex_ssl == ssl && sp < th->ex_sp)
+		return 0;
+
+	struct call_key key = { .sp = sp, .tid = tid };
+	struct call_args a = {};
+	a.ssl = ssl;
+	a.buf = buf;
+	a.num = num;
+	a.outp = outp;
+	a.func = func;
+	a.prev_ssl = th->cur_ssl;
+	a.prev_ex_ssl = th->ex_ssl;
+	a.prev_ex_sp = th->ex_sp;
+	if (bpf_map_update_elem(&tls_calls, &key, &a, BPF_ANY)) {
+		count_stat(STAT_INFLIGHT_FULL, 1);
+		return 0;
+	}
+	th->cur_ssl = ssl;
+	th->pending_write_ssl = 0;
+	if (is_ex(func)) {
+		th->ex_ssl = ssl;
+		th->ex_sp = sp;
+	}
+	return 0;
+}
+
+/* Reserve a record of DATA_TIER payload bytes and fill it. DATA_TIER is a
+ * constant after inlining, as bpf_ringbuf_reserve requires. */
+static __always_inline int emit_tier(struct emit_ctx *c, __u32 i, __u64 off, __u64 d,
+				     __u64 lost, const __u32 tier)
+{
+	struct data_rec *r = bpf_ringbuf_reserve(&tls_ring, sizeof(struct data_rec) + tier, 0);
+	if (!r)
+		return -1;
+	__builtin_memcpy(&r->h, &c->h, sizeof(r->h));
+	r->b.ssl_ptr = c->ssl;
+	r->b.call_seq = c->call_seq;
+	r->b.chunk_offset = off;
+	r->b.call_len = c->call_len;
+	r->b.chunk_index = i;
+	r->b.func = c->func;
+	r->b.fd = c->fd;
+	if (d > tier)
+		d = tier;
+	if (bpf_probe_read_user(r->data, d, (void *)(c->buf + off))) {
+		/* Say where the hole is rather than leaving only a counter. */
+		count_stat(STAT_READ_FAIL, 1);
+		count_stat(STAT_TLS_BYTES_LOST, d);
+		lost += d;
+		d = 0;
+	}
+	r->b.lost_bytes = lost;
+	r->b.data_len = d;
+	r->h.payload_len = d;
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+static long emit_chunk(__u32 i, void *data)
+{
+	struct emit_ctx *c = data;
+	__u64 off = (__u64)i * TLS_CHUNK_CAP;
+	__u64 d = 0, lost = 0;
+	int err;
+
+	if (i >= c->nchunks)
+		return 1;
+	if (off < c->cap_len) {
+		d = c->cap_len - off;
+		if (d > TLS_CHUNK_CAP)
+			d = TLS_CHUNK_CAP;
+	}
+	if (i == c->nchunks - 1)
+		lost = c->lost;
+
+	/* Power-of-two tiers: at most 2x slack, one reservation per chunk. */
+	if (d <= 64)
+		err = emit_tier(c, i, off, d, lost, 64);
+	else if (d <= 256)
+		err = emit_tier(c, i, off, d, lost, 256);
+	else if (d <= 1024)
+		err = emit_tier(c, i, off, d, lost, 1024);
+	else if (d <= 2048)
+		err = emit_tier(c, i, off, d, lost, 2048);
+	else if (d <= 4096)
+		err = emit_tier(c, i, off, d, lost, 4096);
+	else if (d <= 8192)
+		err = emit_tier(c, i, off, d, lost, 8192);
+	else
+		err = emit_tier(c, i, off, d, lost, TLS_CHUNK_CAP);
+	if (err) {
+		/* Ring full: give up on the rest of this call (cheapest when
+		 * the consumer is behind); count every chunk and byte not sent. */
+		count_stat(STAT_RB_RESERVE_FAIL_TLS, c->nchunks - i);
+		count_stat(STAT_TLS_BYTES_LOST, c->cap_len > off ? c->cap_len - off : 0);
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline int data_return(struct pt_regs *ctx, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+
+	if (!is_traced(tgid))
+		return 0;
+	/* The return pops the return address on x86; arm64 keeps it in LR. */
+#if defined(__TARGET_ARCH_x86)
+	__u64 entry_sp = PT_REGS_SP(ctx) - 8;
+#else
+	__u64 entry_sp = PT_REGS_SP(ctx);
+#endif
+	struct call_key key = { .sp = entry_sp, .tid = tid };
+	struct call_args *ap = bpf_map_lookup_elem(&tls_calls, &key);
+	if (!ap)
+		return 0;
+	struct call_args a = *ap;
+	bpf_map_delete_elem(&tls_calls, &key);
+
+	struct tls_thread *th = bpf_map_lookup_elem(&tls_threads, &tid);
+	if (th) {
+		th->cur_ssl = a.prev_ssl;
+		if (is_ex(a.func)) {
+			th->ex_ssl = a.prev_ex_ssl;
+			th->ex_sp = a.prev_ex_sp;
+		}
+	}
+
+	/* Bytes transferred: >0 return for SSL_read/SSL_write, 1 plus the
+	 * out-parameter for the _ex variants. */
+	__u64 len = 0;
+	if (is_ex(a.func)) {
+		if (ret != 1 || !a.outp)
+			return 0;
+		if (bpf_probe_read_user(&len, sizeof(len), (void *)a.outp)) {
+			count_stat(STAT_READ_FAIL, 1);
+			return 0;
+		}
+	} else {
+		if (ret <= 0)
+			return 0;
+		len = ret;
+	}
+	if (len == 0)
+		return 0;
+	if (len > a.num) /* never read past the caller's buffer */
+		len = a.num;
+
+	__s32 fd = ssl_fd_of(tgid, a.ssl);
+	if (fd < 0 && th) {
+		if (is_read(a.func)) {
+			/* Memory-BIO clients (node) read the socket, then
+			 * decrypt with SSL_read on the same thread. */
+			if (th->last_read_fd >= 0) {
+				bind_fd(tgid, a.ssl, th->last_read_fd, 0);
+				fd = ssl_fd_of(tgid, a.ssl);
+			}
+		} else {
+			/* ...and flush SSL_write's output with the next write. */
+			th->pending_write_ssl = a.ssl;
+		}
+	}
+
+	struct emit_ctx c = {};
+	fill_header(&c.h, EV_TLS_DATA, cur_task());
+	c.ssl = a.ssl;
+	c.buf = a.buf;
+	c.call_seq = __sync_fetch_and_add(&tls_call_seq, 1);
+	c.call_len = len;
+	c.cap_len = len < tls_max_bytes ? len : tls_max_bytes;
+	if (c.cap_len > (__u64)MAX_CHUNKS * TLS_CHUNK_CAP)
+		c.cap_len = (__u64)MAX_CHUNKS * TLS_CHUNK_CAP;
+	c.lost = len - c.cap_len;
+	/* At least one record, so a call past a zero cap is still visible. */
+	c.nchunks = c.cap_len ? (c.cap_len + TLS_CHUNK_CAP - 1) / TLS_CHUNK_CAP : 1;
+	c.func = a.func;
+	c.fd = fd;
+	if (c.lost)
+		count_stat(STAT_TLS_BYTES_LOST, c.lost);
+	bpf_loop(c.nchunks, emit_chunk, &c, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_SSL_write, void *ssl, const void *buf, int num)
+{
+	return data_entry(ctx, TF_SSL_WRITE, (__u64)ssl, (__u64)buf, num > 0 ? num : 0, 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe_SSL_write, int ret)
+{
+	return data_return(ctx, ret);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_SSL_read, void *ssl, void *buf, int num)
+{
+	return data_entry(ctx, TF_SSL_READ, (__u64)ssl, (__u64)buf, num > 0 ? num : 0, 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe_SSL_read, int ret)
+{
+	return data_return(ctx, ret);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_SSL_write_ex, void *ssl, const void *buf, __u64 num, __u64 *written)
+{
+	return data_entry(ctx, TF_SSL_WRITE_EX, (__u64)ssl, (__u64)buf, num, (__u64)written);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe_SSL_write_ex, int ret)
+{
+	return data_return(ctx, ret);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_SSL_read_ex, void *ssl, void *buf, __u64 num, __u64 *readbytes)
+{
+	return data_entry(ctx, TF_SSL_READ_EX, (__u64)ssl, (__u64)buf, num, (__u64)readbytes);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(uretprobe_SSL_read_ex, int ret)
+{
+	return data_return(ctx, ret);
+}
+
+/* ------------------------------------------------------- identity, end */
+
+static __always_inline int set_fd(void *ssl, int fd)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!is_traced(tgid))
+		return 0;
+	bind_fd(tgid, (__u64)ssl, fd, 1);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_SSL_set_fd, void *ssl, int fd)
+{
+	return set_fd(ssl, fd);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_SSL_set_rfd, void *ssl, int fd)
+{
+	return set_fd(ssl, fd);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_SSL_set_wfd, void *ssl, int fd)
+{
+	return set_fd(ssl, fd);
+}
+
+static __always_inline int sni(void *ssl, const char *name)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!is_traced(tgid) || !name)
+		return 0;
+	emit_meta((__u64)ssl, TM_SNI, ssl_fd_of(tgid, (__u64)ssl), name);
+	return 0;
+}
+
+/* OpenSSL: SSL_set_tlsext_host_name() is a macro over SSL_ctrl, which many
+ * other macros use too, so test the command before anything else. */
+SEC("uprobe")
+int BPF_KPROBE(uprobe_SSL_ctrl, void *ssl, int cmd, long larg, void *parg)
+{
+	if (cmd != SSL_CTRL_SET_TLSEXT_HOSTNAME)
+		return 0;
+	return sni(ssl, parg);
+}
+
+/* BoringSSL exports SSL_set_tlsext_host_name as a function; attach this
+ * where that symbol exists. */
+SEC("uprobe")
+int BPF_KPROBE(uprobe_SSL_set_tlsext_host_name, void *ssl, const char *name)
+{
+	return sni(ssl, name);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_SSL_shutdown, void *ssl)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!is_traced(tgid))
+		return 0;
+	emit_meta((__u64)ssl, TM_SHUTDOWN, ssl_fd_of(tgid, (__u64)ssl), NULL);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_SSL_free, void *ssl)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!is_traced(tgid) || !ssl)
+		return 0;
+	struct ssl_key k;
+	make_ssl_key(&k, tgid, (__u64)ssl);
+	emit_meta((__u64)ssl, TM_FREE, ssl_fd_of(tgid, (__u64)ssl), NULL);
+	/* The allocator will hand this address to the next SSL. */
+	bpf_map_delete_elem(&ssl_fds, &k);
+	return 0;
+}
+
+/* ------------------------------------------------- fd from the syscalls */
+
+/* Hot path for every process on the host: one hash lookup by tid, which
+ * misses unless this thread made a traced SSL call. */
+static __always_inline int on_io(__s32 fd, int is_write)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct tls_thread *th = bpf_map_lookup_elem(&tls_threads, &tid);
+
+	if (!th)
+		return 0;
+	__u32 tgid = id >> 32;
+	if (th->tgid != tgid)
+		return 0;
+	if (th->cur_ssl) {
+		/* Socket BIO or a custom BIO (curl): the transport I/O
+		 * happens inside the SSL call. */
+		if (ssl_fd_of(tgid, th->cur_ssl) < 0)
+			bind_fd(tgid, th->cur_ssl, fd, 0);
+		return 0;
+	}
+	if (is_write) {
+		__u64 ssl = th->pending_write_ssl;
+		if (ssl) {
+			th->pending_write_ssl = 0; /* one-shot */
+			bind_fd(tgid, ssl, fd, 0);
+		}
+	} else {
+		th->last_read_fd = fd;
+	}
+	return 0;
+}
+
+#define IO_TP(name, is_write)                                               \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                         \
+	int tls_enter_##name(struct trace_event_raw_sys_enter *ctx)         \
+	{                                                                   \
+		return on_io((__s32)ctx->args[0], is_write);                \
+	}
+
+IO_TP(write, 1)
+IO_TP(writev, 1)
+IO_TP(sendto, 1)
+IO_TP(sendmsg, 1)
+IO_TP(read, 0)
+IO_TP(readv, 0)
+IO_TP(recvfrom, 0)
+IO_TP(recvmsg, 0)
+
+/* Drop a thread's state when it ends, so a reused tid starts clean. */
+SEC("tracepoint/sched/sched_process_exit")
+int tls_thread_exit(void *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&tls_threads, &tid);
+	return 0;
+}

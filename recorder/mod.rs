@@ -1,0 +1,551 @@
+//! `agentsight record`: load the BPF programs, follow the targets, drain the
+//! ring buffers into row buffers, and hand batches to a writer thread that
+//! owns the capture. No protocol decoding happens here.
+
+mod bpf;
+mod events;
+mod procfs;
+mod redact;
+mod tls;
+mod tls_targets;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::mem::MaybeUninit;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agentsight_analyzer::capture::manifest::{Manifest, RecordOptions, Targets};
+use agentsight_analyzer::capture::rows::{RowBuffers, StatRow};
+use agentsight_analyzer::capture::{prepare_output_dir, CaptureWriter, SealPolicy};
+use agentsight_analyzer::arrow::record_batch::RecordBatch;
+use anyhow::{bail, Context, Result};
+use libbpf_rs::skel::Skel;
+use clap::Args;
+
+/// How often buffered events are handed to the writer and journals synced:
+/// the most a `kill -9` of the recorder can lose.
+const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Hand over early when this many rows are buffered, to bound memory.
+const MAX_BUFFERED_ROWS: usize = 200_000;
+const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+/// After asking a launched command to stop, how long before SIGKILL.
+const CHILD_GRACE: Duration = Duration::from_secs(3);
+
+#[derive(Args, Debug)]
+pub struct RecordArgs {
+    /// Capture directory to create.
+    #[arg(short = 'o', long = "output", default_value = "agentsight-capture")]
+    pub output: PathBuf,
+    /// Replace the output directory if it holds a previous capture.
+    #[arg(long)]
+    pub force: bool,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Follow this process and its descendants (repeatable).
+    #[arg(short = 'p', long = "pid")]
+    pub pids: Vec<u32>,
+    /// Follow processes with this command name, and their descendants (repeatable).
+    #[arg(long = "comm")]
+    pub comms: Vec<String>,
+    /// Seal a segment when it reaches this size (e.g. 64M, 1G).
+    #[arg(long, default_value = "64M", value_parser = parse_size)]
+    pub segment_size: u64,
+    /// Seal a segment after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    pub segment_secs: u64,
+    /// Per TLS call, capture at most this many bytes; the rest is counted as lost.
+    #[arg(long, default_value = "8M", value_parser = parse_size)]
+    pub tls_max_bytes: u64,
+    /// Store credential header values (Authorization, x-api-key, cookie...) unmasked.
+    #[arg(long)]
+    pub no_redact: bool,
+    /// Extra header name whose value is masked (repeatable).
+    #[arg(long = "redact-header")]
+    pub redact_headers: Vec<String>,
+    /// Do not print the end-of-recording summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Command to launch and record, with its arguments (after `--`).
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => {
+            let unit = s[i..].to_ascii_lowercase();
+            let mult = match unit.trim_end_matches("ib").trim_end_matches('b') {
+                "" => 1,
+                "k" => 1 << 10,
+                "m" => 1 << 20,
+                "g" => 1 << 30,
+                _ => return Err(format!("unknown size unit in {s:?} (use K, M or G)")),
+            };
+            (&s[..i], mult)
+        }
+        None => (s, 1),
+    };
+    let n: u64 = num.trim().parse().map_err(|_| format!("not a size: {s:?}"))?;
+    n.checked_mul(mult).ok_or_else(|| format!("size too large: {s:?}"))
+}
+
+enum ToWriter {
+    Batches(Vec<(&'static str, RecordBatch)>),
+    Flush,
+    Close(Box<Manifest>),
+}
+
+/// Counters kept by the userspace side of the recorder.
+#[derive(Default)]
+struct UserCounters {
+    events_received: u64,
+    bytes_received: u64,
+    parse_errors: u64,
+}
+
+struct DrainState {
+    buffers: RowBuffers,
+    counters: UserCounters,
+    /// Processes whose mappings may hold new TLS to hook.
+    rescan: Vec<u32>,
+    tls: tls::TlsRecords,
+}
+
+fn stop_signals() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP, signal_hook::consts::SIGQUIT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
+    }
+    Ok(stop)
+}
+
+fn exit_code_of(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+fn launch(command: &[String]) -> Result<Child> {
+    let mut cmd = Command::new(&command[0]);
+    cmd.args(&command[1..]);
+    // SAFETY: prctl is async-signal-safe; it makes the command die with the
+    // recorder (even on kill -9) so no orphan keeps running unrecorded.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().with_context(|| format!("starting {}", command[0]))
+}
+
+/// Asks the launched command to stop, then insists.
+fn terminate(child: &mut Child) -> Option<std::process::ExitStatus> {
+    if let Ok(Some(status)) = child.try_wait() {
+        return Some(status);
+    }
+    // SAFETY: plain kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + CHILD_GRACE;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    child.wait().ok()
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+pub fn run(args: RecordArgs) -> Result<i32> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("agentsight record needs root to load eBPF programs (CAP_BPF, CAP_PERFMON); run it with sudo");
+    }
+    if let Some(cmd) = args.command.first() {
+        if procfs::resolve_command(cmd).is_none() {
+            bail!("command not found: {cmd}");
+        }
+    }
+    let self_pid = std::process::id();
+
+    let mode = match (!args.command.is_empty(), !args.pids.is_empty(), !args.comms.is_empty()) {
+        (true, _, _) => "command",
+        (false, true, true) => "pids+comm",
+        (false, true, false) => "pids",
+        (false, false, true) => "comm",
+        (false, false, false) => "system",
+    };
+    for &pid in &args.pids {
+        if procfs::proc_stat(pid).is_none() {
+            bail!("no such process: {pid}");
+        }
+    }
+
+    prepare_output_dir(&args.output, args.force)?;
+    let mut manifest = Manifest::new(procfs::new_capture_id());
+    manifest.host = procfs::host_info();
+    manifest.boot_anchor = procfs::boot_anchor();
+    manifest.started_at_ns = procfs::realtime_ns();
+    manifest.command_line = std::env::args().collect();
+    manifest.targets = Targets {
+        mode: mode.to_string(),
+        command: args.command.clone(),
+        pids: args.pids.clone(),
+        comms: args.comms.clone(),
+        command_exit_code: None,
+    };
+    manifest.options = RecordOptions {
+        redact: !args.no_redact,
+        redact_headers: args.redact_headers.clone(),
+        segment_size_bytes: args.segment_size,
+        segment_secs: args.segment_secs,
+        tls_max_bytes: args.tls_max_bytes,
+    };
+    let policy = SealPolicy { max_bytes: args.segment_size, max_age: Duration::from_secs(args.segment_secs.max(1)) };
+    let writer = CaptureWriter::create(&args.output, manifest, policy)?;
+
+    let mut storage = MaybeUninit::uninit();
+    let cfg = bpf::LoadConfig {
+        self_tgid: self_pid,
+        launcher_tgid: if mode == "command" { self_pid } else { 0 },
+        trace_all: mode == "system",
+        comm_filter: !args.comms.is_empty(),
+    };
+    let mut links = Vec::new();
+    let load = bpf::load_lifecycle(&mut storage, &cfg).and_then(|mut s| {
+        links.extend(bpf::attach_auto(s.object_mut())?);
+        Ok(s)
+    });
+    let skel = match load {
+        Ok(s) => s,
+        Err(e) => {
+            // Leave no half-made capture behind when nothing could be recorded.
+            drop(writer);
+            let _ = std::fs::remove_dir_all(&args.output);
+            return Err(e);
+        }
+    };
+
+    for name in &args.comms {
+        bpf::add_comm_filter(&skel, &procfs::comm_key(name))?;
+    }
+    let mut initial: Vec<u32> = args.pids.clone();
+    initial.extend(procfs::pids_with_comm(&args.comms, self_pid));
+    for pid in procfs::with_descendants(&initial) {
+        if pid != self_pid {
+            bpf::follow_pid(&skel, pid)?;
+        }
+    }
+
+    // TLS capture is loaded second so it shares the lifecycle pid set. A
+    // kernel that refuses it still gets a process/file/net capture, with a
+    // note saying TLS is missing.
+    let mut tls_storage = MaybeUninit::uninit();
+    let mut notes: Vec<String> = Vec::new();
+    let tls_load = tls::load(&mut tls_storage, &skel, &cfg, args.tls_max_bytes).and_then(|mut s| {
+        links.extend(bpf::attach_auto(s.object_mut())?);
+        Ok(s)
+    });
+    let tls_skel = match tls_load {
+        Ok(s) => Some(s),
+        Err(e) => {
+            let note = format!("TLS plaintext capture unavailable: {e:#}");
+            eprintln!("agentsight: warning: {note}");
+            notes.push(note);
+            None
+        }
+    };
+    let mut hooks = tls::TlsHooks::default();
+    if let Some(ts) = tls_skel.as_ref() {
+        hooks.attach_system_libraries(ts);
+        if let Some(path) = args.command.first().and_then(|c| procfs::resolve_command(c)) {
+            hooks.attach_path(ts, &path);
+        }
+        let initial_scan = if mode == "system" { procfs::all_pids() } else { procfs::with_descendants(&initial) };
+        for pid in initial_scan.into_iter().filter(|&p| p != self_pid) {
+            hooks.scan_pid(ts, pid);
+        }
+    }
+
+    let stop = stop_signals()?;
+    let redactor = (!args.no_redact).then(|| redact::Redactor::with_headers(args.redact_headers.iter()));
+    let state = RefCell::new(DrainState {
+        buffers: RowBuffers::default(),
+        counters: UserCounters::default(),
+        rescan: Vec::new(),
+        tls: tls::TlsRecords::new(redactor, args.tls_max_bytes),
+    });
+    procfs::snapshot(&mut state.borrow_mut().buffers, self_pid);
+
+    let (tx, rx) = crossbeam_channel::bounded::<ToWriter>(8);
+    let writer_failed = Arc::new(AtomicBool::new(false));
+    let writer_thread = {
+        let failed = Arc::clone(&writer_failed);
+        std::thread::Builder::new().name("capture-writer".into()).spawn(move || writer_loop(writer, rx, failed))?
+    };
+
+    let mut ring = libbpf_rs::RingBufferBuilder::new();
+    ring.add(&skel.maps.events, |rec: &[u8]| {
+        let mut st = state.borrow_mut();
+        st.counters.events_received += 1;
+        st.counters.bytes_received += rec.len() as u64;
+        let DrainState { buffers, counters, rescan, tls } = &mut *st;
+        match events::store_lifecycle_record(rec, buffers, &procfs::cwd_of) {
+            Some(events::Followup::Exec { pid } | events::Followup::Rescan { pid }) => rescan.push(pid),
+            Some(events::Followup::Exit { pid }) => tls.process_exited(pid),
+            Some(events::Followup::None) => {}
+            None => counters.parse_errors += 1,
+        }
+        0
+    })?;
+    if let Some(ts) = tls_skel.as_ref() {
+        ring.add(&ts.maps.tls_ring, |rec: &[u8]| {
+            let mut st = state.borrow_mut();
+            st.counters.events_received += 1;
+            st.counters.bytes_received += rec.len() as u64;
+            let DrainState { buffers, counters, tls, .. } = &mut *st;
+            if tls.store(rec, buffers).is_none() {
+                counters.parse_errors += 1;
+            }
+            0
+        })?;
+    }
+    let ring = ring.build()?;
+
+    let mut child = if args.command.is_empty() { None } else { Some(launch(&args.command)?) };
+    let started = Instant::now();
+    let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d.max(0.0)));
+    let mut last_flush = Instant::now();
+    let mut last_stats: HashMap<(usize, usize), u64> = HashMap::new();
+    let mut child_status = None;
+    let stop_reason;
+
+    loop {
+        if let Err(e) = ring.poll(POLL_TIMEOUT) {
+            // EINTR from our own stop signal is expected.
+            if !stop.load(Ordering::Relaxed) {
+                tracing::warn!("ring buffer poll: {e}");
+            }
+        }
+        let rescan: Vec<u32> = std::mem::take(&mut state.borrow_mut().rescan);
+        if let Some(ts) = tls_skel.as_ref() {
+            let mut seen = std::collections::HashSet::new();
+            for pid in rescan.into_iter().filter(|p| seen.insert(*p)) {
+                hooks.scan_pid(ts, pid);
+            }
+            hooks.take_attach_rows(&mut state.borrow_mut().buffers, procfs::boottime_ns());
+        }
+        let now = Instant::now();
+        let due = now.duration_since(last_flush) >= FLUSH_INTERVAL || state.borrow().buffers.rows() >= MAX_BUFFERED_ROWS;
+        if due {
+            push_stats(&skel, &state, &mut last_stats, false);
+            let batches = state.borrow_mut().buffers.take_batches()?;
+            if tx.send(ToWriter::Batches(batches)).is_err() || tx.send(ToWriter::Flush).is_err() {
+                writer_failed.store(true, Ordering::Relaxed);
+            }
+            last_flush = now;
+        }
+        if writer_failed.load(Ordering::Relaxed) {
+            stop_reason = "the capture could not be written";
+            break;
+        }
+        if stop.load(Ordering::Relaxed) {
+            stop_reason = "signal";
+            break;
+        }
+        if deadline.is_some_and(|d| now >= d) {
+            stop_reason = "duration reached";
+            break;
+        }
+        if let Some(c) = child.as_mut() {
+            if let Ok(Some(status)) = c.try_wait() {
+                child_status = Some(status);
+                stop_reason = "command exited";
+                break;
+            }
+        }
+    }
+
+    if let Some(c) = child.as_mut() {
+        if child_status.is_none() {
+            child_status = terminate(c);
+        }
+    }
+    // Everything the kernel produced before the child was reaped is in the
+    // ring now: drain it completely before detaching.
+    let _ = ring.consume();
+    drop(ring);
+    push_stats(&skel, &state, &mut last_stats, true);
+    let final_stats = bpf::read_stats(&skel);
+    let hooks_attached = std::mem::take(&mut hooks.attached);
+    let hooks_warnings = std::mem::take(&mut hooks.warnings);
+    if !args.quiet {
+        for w in &hooks_warnings {
+            eprintln!("agentsight: warning: {w}");
+        }
+    }
+    links.extend(hooks.take_links());
+    bpf::detach_parallel(links); // every probe is gone from here on
+    drop(tls_skel);
+    drop(skel);
+
+    let mut st = state.into_inner();
+    let batches = st.buffers.take_batches()?;
+    let _ = tx.send(ToWriter::Batches(batches));
+
+    let mut drops: BTreeMap<String, u64> = BTreeMap::new();
+    for (idx, _cpu, v) in &final_stats {
+        *drops.entry(bpf::STAT_NAMES[*idx].to_string()).or_default() += v;
+    }
+    drops.insert("user_parse_errors".into(), st.counters.parse_errors);
+    drops.retain(|_, v| *v > 0);
+
+    let mut closing = Manifest::new(String::new());
+    closing.drops = drops;
+    closing.ended_at_ns = Some(procfs::realtime_ns());
+    closing.targets.command_exit_code = child_status.map(exit_code_of);
+    closing.notes.extend(notes);
+    closing.notes.extend(hooks_warnings);
+    closing.notes.push(format!("recording ended: {stop_reason}"));
+    closing.tls_attachments = hooks_attached;
+    let _ = tx.send(ToWriter::Close(Box::new(closing)));
+    drop(tx);
+    let final_manifest = writer_thread.join().map_err(|_| anyhow::anyhow!("capture writer thread panicked"))?;
+
+    if !args.quiet {
+        print_summary(&args.output, &final_manifest, st.counters.events_received);
+    }
+    if writer_failed.load(Ordering::Relaxed) {
+        bail!(
+            "recording stopped early: {} (sealed what could be sealed in {})",
+            final_manifest.notes.iter().rev().find(|n| n.starts_with("recording stopped early")).cloned().unwrap_or_default(),
+            args.output.display()
+        );
+    }
+    Ok(match child_status {
+        Some(status) => exit_code_of(status),
+        None if child.is_some() => 1,
+        None => 0,
+    })
+}
+
+/// Appends changed kernel and userspace counters to `recorder_stats`.
+fn push_stats(
+    skel: &bpf::lifecycle::LifecycleSkel,
+    state: &RefCell<DrainState>,
+    last: &mut HashMap<(usize, usize), u64>,
+    all: bool,
+) {
+    let ts = procfs::boottime_ns();
+    let mut st = state.borrow_mut();
+    for (idx, cpu, v) in bpf::read_stats(skel) {
+        let prev = last.insert((idx, cpu), v);
+        if prev != Some(v) && (v > 0 || all) {
+            st.buffers.stats.push(&StatRow { ts_ns: ts, cpu: Some(cpu as i32), counter: bpf::STAT_NAMES[idx], value: v });
+        }
+    }
+    let user = [
+        ("events_received", st.counters.events_received),
+        ("bytes_received", st.counters.bytes_received),
+        ("user_parse_errors", st.counters.parse_errors),
+    ];
+    for (i, (name, v)) in user.into_iter().enumerate() {
+        let key = (usize::MAX - i, usize::MAX);
+        if last.insert(key, v) != Some(v) || all {
+            st.buffers.stats.push(&StatRow { ts_ns: ts, cpu: None, counter: name, value: v });
+        }
+    }
+}
+
+fn writer_loop(mut writer: CaptureWriter, rx: crossbeam_channel::Receiver<ToWriter>, failed: Arc<AtomicBool>) -> Manifest {
+    let mut error: Option<String> = None;
+    let mut closing: Option<Box<Manifest>> = None;
+    for msg in rx.iter() {
+        if error.is_some() {
+            if let ToWriter::Close(m) = msg {
+                closing = Some(m);
+            }
+            continue; // keep draining so the recorder never blocks on us
+        }
+        let result = match msg {
+            ToWriter::Batches(batches) => batches.iter().try_for_each(|(t, b)| writer.write(t, b)),
+            ToWriter::Flush => writer.flush(),
+            ToWriter::Close(m) => {
+                closing = Some(m);
+                break;
+            }
+        };
+        if let Err(e) = result {
+            error = Some(format!("{e:#}"));
+            failed.store(true, Ordering::Relaxed);
+        }
+    }
+    let closing = closing.unwrap_or_else(|| Box::new(Manifest::new(String::new())));
+    {
+        let m = writer.manifest_mut();
+        m.drops = closing.drops.clone();
+        m.targets.command_exit_code = closing.targets.command_exit_code;
+        m.notes.extend(closing.notes.iter().cloned());
+        m.tls_attachments = closing.tls_attachments.clone();
+    }
+    let ended = closing.ended_at_ns.unwrap_or_else(procfs::realtime_ns);
+    match error {
+        Some(why) => writer.close_after_error(ended, &why),
+        None => match writer.close(ended) {
+            Ok(m) => m,
+            Err(e) => {
+                failed.store(true, Ordering::Relaxed);
+                let mut m = Manifest::new(String::new());
+                m.notes.push(format!("recording stopped early: closing the capture failed: {e:#}"));
+                m
+            }
+        },
+    }
+}
+
+fn print_summary(dir: &std::path::Path, m: &Manifest, events: u64) {
+    let rows: Vec<String> = m.rows.iter().filter(|(t, _)| t.as_str() != "recorder_stats").map(|(t, n)| format!("{n} {t}")).collect();
+    let bytes: u64 = m.segments.iter().map(|s| s.bytes).sum();
+    let drops = m.total_drops();
+    eprintln!(
+        "agentsight: {events} events -> {} | drops: {} | {} ({}, {} segments) | chain head {}",
+        if rows.is_empty() { "no rows".to_string() } else { rows.join(", ") },
+        if drops == 0 { "none".to_string() } else { format!("{drops} LOST ({:?})", m.drops) },
+        dir.display(),
+        human_bytes(bytes),
+        m.segments.len(),
+        m.chain_head()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("8 kb"), Ok(8 << 10));
+        assert!(parse_size("12Q").is_err());
+    }
+}

@@ -1,0 +1,338 @@
+//! TLS plaintext capture: loads tls.bpf.c, attaches its uprobes once per TLS
+//! library file, and stores the chunks it reports (after masking credential
+//! headers). The bytes are not otherwise interpreted.
+
+use std::collections::{HashMap, HashSet};
+use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use agentsight_analyzer::capture::rows::{RowBuffers, TlsChunkRow, TlsEventRow};
+use anyhow::{anyhow, Result};
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{Link, OpenObject, UprobeOpts};
+
+use super::bpf::lifecycle::LifecycleSkel;
+use super::bpf::{disable_missing_tracepoints, explain_load_error, LoadConfig};
+use super::events::{Fields, Header, EV_TLS_DATA, EV_TLS_META, HEADER_LEN};
+use super::redact::{Redactor, StreamRedactor};
+use super::tls_targets::{inspect_elf, FileId, TargetKind, TlsScanner, TlsTarget};
+
+#[allow(clippy::all, dead_code, unused_imports, non_camel_case_types, non_snake_case, non_upper_case_globals)]
+pub mod skel {
+    include!(concat!(env!("OUT_DIR"), "/tls.skel.rs"));
+}
+
+pub use skel::TlsSkel;
+
+pub fn load<'obj>(
+    storage: &'obj mut MaybeUninit<OpenObject>,
+    lifecycle: &LifecycleSkel,
+    cfg: &LoadConfig,
+    tls_max_bytes: u64,
+) -> Result<TlsSkel<'obj>> {
+    let mut open = skel::TlsSkelBuilder::default().open(storage).map_err(|e| anyhow!(explain_load_error(&e)))?;
+    // One pid set and one set of loss counters for both programs.
+    open.maps.traced.reuse_fd(lifecycle.maps.traced.as_fd())?;
+    open.maps.stats.reuse_fd(lifecycle.maps.stats.as_fd())?;
+    open.maps.scratch.reuse_fd(lifecycle.maps.scratch.as_fd())?;
+    let rodata = open.maps.rodata_data.as_deref_mut().ok_or_else(|| anyhow!("TLS BPF object has no rodata"))?;
+    rodata.self_tgid = cfg.self_tgid;
+    rodata.trace_all = cfg.trace_all as u8;
+    rodata.tls_max_bytes = tls_max_bytes;
+    disable_missing_tracepoints(open.open_object_mut());
+    open.load().map_err(|e| anyhow!(explain_load_error(&e)))
+}
+
+/// Which program pair serves each hooked function.
+fn programs<'a>(skel: &'a TlsSkel, func: &str) -> Option<(&'a libbpf_rs::ProgramMut<'a>, Option<&'a libbpf_rs::ProgramMut<'a>>)> {
+    let p = &skel.progs;
+    Some(match func {
+        "SSL_write" => (&p.uprobe_SSL_write, Some(&p.uretprobe_SSL_write)),
+        "SSL_read" => (&p.uprobe_SSL_read, Some(&p.uretprobe_SSL_read)),
+        "SSL_write_ex" => (&p.uprobe_SSL_write_ex, Some(&p.uretprobe_SSL_write_ex)),
+        "SSL_read_ex" => (&p.uprobe_SSL_read_ex, Some(&p.uretprobe_SSL_read_ex)),
+        "SSL_set_fd" => (&p.uprobe_SSL_set_fd, None),
+        "SSL_set_rfd" => (&p.uprobe_SSL_set_rfd, None),
+        "SSL_set_wfd" => (&p.uprobe_SSL_set_wfd, None),
+        "SSL_ctrl" => (&p.uprobe_SSL_ctrl, None),
+        "SSL_set_tlsext_host_name" => (&p.uprobe_SSL_set_tlsext_host_name, None),
+        "SSL_shutdown" => (&p.uprobe_SSL_shutdown, None),
+        "SSL_free" => (&p.uprobe_SSL_free, None),
+        _ => return None,
+    })
+}
+
+/// Keeps the uprobe links, one set per library file (dev, inode): a uprobe
+/// on a file covers every process that maps it, now and later.
+#[derive(Default)]
+pub struct TlsHooks {
+    scanner: TlsScanner,
+    links: HashMap<FileId, Vec<Link>>,
+    /// Human-readable list for the manifest and the summary.
+    pub attached: Vec<String>,
+    /// Targets with TLS we cannot hook (Go, rustls...), reported once each.
+    pub warnings: Vec<String>,
+    warned: HashSet<String>,
+    /// New attachments since the last drain, to log as `attach` rows.
+    pending_rows: Vec<(u32, String)>,
+}
+
+fn file_id(path: &Path) -> Option<FileId> {
+    let md = std::fs::metadata(path).ok()?;
+    let dev = md.dev();
+    Some(FileId { dev_major: libc::major(dev), dev_minor: libc::minor(dev), ino: md.ino() })
+}
+
+/// libssl files the dynamic linker knows about: hooking them before any
+/// target starts means a process that loads libssl late (python's
+/// `import ssl`) is covered from its first call.
+fn system_libssl() -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(out) = std::process::Command::new("ldconfig").arg("-p").output() {
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let line = line.trim();
+            if line.starts_with("libssl.so") {
+                if let Some((_, path)) = line.rsplit_once(" => ") {
+                    found.push(PathBuf::from(path));
+                }
+            }
+        }
+    }
+    for dir in ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib64", "/usr/local/lib", "/usr/local/lib64"] {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with("libssl.so") {
+                    found.push(e.path());
+                }
+            }
+        }
+    }
+    found
+}
+
+impl TlsHooks {
+    fn attach_target(&mut self, skel: &TlsSkel, target: &TlsTarget, pid: u32) {
+        if self.links.contains_key(&target.id) {
+            return;
+        }
+        let mut links = Vec::new();
+        let mut funcs = Vec::new();
+        let mut errors = Vec::new();
+        for sym in &target.tls.symbols {
+            let Some((entry, ret)) = programs(skel, sym.name) else { continue };
+            let attach = |prog: &libbpf_rs::ProgramMut, retprobe: bool| {
+                prog.attach_uprobe_with_opts(-1, &target.path, sym.offset as usize, UprobeOpts { retprobe, ..Default::default() })
+            };
+            let result = attach(entry, false).and_then(|l| {
+                links.push(l);
+                match ret {
+                    Some(r) => attach(r, true).map(|l| links.push(l)),
+                    None => Ok(()),
+                }
+            });
+            match result {
+                Ok(()) => funcs.push(sym.name),
+                Err(e) => errors.push(format!("{}: {e}", sym.name)),
+            }
+        }
+        let kind = if target.kind == TargetKind::Executable { "executable" } else { "library" };
+        let mut line = format!("{} ({kind}, {}:{}:{}) [{}]", target.mapped_path.display(), target.id.dev_major, target.id.dev_minor, target.id.ino, funcs.join(", "));
+        if !errors.is_empty() {
+            line.push_str(&format!(" errors: {}", errors.join("; ")));
+        }
+        self.pending_rows.push((pid, target.mapped_path.display().to_string()));
+        self.attached.push(line);
+        self.links.insert(target.id, links);
+    }
+
+    /// Hooks a file by path (system libraries, the command about to run).
+    pub fn attach_path(&mut self, skel: &TlsSkel, path: &Path) {
+        let Some(id) = file_id(path) else { return };
+        if self.links.contains_key(&id) {
+            return;
+        }
+        let Ok(tls) = inspect_elf(path) else { return };
+        if !tls.hookable() {
+            return;
+        }
+        let target = TlsTarget { path: path.to_path_buf(), mapped_path: path.to_path_buf(), id, kind: TargetKind::Library, tls: Arc::new(tls) };
+        self.attach_target(skel, &target, 0);
+    }
+
+    pub fn attach_system_libraries(&mut self, skel: &TlsSkel) {
+        for path in system_libssl() {
+            self.attach_path(skel, &path);
+        }
+    }
+
+    /// Finds and hooks the TLS a process has mapped now; remembers why a
+    /// process has none we can hook.
+    pub fn scan_pid(&mut self, skel: &TlsSkel, pid: u32) {
+        let Ok(found) = self.scanner.discover(pid) else { return };
+        for target in &found.targets {
+            self.attach_target(skel, target, pid);
+        }
+        for u in &found.unhookable {
+            let text = u.to_string();
+            if self.warned.insert(text.clone()) {
+                self.warnings.push(text);
+            }
+        }
+    }
+
+    /// The uprobe links, for the recorder to detach with everything else.
+    pub fn take_links(&mut self) -> Vec<Link> {
+        self.links.drain().flat_map(|(_, l)| l).collect()
+    }
+
+    /// `attach` rows for tls_events, so the capture says when hooks began.
+    pub fn take_attach_rows(&mut self, buffers: &mut RowBuffers, ts_ns: u64) {
+        for (pid, path) in self.pending_rows.drain(..) {
+            buffers.tls_events.push(&TlsEventRow {
+                subject: agentsight_analyzer::capture::rows::Subject { ts_ns, pid: pid as i32, tid: pid as i32, proc_key: 0, comm: "", uid: 0 },
+                event: "attach",
+                ssl_ptr: 0,
+                fd: None,
+                value: Some(&path),
+            });
+        }
+    }
+}
+
+const DIR_WRITE: u8 = 0;
+const DIR_READ: u8 = 1;
+
+struct StreamState {
+    redactor: Option<StreamRedactor>,
+    call_seq: u64,
+    next_offset: u64,
+    expected_end: u64,
+}
+
+/// Turns TLS ring records into rows, masking credentials per stream
+/// (pid, SSL*, direction) so a header split across calls is still found.
+pub struct TlsRecords {
+    redactor: Option<Redactor>,
+    streams: HashMap<(u32, u64, u8), StreamState>,
+    tls_max_bytes: u64,
+    scratch: Vec<u8>,
+}
+
+fn func_name(f: u32) -> (&'static str, u8) {
+    match f {
+        1 => ("SSL_write", DIR_WRITE),
+        2 => ("SSL_read", DIR_READ),
+        3 => ("SSL_write_ex", DIR_WRITE),
+        4 => ("SSL_read_ex", DIR_READ),
+        _ => ("unknown", DIR_READ),
+    }
+}
+
+impl TlsRecords {
+    pub fn new(redactor: Option<Redactor>, tls_max_bytes: u64) -> Self {
+        TlsRecords { redactor, streams: HashMap::new(), tls_max_bytes, scratch: Vec::new() }
+    }
+
+    /// Stores one record; None when it is malformed.
+    pub fn store(&mut self, rec: &[u8], buffers: &mut RowBuffers) -> Option<()> {
+        let h = Header::parse(rec)?;
+        let f = Fields::new(rec);
+        let b = HEADER_LEN;
+        match h.kind {
+            EV_TLS_DATA => {
+                let ssl_ptr = f.u64(b)?;
+                let call_seq = f.u64(b + 8)?;
+                let chunk_offset = f.u64(b + 16)?;
+                let call_len = f.u64(b + 24)?;
+                let lost_bytes = f.u64(b + 32)?;
+                let chunk_index = f.u32(b + 40)?;
+                let (func, dir) = func_name(f.u32(b + 44)?);
+                let fd = f.i32(b + 48)?;
+                let data_len = f.u32(b + 52)? as usize;
+                let data = f.slice(b + 56, data_len)?;
+
+                let redactor = &self.redactor;
+                let st = self.streams.entry((h.pid, ssl_ptr, dir)).or_insert_with(|| StreamState {
+                    redactor: redactor.as_ref().map(|r| r.stream()),
+                    call_seq: u64::MAX,
+                    next_offset: 0,
+                    expected_end: 0,
+                });
+                // A missing chunk (ring full) or an uncaptured tail breaks the
+                // byte stream: the redactor must not assume continuity.
+                let new_call = st.call_seq != call_seq;
+                let gap = (new_call && st.call_seq != u64::MAX && st.next_offset < st.expected_end)
+                    || (!new_call && chunk_offset != st.next_offset)
+                    || (new_call && chunk_offset != 0);
+                if new_call {
+                    st.call_seq = call_seq;
+                    st.expected_end = call_len.min(self.tls_max_bytes);
+                }
+                st.next_offset = chunk_offset + data_len as u64;
+                self.scratch.clear();
+                self.scratch.extend_from_slice(data);
+                let mut redacted = false;
+                if let Some(r) = st.redactor.as_mut() {
+                    if gap {
+                        r.gap();
+                    }
+                    redacted = r.redact(&mut self.scratch);
+                    if lost_bytes > 0 {
+                        r.gap();
+                    }
+                }
+                buffers.tls_chunks.push(&TlsChunkRow {
+                    subject: h.subject(),
+                    direction: if dir == DIR_WRITE { "write" } else { "read" },
+                    func,
+                    ssl_ptr,
+                    fd: (fd >= 0).then_some(fd),
+                    call_seq,
+                    chunk_index,
+                    chunk_offset,
+                    call_len,
+                    lost_bytes,
+                    redacted,
+                    data: &self.scratch,
+                });
+                Some(())
+            }
+            EV_TLS_META => {
+                let ssl_ptr = f.u64(b)?;
+                let event = f.u32(b + 8)?;
+                let fd = f.i32(b + 12)?;
+                let vlen = f.u32(b + 16)? as usize;
+                let value = f.slice(b + 24, vlen)?;
+                let name = match event {
+                    1 => "set_fd",
+                    2 => "sni",
+                    3 => "shutdown",
+                    4 => "free",
+                    _ => return None,
+                };
+                if event == 4 {
+                    // The pointer may be reused for a new connection.
+                    self.streams.retain(|k, _| !(k.0 == h.pid && k.1 == ssl_ptr));
+                }
+                let text = (event == 2).then(|| super::events::text(value).into_owned());
+                buffers.tls_events.push(&TlsEventRow {
+                    subject: h.subject(),
+                    event: name,
+                    ssl_ptr,
+                    fd: (event == 1 && fd >= 0).then_some(fd),
+                    value: text.as_deref(),
+                });
+                Some(())
+            }
+            _ => None,
+        }
+    }
+
+    /// Forgets the streams of an exited process.
+    pub fn process_exited(&mut self, pid: u32) {
+        self.streams.retain(|k, _| k.0 != pid);
+    }
+}

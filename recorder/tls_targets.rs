@@ -1,0 +1,597 @@
+//! Where TLS plaintext can be hooked in a process.
+//!
+//! There is no single libssl to attach to: Python and curl load the system
+//! libssl.so.3, node carries its own OpenSSL and exports `SSL_write` from the
+//! executable, containers bring their own copies, and an upgraded library may
+//! only exist as a "(deleted)" mapping. So targets are found per process from
+//! `/proc/PID/maps` and identified by the mapped file's (device, inode), which
+//! is what a uprobe really attaches to: attach once per [`FileId`].
+//!
+//! ELF files are read lazily (headers, then only the dynamic symbol table) and
+//! the result is cached per file, so rescanning a process after each exec or
+//! connect is cheap. When a process has no hookable TLS, the reason is
+//! reported (Go's crypto/tls, rustls or a static OpenSSL/BoringSSL without
+//! exported symbols, GnuTLS, NSS) so the recorder can warn instead of silently
+//! capturing nothing.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, ReadCache, SectionKind, SymbolKind};
+
+/// OpenSSL-API functions the TLS BPF programs hook, in the order the
+/// recorder attaches them. `SSL_set_tlsext_host_name` exists as a function in
+/// BoringSSL only (a macro over `SSL_ctrl` in OpenSSL).
+pub const SSL_FUNCTIONS: [&str; 11] = [
+    "SSL_write",
+    "SSL_read",
+    "SSL_write_ex",
+    "SSL_read_ex",
+    "SSL_set_fd",
+    "SSL_set_rfd",
+    "SSL_set_wfd",
+    "SSL_ctrl",
+    "SSL_set_tlsext_host_name",
+    "SSL_shutdown",
+    "SSL_free",
+];
+
+/// The mapped file's identity from /proc/PID/maps: the device (major, minor)
+/// and inode of the file the kernel really mapped (for overlayfs, the
+/// underlying file), so two containers sharing an image layer share a target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId {
+    pub dev_major: u32,
+    pub dev_minor: u32,
+    pub ino: u64,
+}
+
+/// One exported function and its file offset (what a uprobe attaches to).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SslSymbol {
+    pub name: &'static str,
+    pub offset: u64,
+}
+
+/// What one ELF file offers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ElfTls {
+    /// Defined, exported functions from [`SSL_FUNCTIONS`].
+    pub symbols: Vec<SslSymbol>,
+    /// A Go binary (has Go build info): its TLS is crypto/tls.
+    pub go: bool,
+}
+
+impl ElfTls {
+    pub fn has(&self, name: &str) -> bool {
+        self.symbols.iter().any(|s| s.name == name)
+    }
+
+    pub fn offset(&self, name: &str) -> Option<u64> {
+        self.symbols.iter().find(|s| s.name == name).map(|s| s.offset)
+    }
+
+    /// Plaintext is reachable: a read and a write function pair exists.
+    pub fn hookable(&self) -> bool {
+        (self.has("SSL_write") && self.has("SSL_read")) || (self.has("SSL_write_ex") && self.has("SSL_read_ex"))
+    }
+
+    pub fn symbol_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.symbols.iter().map(|s| s.name)
+    }
+}
+
+/// Reads what matters for TLS hooking from an ELF file, lazily.
+pub fn inspect_elf(path: &Path) -> io::Result<ElfTls> {
+    let cache = ReadCache::new(File::open(path)?);
+    let elf = object::File::parse(&cache).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let mut out = ElfTls {
+        go: [".go.buildinfo", ".gopclntab", ".note.go.buildid"].iter().any(|n| elf.section_by_name(n).is_some()),
+        ..ElfTls::default()
+    };
+    // File-backed segments, to turn a symbol's address into a file offset.
+    let segments: Vec<(u64, u64, u64, u64)> = elf
+        .segments()
+        .map(|s| {
+            let (off, fsize) = s.file_range();
+            (s.address(), s.size(), off, fsize)
+        })
+        .collect();
+    for sym in elf.dynamic_symbols() {
+        if sym.is_undefined() || sym.kind() != SymbolKind::Text || !(sym.is_global() || sym.is_weak()) {
+            continue;
+        }
+        let Ok(name) = sym.name() else { continue };
+        let Some(&known) = SSL_FUNCTIONS.iter().find(|&&f| f == name) else { continue };
+        if out.has(known) {
+            continue; // an older symbol version of the same function
+        }
+        let addr = sym.address();
+        let offset = segments
+            .iter()
+            .find(|&&(va, size, _, fsize)| addr >= va && addr - va < size.min(fsize))
+            .map(|&(va, _, off, _)| addr - va + off);
+        if let Some(offset) = offset {
+            out.symbols.push(SslSymbol { name: known, offset });
+        }
+    }
+    out.symbols.sort_by_key(|s| SSL_FUNCTIONS.iter().position(|&f| f == s.name));
+    Ok(out)
+}
+
+/// TLS implementations we can recognise but not hook with the OpenSSL probes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoHookReason {
+    /// Go's crypto/tls: no OpenSSL functions are ever called.
+    Go,
+    /// A TLS library linked statically without exported `SSL_write`.
+    Static(&'static str),
+    /// GnuTLS (e.g. Debian's libcurl-gnutls used by git).
+    GnuTls,
+    /// Mozilla NSS (libssl3.so / libnss3.so).
+    Nss,
+}
+
+/// A file whose TLS traffic will not be captured, for the end-of-run warning.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unhookable {
+    pub mapped_path: PathBuf,
+    pub reason: NoHookReason,
+}
+
+impl fmt::Display for Unhookable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.mapped_path.display();
+        match self.reason {
+            NoHookReason::Go => write!(f, "{p} is a Go program: its crypto/tls has no OpenSSL calls to hook, TLS plaintext is not captured"),
+            NoHookReason::Static(lib) => write!(f, "{p} links {lib} statically with no exported SSL_write: TLS plaintext is not captured"),
+            NoHookReason::GnuTls => write!(f, "{p} is GnuTLS: TLS through it is not captured (only OpenSSL-compatible libraries are hooked)"),
+            NoHookReason::Nss => write!(f, "{p} is Mozilla NSS: TLS through it is not captured (only OpenSSL-compatible libraries are hooked)"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetKind {
+    /// The process's main executable (e.g. node with its own OpenSSL).
+    Executable,
+    /// A shared library (libssl.so.*, or any other file exporting SSL_*).
+    Library,
+}
+
+/// A file to attach the TLS uprobes to.
+#[derive(Clone, Debug)]
+pub struct TlsTarget {
+    /// Path to give the kernel: reachable from the recorder's mount namespace
+    /// (`/proc/PID/root/...` for another namespace, `/proc/PID/map_files/...`
+    /// for a deleted file).
+    pub path: PathBuf,
+    /// The path as the process sees it, for reports.
+    pub mapped_path: PathBuf,
+    pub id: FileId,
+    pub kind: TargetKind,
+    pub tls: Arc<ElfTls>,
+}
+
+/// Result of scanning one process.
+#[derive(Clone, Debug, Default)]
+pub struct Discovery {
+    pub pid: u32,
+    pub targets: Vec<TlsTarget>,
+    pub unhookable: Vec<Unhookable>,
+}
+
+/// One file-backed line of /proc/PID/maps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapEntry {
+    pub start: u64,
+    pub end: u64,
+    pub exec: bool,
+    pub id: FileId,
+    pub path: String,
+    pub deleted: bool,
+}
+
+/// Parses /proc/PID/maps text; anonymous and pseudo mappings are skipped.
+pub fn parse_maps(text: &str) -> Vec<MapEntry> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        // start-end perms offset dev inode path (the path may contain spaces)
+        let mut rest = line;
+        let mut field = || {
+            let t = rest.trim_start();
+            let end = t.find(' ').unwrap_or(t.len());
+            let (f, r) = t.split_at(end);
+            rest = r;
+            f
+        };
+        let (range, perms, _off, dev, inode) = (field(), field(), field(), field(), field());
+        let path = rest.trim_start();
+        if !path.starts_with('/') {
+            continue;
+        }
+        let (Some((s, e)), Some((maj, min)), Ok(ino)) = (range.split_once('-'), dev.split_once(':'), inode.parse::<u64>()) else {
+            continue;
+        };
+        let (Ok(start), Ok(end), Ok(dev_major), Ok(dev_minor)) =
+            (u64::from_str_radix(s, 16), u64::from_str_radix(e, 16), u32::from_str_radix(maj, 16), u32::from_str_radix(min, 16))
+        else {
+            continue;
+        };
+        if ino == 0 {
+            continue;
+        }
+        let (path, deleted) = match path.strip_suffix(" (deleted)") {
+            Some(p) => (p, true),
+            None => (path, false),
+        };
+        out.push(MapEntry {
+            start,
+            end,
+            exec: perms.as_bytes().get(2) == Some(&b'x'),
+            id: FileId { dev_major, dev_minor, ino },
+            path: path.to_string(),
+            deleted,
+        });
+    }
+    out
+}
+
+/// Scans processes for TLS targets, caching per-file results across scans.
+#[derive(Default)]
+pub struct TlsScanner {
+    files: HashMap<FileId, Option<Arc<ElfTls>>>,
+    reasons: HashMap<FileId, Vec<NoHookReason>>,
+}
+
+impl TlsScanner {
+    pub fn new() -> TlsScanner {
+        TlsScanner::default()
+    }
+
+    /// Finds hookable TLS in `pid` (whose libraries may load later: rescan
+    /// after exec and when a traced process starts connecting).
+    pub fn discover(&mut self, pid: u32) -> io::Result<Discovery> {
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
+        let entries = parse_maps(&maps);
+        let root = foreign_root(pid);
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok().map(|p| {
+            let s = p.to_string_lossy().into_owned();
+            s.strip_suffix(" (deleted)").map(str::to_string).unwrap_or(s)
+        });
+        let mut d = Discovery { pid, ..Discovery::default() };
+        let mut seen: Vec<FileId> = Vec::new();
+        let mut exe_entry: Option<(MapEntry, PathBuf)> = None;
+        for e in &entries {
+            // Code lives in executable mappings; data files are never targets.
+            if !e.exec || seen.contains(&e.id) {
+                continue;
+            }
+            seen.push(e.id);
+            let path = access_path(pid, e, root.as_deref());
+            let is_exe = exe.as_deref() == Some(e.path.as_str());
+            if let Some(reason) = library_reason(&e.path) {
+                d.unhookable.push(Unhookable { mapped_path: e.path.clone().into(), reason });
+                continue;
+            }
+            let tls = self.files.entry(e.id).or_insert_with(|| inspect_elf(&path).ok().map(Arc::new)).clone();
+            let Some(tls) = tls else { continue };
+            if tls.hookable() {
+                d.targets.push(TlsTarget {
+                    path: path.clone(),
+                    mapped_path: e.path.clone().into(),
+                    id: e.id,
+                    kind: if is_exe { TargetKind::Executable } else { TargetKind::Library },
+                    tls,
+                });
+            } else if is_exe {
+                exe_entry = Some((e.clone(), path));
+            }
+        }
+        if d.targets.is_empty() {
+            if let Some((e, path)) = exe_entry {
+                let reasons = self.reasons.entry(e.id).or_insert_with(|| exe_reasons(&path)).clone();
+                for reason in reasons {
+                    d.unhookable.push(Unhookable { mapped_path: e.path.clone().into(), reason });
+                }
+            }
+        }
+        Ok(d)
+    }
+
+    /// Forgets cached results (e.g. a file id reused after deletion).
+    pub fn clear(&mut self) {
+        self.files.clear();
+        self.reasons.clear();
+    }
+}
+
+/// `/proc/PID/root` when the process sees another filesystem tree (another
+/// mount namespace or a chroot); None when its paths are ours.
+fn foreign_root(pid: u32) -> Option<PathBuf> {
+    let ns = |p: &str| std::fs::read_link(p).ok();
+    let same_ns = ns("/proc/self/ns/mnt").is_some() && ns("/proc/self/ns/mnt") == ns(&format!("/proc/{pid}/ns/mnt"));
+    let same_root = std::fs::read_link(format!("/proc/{pid}/root")).ok().as_deref() == Some(Path::new("/"));
+    if same_ns && same_root {
+        None
+    } else {
+        Some(PathBuf::from(format!("/proc/{pid}/root")))
+    }
+}
+
+fn access_path(pid: u32, e: &MapEntry, root: Option<&Path>) -> PathBuf {
+    if e.deleted {
+        // The path now names another file (or none); the mapping still has the old one.
+        return PathBuf::from(format!("/proc/{pid}/map_files/{:x}-{:x}", e.start, e.end));
+    }
+    match root {
+        Some(r) => r.join(e.path.trim_start_matches('/')),
+        None => PathBuf::from(&e.path),
+    }
+}
+
+/// Known non-OpenSSL TLS libraries, by file name.
+fn library_reason(path: &str) -> Option<NoHookReason> {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    if base.starts_with("libgnutls.so") {
+        Some(NoHookReason::GnuTls)
+    } else if base.starts_with("libssl3.so") || base.starts_with("libnss3.so") {
+        Some(NoHookReason::Nss)
+    } else {
+        None
+    }
+}
+
+/// Why an executable without exported SSL functions may still do TLS.
+fn exe_reasons(path: &Path) -> Vec<NoHookReason> {
+    let Ok(tls) = inspect_elf(path) else { return Vec::new() };
+    if tls.go {
+        return vec![NoHookReason::Go];
+    }
+    scan_markers(path).unwrap_or_default()
+}
+
+/// Strings that identify a statically linked TLS stack, searched in the
+/// read-only data of the file (panic paths, version strings).
+const MARKERS: [(&[u8], &str); 4] = [
+    (b"rustls", "rustls"),
+    (b"BoringSSL", "BoringSSL"),
+    (b"OpenSSL 3.", "OpenSSL"),
+    (b"OpenSSL 1.", "OpenSSL"),
+];
+/// Bound the scan of huge binaries: version strings sit in .rodata early on.
+const MAX_SCAN: u64 = 512 << 20;
+
+fn scan_markers(path: &Path) -> io::Result<Vec<NoHookReason>> {
+    let file = File::open(path)?;
+    let ranges: Vec<(u64, u64)> = {
+        let cache = ReadCache::new(File::open(path)?);
+        let elf = object::File::parse(&cache).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        elf.sections()
+            .filter(|s| matches!(s.kind(), SectionKind::ReadOnlyData | SectionKind::ReadOnlyString | SectionKind::Data))
+            .filter_map(|s| s.file_range())
+            .collect()
+    };
+    let mut found: Vec<NoHookReason> = Vec::new();
+    let mut budget = MAX_SCAN;
+    const BLOCK: usize = 1 << 20;
+    const OVERLAP: usize = 16;
+    let mut buf = vec![0u8; BLOCK + OVERLAP];
+    for (start, len) in ranges {
+        let mut pos = 0u64;
+        let mut carry = 0usize;
+        while pos < len && budget > 0 {
+            let want = (BLOCK as u64).min(len - pos).min(budget) as usize;
+            let n = file.read_at(&mut buf[carry..carry + want], start + pos)?;
+            if n == 0 {
+                break;
+            }
+            let hay = &buf[..carry + n];
+            for (needle, name) in MARKERS {
+                let r = NoHookReason::Static(name);
+                if !found.contains(&r) && contains(hay, needle) {
+                    found.push(r);
+                }
+            }
+            // Keep a tail so a marker across blocks is still found.
+            let keep = OVERLAP.min(hay.len());
+            let tail_start = hay.len() - keep;
+            buf.copy_within(tail_start..tail_start + keep, 0);
+            carry = keep;
+            pos += n as u64;
+            budget -= n as u64;
+        }
+    }
+    // BoringSSL builds also say "OpenSSL" in places: report the specific one.
+    if found.contains(&NoHookReason::Static("BoringSSL")) {
+        found.retain(|r| *r != NoHookReason::Static("OpenSSL"));
+    }
+    Ok(found)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else { return true };
+    let mut i = 0;
+    while let Some(p) = hay[i..].iter().position(|&b| b == first) {
+        let at = i + p;
+        if hay.len() - at > rest.len() && &hay[at + 1..at + 1 + rest.len()] == rest {
+            return true;
+        }
+        i = at + 1;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIBSSL: &str = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
+
+    #[test]
+    fn maps_lines_parse_including_spaces_and_deleted() {
+        let text = "\
+55d1c0a00000-55d1c0a02000 r--p 00000000 fe:00 247030                     /usr/bin/cat
+55d1c0a02000-55d1c0a07000 r-xp 00002000 fe:00 247030                     /usr/bin/cat
+7f00aa000000-7f00aa100000 r-xp 00000000 00:2a 991                        /opt/my app/libssl.so.3 (deleted)
+7ffd5e1f0000-7ffd5e211000 rw-p 00000000 00:00 0                          [stack]
+7f00ab000000-7f00ab001000 rw-p 00000000 00:00 0
+";
+        let m = parse_maps(text);
+        assert_eq!(m.len(), 3);
+        assert_eq!(m[1].id, FileId { dev_major: 0xfe, dev_minor: 0, ino: 247030 });
+        assert!(m[1].exec && !m[0].exec);
+        assert_eq!(m[2].path, "/opt/my app/libssl.so.3");
+        assert!(m[2].deleted);
+        assert_eq!((m[2].start, m[2].end), (0x7f00aa000000, 0x7f00aa100000));
+        // Garbage never panics.
+        for junk in ["", "x", "1-2 r-xp 0 zz:yy 5 /a", "-\n--\n- - - - - /"] {
+            let _ = parse_maps(junk);
+        }
+    }
+
+    #[test]
+    fn system_libssl_exports_everything_we_hook() {
+        if !Path::new(LIBSSL).exists() {
+            return;
+        }
+        let t = inspect_elf(Path::new(LIBSSL)).unwrap();
+        for f in ["SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex", "SSL_set_fd", "SSL_ctrl", "SSL_shutdown", "SSL_free"] {
+            assert!(t.has(f), "{f} missing");
+        }
+        assert!(!t.has("SSL_set_tlsext_host_name"), "a macro in OpenSSL");
+        assert!(t.hookable() && !t.go);
+        let size = std::fs::metadata(LIBSSL).unwrap().len();
+        for s in &t.symbols {
+            assert!(s.offset > 0 && s.offset < size);
+        }
+        // Offsets land in an executable, file-backed segment.
+        let cache = ReadCache::new(File::open(LIBSSL).unwrap());
+        let elf = object::File::parse(&cache).unwrap();
+        let exec: Vec<(u64, u64)> = elf
+            .segments()
+            .filter(|s| matches!(s.flags(), object::SegmentFlags::Elf { p_flags } if p_flags & 1 != 0))
+            .map(|s| s.file_range())
+            .collect();
+        for s in &t.symbols {
+            assert!(exec.iter().any(|&(o, n)| s.offset >= o && s.offset < o + n), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn node_exports_its_own_openssl() {
+        let node = Path::new("/usr/bin/node");
+        if !node.exists() {
+            return;
+        }
+        let t = inspect_elf(node).unwrap();
+        eprintln!("node SSL_write at file offset {:#x}", t.offset("SSL_write").unwrap());
+        assert!(t.hookable());
+        assert!(t.has("SSL_read_ex") && t.has("SSL_set_fd"));
+    }
+
+    #[test]
+    fn plain_binaries_have_nothing() {
+        let t = inspect_elf(Path::new("/bin/ls")).unwrap();
+        assert!(t.symbols.is_empty() && !t.hookable() && !t.go);
+        assert!(exe_reasons(Path::new("/bin/ls")).is_empty());
+        // Not ELF at all.
+        assert!(inspect_elf(Path::new("/etc/passwd")).is_err());
+        // Python's _ssl extension imports SSL_write; importing is not defining.
+        let out = std::process::Command::new("python3").args(["-c", "import _ssl; print(_ssl.__file__)"]).output();
+        if let Ok(out) = out {
+            let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if p.ends_with(".so") {
+                assert!(inspect_elf(Path::new(&p)).unwrap().symbols.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn go_and_rustls_are_explained() {
+        for go in ["/usr/bin/kubectl", "/usr/local/bin/docker", "/usr/local/bin/terraform"] {
+            if Path::new(go).exists() {
+                assert!(inspect_elf(Path::new(go)).unwrap().go, "{go}");
+                assert_eq!(exe_reasons(Path::new(go)), vec![NoHookReason::Go]);
+                break;
+            }
+        }
+        let home = std::env::var("HOME").unwrap_or_default();
+        let rustup = Path::new(&home).join(".cargo/bin/rustup");
+        if rustup.exists() {
+            let r = exe_reasons(&rustup);
+            assert!(r.contains(&NoHookReason::Static("rustls")), "{r:?}");
+            let msg = Unhookable { mapped_path: rustup.clone(), reason: NoHookReason::Static("rustls") }.to_string();
+            assert!(msg.contains("no exported SSL_write"));
+        }
+    }
+
+    #[test]
+    fn marker_search_handles_edges() {
+        assert!(contains(b"xxrustls", b"rustls"));
+        assert!(!contains(b"rustl", b"rustls"));
+        assert!(contains(b"rustls", b"rustls"));
+        assert!(!contains(b"", b"r"));
+    }
+
+    #[test]
+    fn discover_finds_libssl_in_a_python_process() {
+        let Ok(mut child) = std::process::Command::new("python3")
+            .args(["-c", "import ssl, sys; sys.stdout.write('ok\\n'); sys.stdout.flush(); sys.stdin.read()"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+        else {
+            return;
+        };
+        let mut line = [0u8; 3];
+        use std::io::Read;
+        child.stdout.as_mut().unwrap().read_exact(&mut line).unwrap();
+        let mut scanner = TlsScanner::new();
+        let d = scanner.discover(child.id()).unwrap();
+        let again = scanner.discover(child.id()).unwrap();
+        drop(child.stdin.take());
+        let _ = child.wait();
+        let libssl: Vec<_> = d.targets.iter().filter(|t| t.mapped_path.to_string_lossy().contains("libssl.so")).collect();
+        assert_eq!(libssl.len(), 1, "{d:?}");
+        assert_eq!(libssl[0].kind, TargetKind::Library);
+        assert!(libssl[0].tls.has("SSL_read_ex"));
+        assert_eq!(again.targets.len(), d.targets.len());
+        assert!(d.unhookable.is_empty());
+    }
+
+    #[test]
+    fn discover_reports_node_as_executable_target() {
+        if !Path::new("/usr/bin/node").exists() {
+            return;
+        }
+        let Ok(mut child) = std::process::Command::new("/usr/bin/node")
+            .args(["-e", "process.stdout.write('ok\\n'); process.stdin.resume()"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+        else {
+            return;
+        };
+        let mut line = [0u8; 3];
+        use std::io::Read;
+        child.stdout.as_mut().unwrap().read_exact(&mut line).unwrap();
+        let d = TlsScanner::new().discover(child.id()).unwrap();
+        drop(child.stdin.take());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(d.targets.iter().any(|t| t.kind == TargetKind::Executable && t.tls.has("SSL_write")), "{d:?}");
+    }
+
+    #[test]
+    fn discover_on_self_has_no_tls() {
+        let d = TlsScanner::new().discover(std::process::id()).unwrap();
+        assert!(d.targets.is_empty());
+        assert!(TlsScanner::new().discover(u32::MAX).is_err());
+    }
+}

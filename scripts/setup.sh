@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything agentsight needs to build, record and run its tests on
+# Debian/Ubuntu: the BPF toolchain, and the Python/Node clients the tests use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: run as root (it installs packages and the recorder needs root)" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+need_apt=0
+for bin in clang llvm-strip bpftool pkg-config openssl curl make; do
+  command -v "$bin" >/dev/null 2>&1 || need_apt=1
+done
+dpkg -s libelf-dev zlib1g-dev >/dev/null 2>&1 || need_apt=1
+if [ "$need_apt" = 1 ]; then
+  apt-get update -qq
+  apt-get install -y -qq clang llvm libelf-dev zlib1g-dev pkg-config bpftool make openssl curl >/dev/null
+fi
+command -v cargo >/dev/null || { echo "setup.sh: install Rust (rustup) first" >&2; exit 1; }
+if [ -f tests/requirements-test.txt ]; then
+  python3 -m pip install -q --disable-pip-version-check -r tests/requirements-test.txt 2>&1 | grep -v 'Running pip as the' || true
+fi
+if [ -f tests/clients/package.json ]; then
+  (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+# Syscall tracepoints live in tracefs; BPF links do not need bpffs.
+[ -d /sys/kernel/tracing/events ] || mount -t tracefs tracefs /sys/kernel/tracing

@@ -1,0 +1,92 @@
+//! `agentsight`: record AI agents with eBPF, analyze the capture with SQL.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[cfg(feature = "record")]
+#[path = "../recorder/mod.rs"]
+mod recorder;
+
+mod inspect;
+
+#[derive(Parser)]
+#[command(name = "agentsight", version, about = "Offline record-and-replay forensics for AI agents")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Record processes, files, network and TLS plaintext into a capture directory (root).
+    #[cfg(feature = "record")]
+    Record(recorder::RecordArgs),
+    /// Summarize a capture: time range, rows per table, processes, drops, integrity.
+    Info {
+        capture: PathBuf,
+    },
+    /// Re-hash every segment and check the hash chain; exit 0 only when intact.
+    Verify {
+        capture: PathBuf,
+        /// Chain head printed at the end of recording, to detect a re-sealed capture.
+        #[arg(long)]
+        expect_head: Option<String>,
+    },
+    /// Seal the journals left by a recorder that was killed (kill -9, power loss).
+    Recover {
+        capture: PathBuf,
+    },
+    /// Run SQL over one or more captures.
+    Query(agentsight_analyzer::cli::QueryArgs),
+    /// Interactive SQL shell over a capture.
+    Shell(agentsight_analyzer::cli::ShellArgs),
+    /// List the named views (queries/*.sql) with what each answers.
+    Views(agentsight_analyzer::cli::ViewsArgs),
+    /// Print the raw table schema (Markdown with --markdown).
+    Schema {
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AGENTSIGHT_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        #[cfg(feature = "record")]
+        Command::Record(args) => recorder::run(args),
+        Command::Info { capture } => inspect::info(&capture).map(|_| 0),
+        Command::Verify { capture, expect_head } => inspect::verify(&capture, expect_head.as_deref()),
+        Command::Recover { capture } => inspect::recover(&capture).map(|_| 0),
+        Command::Query(args) => agentsight_analyzer::cli::query(args).map(|_| 0),
+        Command::Shell(args) => agentsight_analyzer::cli::shell(args).map(|_| 0),
+        Command::Views(args) => agentsight_analyzer::cli::views(args).map(|_| 0),
+        Command::Schema { markdown } => {
+            if markdown {
+                print!("{}", agentsight_analyzer::schema::markdown());
+            } else {
+                for t in agentsight_analyzer::schema::TABLES {
+                    println!("{}", t.name);
+                    for c in t.columns {
+                        println!("  {:<16} {:?}", c.name, c.ty.arrow());
+                    }
+                }
+            }
+            Ok(0)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("agentsight: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Shared helpers for the end-to-end tests that run the real recorder.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+
+use agentsight_analyzer::arrow::array::{Array, ListArray};
+use agentsight_analyzer::arrow::util::display::{ArrayFormatter, FormatOptions};
+use agentsight_analyzer::capture;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_agentsight");
+
+/// Recorders run one at a time: they share the kernel and the hygiene checks
+/// look at every loaded program.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// True when this machine can run the recorder. Outside CI a machine without
+/// root or BPF skips (saying so); in CI (CI=true) that is a failure, because
+/// these tests are the proof that recording works.
+pub fn can_record() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let btf = Path::new("/sys/kernel/btf/vmlinux").exists();
+    if root && btf {
+        return true;
+    }
+    let why = format!("eBPF recording unavailable (root: {root}, BTF: {btf})");
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{why}: CI must run the end-to-end recorder tests");
+    }
+    eprintln!("SKIPPED: {why}");
+    false
+}
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("agentsight-test-").tempdir().expect("tempdir")
+}
+
+pub fn agentsight(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run agentsight")
+}
+
+pub fn record(out: &Path, extra: &[&str], command: &[&str]) -> Output {
+    let mut args: Vec<String> = vec!["record".into(), "-o".into(), out.display().to_string()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    if !command.is_empty() {
+        args.push("--".into());
+        args.extend(command.iter().map(|s| s.to_string()));
+    }
+    let output = Command::new(BIN).args(&args).output().expect("run recorder");
+    eprintln!("recorder stderr: {}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// Rows of a table as column -> display text; lists become `a\x1fb`.
+pub fn rows(dir: &Path, table: &str) -> Vec<BTreeMap<String, String>> {
+    let batches = capture::read_table(dir, table).expect("read table");
+    let mut out = Vec::new();
+    let opts = FormatOptions::default().with_null("NULL");
+    for batch in batches {
+        let schema = batch.schema();
+        let formatters: Vec<_> = batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap()).collect();
+        for row in 0..batch.num_rows() {
+            let mut m = BTreeMap::new();
+            for (i, field) in schema.fields().iter().enumerate() {
+                let col = batch.column(i);
+                let value = if let Some(list) = col.as_any().downcast_ref::<ListArray>() {
+                    if list.is_null(row) {
+                        "NULL".to_string()
+                    } else {
+                        let vals = list.value(row);
+                        let f = ArrayFormatter::try_new(vals.as_ref(), &opts).unwrap();
+                        (0..vals.len()).map(|j| f.value(j).to_string()).collect::<Vec<_>>().join("\u{1f}")
+                    }
+                } else {
+                    formatters[i].value(row).to_string()
+                };
+                m.insert(field.name().clone(), value);
+            }
+            out.push(m);
+        }
+    }
+    out
+}
+
+pub fn argv(row: &BTreeMap<String, String>) -> Vec<String> {
+    row["argv"].split('\u{1f}').map(String::from).collect()
+}
+
+/// Runs a python snippet with the capture dir as argv[1]; returns stdout.
+/// pyarrow is installed by .ci/run; a missing module outside CI skips.
+pub fn python(script: &str, dir: &Path) -> Option<String> {
+    let out = Command::new("python3").arg("-c").arg(script).arg(dir).output().expect("python3");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        if stderr.contains("ModuleNotFoundError") && std::env::var("CI").as_deref() != Ok("true") {
+            eprintln!("SKIPPED python cross-check: {stderr}");
+            return None;
+        }
+        panic!("python failed: {stderr}");
+    }
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+pub fn bin_path() -> PathBuf {
+    PathBuf::from(BIN)
+}

@@ -1,0 +1,369 @@
+//! End to end: the real recorder, as root, against real programs.
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const O_WRONLY: u32 = 0o1;
+const O_CREAT: u32 = 0o100;
+const O_TRUNC: u32 = 0o1000;
+
+#[test]
+fn records_a_shell_session_with_files_network_and_exit_code() {
+    let _g = serial();
+    if !can_record() {
+        return;
+    }
+    let work = tempdir();
+    let out = work.path().join("cap");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut s, peer) = listener.accept().unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        peer
+    });
+    let dir = work.path().display().to_string();
+    let script = format!(
+        "cd {dir} && printf '#!/bin/sh\\necho hello from script\\n' > run.sh && chmod 755 run.sh && ./run.sh first-arg \
+         && cat /etc/hostname > /dev/null; cat {dir}/missing-file 2>/dev/null; \
+         exec 3<>/dev/tcp/127.0.0.1/{port}; echo ping >&3; exec 3>&-; exit 3"
+    );
+    let output = record(&out, &[], &["bash", "-c", &script]);
+    let peer = server.join().unwrap();
+    assert_eq!(output.status.code(), Some(3), "the command's exit code is the recorder's");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("hello from script"), "the command's output passes through: {stdout}");
+
+    let procs = rows(&out, "process_events");
+    let bash_exec = procs
+        .iter()
+        .find(|r| r["kind"] == "exec" && argv(r).first().map(String::as_str) == Some("bash"))
+        .expect("exec of bash");
+    assert_eq!(argv(bash_exec), vec!["bash".to_string(), "-c".into(), script.clone()]);
+    let bash_key = bash_exec["proc_key"].clone();
+
+    let script_exec = procs.iter().find(|r| r["kind"] == "exec" && r["filename"] == "./run.sh").expect("exec of ./run.sh");
+    assert_eq!(argv(script_exec), vec!["/bin/sh".to_string(), "./run.sh".into(), "first-arg".into()]);
+    assert_eq!(script_exec["parent_key"], bash_key, "run.sh's parent is the bash that forked it");
+    assert!(
+        procs.iter().any(|r| r["kind"] == "fork" && r["proc_key"] == script_exec["proc_key"] && r["parent_key"] == bash_key),
+        "fork row links the child to bash"
+    );
+    let cat_exec = procs.iter().find(|r| r["kind"] == "exec" && argv(r) == vec!["cat", "/etc/hostname"]).expect("exec of cat");
+    assert_eq!(cat_exec["parent_key"], bash_key);
+    assert_eq!(cat_exec["cwd"], dir, "cwd of the exec, from the kernel");
+
+    let bash_exit = procs.iter().find(|r| r["kind"] == "exit" && r["proc_key"] == bash_key).expect("exit of bash");
+    assert_eq!(bash_exit["exit_code"], "3");
+    assert_eq!(bash_exit["exit_signal"], "NULL");
+
+    let files = rows(&out, "file_events");
+    let script_path = format!("{dir}/run.sh");
+    let created = files
+        .iter()
+        .find(|r| r["op"] == "open" && r["path"] == "run.sh" && r["proc_key"] == bash_key)
+        .expect("bash opened run.sh for writing");
+    let flags: u32 = created["flags"].parse().unwrap();
+    assert_eq!(flags & (O_WRONLY | O_CREAT | O_TRUNC), O_WRONLY | O_CREAT | O_TRUNC, "flags {flags:o}");
+    assert!(created["ret"].parse::<i64>().unwrap() >= 0);
+    let chmod = files.iter().find(|r| r["op"] == "chmod" && r["path"] == "run.sh").expect("chmod of run.sh");
+    assert_eq!(chmod["mode"].parse::<u32>().unwrap(), 0o755);
+    assert_eq!(chmod["ret"], "0");
+    let secret = files.iter().find(|r| r["op"] == "open" && r["path"] == "/etc/hostname").expect("open of /etc/hostname");
+    assert!(secret["ret"].parse::<i64>().unwrap() >= 0);
+    let missing = files.iter().find(|r| r["op"] == "open" && r["path"] == format!("{dir}/missing-file")).expect("failed open");
+    assert_eq!(missing["ret"], "-2", "ENOENT");
+    assert!(!files.iter().any(|r| r["path"] == script_path && r["ret"].starts_with('-')));
+
+    let net = rows(&out, "net_events");
+    let conn = net.iter().find(|r| r["op"] == "connect" && r["remote_port"] == port.to_string()).expect("connect row");
+    assert_eq!(conn["remote_addr"], "127.0.0.1");
+    assert_eq!(conn["family"], "inet");
+    assert_eq!(conn["ret"], "0");
+    assert_eq!(conn["local_addr"], peer.ip().to_string());
+    assert_eq!(conn["local_port"], peer.port().to_string(), "local port is the one the server saw");
+    assert_eq!(conn["proc_key"], bash_key);
+
+    // The same facts, read independently with pyarrow.
+    let py = r#"
+import sys, json, glob, pyarrow.parquet as pq
+d = sys.argv[1]
+def table(name):
+    files = sorted(glob.glob(f"{d}/{name}/seg-*.parquet"))
+    return [r for f in files for r in pq.read_table(f).to_pylist()]
+procs = table("process_events"); files = table("file_events"); net = table("net_events")
+run = [p for p in procs if p["kind"] == "exec" and p["filename"] == "./run.sh"][0]
+bash_exit = [p for p in procs if p["kind"] == "exit" and p["proc_key"] == run["parent_key"]][0]
+conn = [n for n in net if n["op"] == "connect" and n["remote_addr"] == "127.0.0.1"][0]
+chmod = [f for f in files if f["op"] == "chmod"][0]
+print(json.dumps({"argv": run["argv"], "exit": bash_exit["exit_code"], "rport": conn["remote_port"],
+                  "lport": conn["local_port"], "chmod": chmod["mode"]}))
+"#;
+    if let Some(text) = python(py, &out) {
+        let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(v["argv"], serde_json::json!(["/bin/sh", "./run.sh", "first-arg"]));
+        assert_eq!(v["exit"], 3);
+        assert_eq!(v["rport"], port);
+        assert_eq!(v["lport"], peer.port());
+        assert_eq!(v["chmod"], 0o755);
+    }
+
+    let verify = agentsight(&["verify", &out.display().to_string()]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let info = agentsight(&["info", &out.display().to_string()]);
+    let info_text = String::from_utf8_lossy(&info.stdout);
+    assert!(info.status.success() && info_text.contains("integrity    intact"), "{info_text}");
+    assert!(info_text.contains("exit code    3"), "{info_text}");
+}
+
+#[test]
+fn snapshot_lists_processes_that_existed_before_recording() {
+    let _g = serial();
+    if !can_record() {
+        return;
+    }
+    let work = tempdir();
+    let out = work.path().join("cap");
+    let output = record(&out, &[], &["true"]);
+    assert!(output.status.success());
+    let procs = rows(&out, "process_events");
+    let me = std::process::id().to_string();
+    let mine = procs.iter().find(|r| r["kind"] == "snapshot" && r["pid"] == me).expect("snapshot row for the test process");
+    let own_args: Vec<String> = std::env::args().collect();
+    assert_eq!(argv(mine), own_args);
+    assert!(procs.iter().any(|r| r["kind"] == "snapshot" && r["pid"] == "1"), "init is in the snapshot");
+    // the snapshot's proc_key agrees with the key scheme: pid in the low bits
+    let key: u64 = mine["proc_key"].parse().unwrap();
+    assert_eq!(agentsight_analyzer::schema::split_proc_key(key).0, std::process::id());
+}
+
+fn count_created(files: &[std::collections::BTreeMap<String, String>], dir: &str) -> usize {
+    files
+        .iter()
+        .filter(|r| r["op"] == "open" && r["path"].starts_with(dir) && r["ret"].parse::<i64>().unwrap_or(-1) >= 0)
+        .count()
+}
+
+fn files_in(dir: &Path) -> usize {
+    std::fs::read_dir(dir).unwrap().count()
+}
+
+fn loaded_agentsight_programs() -> usize {
+    let out = Command::new("bpftool").args(["prog", "show"]).output();
+    match out {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.contains("handle_exec") || l.contains("handle_fork")).count(),
+        Err(_) => 0,
+    }
+}
+
+#[test]
+fn sigint_during_a_burst_seals_everything_and_loses_nothing() {
+    let _g = serial();
+    if !can_record() {
+        return;
+    }
+    let work = tempdir();
+    let out = work.path().join("cap");
+    let burst = work.path().join("burst");
+    std::fs::create_dir(&burst).unwrap();
+    let bdir = burst.display().to_string();
+    // builtins only: one process creating files as fast as it can
+    let script = format!("i=0; while :; do i=$((i+1)); : > {bdir}/f$i; done");
+    let mut rec = Command::new(BIN)
+        .args(["record", "-o", &out.display().to_string(), "--segment-secs", "1", "--", "bash", "-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while files_in(&burst) < 20_000 && t0.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(rec.id() as i32, libc::SIGINT) };
+    let status = rec.wait().unwrap();
+    let mut err = String::new();
+    rec.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    eprintln!("{err}");
+    assert!(status.code().is_some(), "recorder exited by itself after SIGINT");
+
+    let on_disk = files_in(&burst);
+    assert!(on_disk >= 20_000, "burst produced {on_disk} files");
+    let m = agentsight_analyzer::capture::Manifest::load(&out).unwrap();
+    assert_eq!(m.state, agentsight_analyzer::capture::CaptureState::Closed);
+    assert!(m.drops.is_empty(), "drops: {:?}", m.drops);
+    assert!(agentsight_analyzer::capture::unsealed_files(&out).is_empty());
+    let verify = agentsight(&["verify", &out.display().to_string()]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let files = rows(&out, "file_events");
+    assert_eq!(count_created(&files, &bdir), on_disk, "every created file has exactly one captured open");
+    // the launched command was stopped with the recorder, and no probe stayed loaded
+    let procs = rows(&out, "process_events");
+    assert!(procs.iter().any(|r| r["kind"] == "exit" && r["comm"] == "bash"), "bash exit recorded");
+    assert_eq!(loaded_agentsight_programs(), 0, "BPF programs detached");
+}
+
+#[test]
+fn kill_9_leaves_sealed_segments_and_a_recoverable_journal() {
+    let _g = serial();
+    if !can_record() {
+        return;
+    }
+    let work = tempdir();
+    let out = work.path().join("cap");
+    let burst = work.path().join("burst");
+    std::fs::create_dir(&burst).unwrap();
+    let bdir = burst.display().to_string();
+    // a steady 200 files/s so "at most ~1 s lost" is measurable
+    let script = format!("i=0; while :; do i=$((i+1)); : > {bdir}/f$i; sleep 0.005; done");
+    let mut rec = Command::new(BIN)
+        .args(["record", "-o", &out.display().to_string(), "--segment-secs", "1", "--", "bash", "-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(3500));
+    rec.kill().unwrap(); // SIGKILL
+    rec.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(300)); // the command dies with the recorder (PDEATHSIG)
+    let on_disk = files_in(&burst);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(files_in(&burst), on_disk, "the launched command did not outlive the recorder");
+
+    // sealed segments verify even before recovery
+    let verify = agentsight(&["verify", &out.display().to_string()]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let sealed_before = agentsight_analyzer::capture::Manifest::load(&out).unwrap().segments.len();
+    assert!(sealed_before >= 1, "segments were sealed during recording");
+    assert!(!agentsight_analyzer::capture::unsealed_files(&out).is_empty(), "journal present after kill -9");
+
+    let rec_out = agentsight(&["recover", &out.display().to_string()]);
+    assert!(rec_out.status.success(), "{}", String::from_utf8_lossy(&rec_out.stderr));
+    let verify = agentsight(&["verify", &out.display().to_string()]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let files = rows(&out, "file_events");
+    let captured = count_created(&files, &bdir);
+    let missing = on_disk - captured;
+    eprintln!("files on disk {on_disk}, captured {captured}, missing {missing}");
+    assert!(captured <= on_disk);
+    // ~200/s: allow 1 s of loss plus the flush jitter
+    assert!(missing <= 300, "lost {missing} events (more than ~1 s)");
+}
+
+#[test]
+fn tampered_segment_fails_verification_naming_it() {
+    let _g = serial();
+    if !can_record() {
+        return;
+    }
+    let work = tempdir();
+    let out = work.path().join("cap");
+    assert!(record(&out, &[], &["sh", "-c", "ls / > /dev/null"]).status.success());
+    let m = agentsight_analyzer::capture::Manifest::load(&out).unwrap();
+    let victim = m.segments.iter().find(|s| s.table == "process_events").unwrap();
+    let path = out.join(&victim.file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    let verify = agentsight(&["verify", &out.display().to_string()]);
+    assert_eq!(verify.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert!(text.contains(&victim.file), "names the segment: {text}");
+}
+
+#[test]
+fn capture_files_are_private() {
+    let _g = serial();
+    if !can_record() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempdir();
+    let out = work.path().join("cap");
+    assert!(record(&out, &[], &["true"]).status.success());
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o700);
+    let m = agentsight_analyzer::capture::Manifest::load(&out).unwrap();
+    for seg in &m.segments {
+        assert_eq!(std::fs::metadata(out.join(&seg.file)).unwrap().permissions().mode() & 0o777, 0o600, "{}", seg.file);
+    }
+    assert_eq!(std::fs::metadata(out.join("manifest.json")).unwrap().permissions().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn bad_invocations_fail_with_one_clear_sentence() {
+    let _g = serial();
+    if !can_record() {
+        return;
+    }
+    let work = tempdir();
+    let out = work.path().join("cap");
+    let o = record(&out, &[], &["no-such-command-xyz"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("command not found: no-such-command-xyz"));
+
+    let nonempty = work.path().join("busy");
+    std::fs::create_dir(&nonempty).unwrap();
+    std::fs::write(nonempty.join("keep.txt"), "x").unwrap();
+    let o = record(&nonempty, &["--force"], &["true"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("holds no capture manifest"));
+    assert!(nonempty.join("keep.txt").exists(), "never deletes a non-capture directory");
+    let o = record(&nonempty, &[], &["true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("exists and is not empty"));
+
+    // a previous capture may be replaced with --force
+    assert!(record(&out, &[], &["true"]).status.success());
+    assert!(!record(&out, &[], &["true"]).status.success());
+    assert!(record(&out, &["--force"], &["true"]).status.success());
+
+    // not root: one sentence, non-zero
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN, "record", "-o", "/tmp/agentsight-nobody", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs root"), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn follows_an_existing_pid_and_its_new_children() {
+    let _g = serial();
+    if !can_record() {
+        return;
+    }
+    let work = tempdir();
+    let out = work.path().join("cap");
+    let marker = work.path().join("go");
+    let mdir = marker.display().to_string();
+    // waits for the marker, then forks a child that opens a file
+    let mut target = Command::new("bash")
+        .args(["-c", &format!("while [ ! -e {mdir} ]; do sleep 0.05; done; cat /etc/os-release > /dev/null; sleep 0.3")])
+        .spawn()
+        .unwrap();
+    let pid = target.id().to_string();
+    let mut rec = Command::new(BIN)
+        .args(["record", "-o", &out.display().to_string(), "-p", &pid, "--duration", "3"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    std::fs::write(&marker, "").unwrap();
+    target.wait().unwrap();
+    assert!(rec.wait().unwrap().success());
+    let procs = rows(&out, "process_events");
+    let cat = procs.iter().find(|r| r["kind"] == "exec" && argv(r) == vec!["cat", "/etc/os-release"]).expect("child exec followed");
+    assert_eq!(cat["ppid"], pid);
+    let files = rows(&out, "file_events");
+    assert!(files.iter().any(|r| r["path"] == "/etc/os-release" && r["proc_key"] == cat["proc_key"]));
+    // an unrelated process is not recorded
+    assert!(!procs.iter().any(|r| r["kind"] == "exec" && r["comm"] == "cargo"));
+}

@@ -1,0 +1,403 @@
+//! End to end: TLS plaintext captured from real clients (python, node, curl)
+//! talking to the local HTTPS mock LLM server, compared byte for byte with
+//! what the server saw and sent.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use agentsight_analyzer::arrow::array::{Array, BinaryArray, Int32Array, StringArray, UInt64Array};
+use agentsight_analyzer::capture;
+use common::*;
+use sha2::{Digest, Sha256};
+
+const API_KEY: &str = "sk-agentsight-secret-9f8e7d6c5b4a3210";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct MockServer {
+    child: Child,
+    port: u16,
+    cert: PathBuf,
+    log: PathBuf,
+}
+
+impl MockServer {
+    fn start(dir: &Path) -> MockServer {
+        let ready = dir.join("ready.json");
+        let log = dir.join("server.jsonl");
+        let child = Command::new("python3")
+            .arg(repo().join("tests/support/mock_llm.py"))
+            .args(["--cert-dir", &dir.join("certs").display().to_string()])
+            .args(["--log", &log.display().to_string()])
+            .args(["--ready-file", &ready.display().to_string(), "--quiet-ready", "--max-seconds", "600"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start mock server");
+        let t0 = Instant::now();
+        while !ready.exists() {
+            assert!(t0.elapsed() < Duration::from_secs(60), "mock server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
+        MockServer {
+            child,
+            port: v["port"].as_u64().unwrap() as u16,
+            cert: PathBuf::from(v["cert"].as_str().unwrap()),
+            log,
+        }
+    }
+
+    fn base_url(&self) -> String {
+        format!("https://localhost:{}", self.port)
+    }
+
+    fn env(&self, cmd: &mut Command) {
+        cmd.env("MOCK_BASE_URL", self.base_url())
+            .env("MOCK_API_KEY", API_KEY)
+            .env("SSL_CERT_FILE", &self.cert)
+            .env("NODE_EXTRA_CA_CERTS", &self.cert);
+    }
+
+    /// Stops the server and returns its connection records (in/out hashes).
+    fn stop(mut self) -> Vec<serde_json::Value> {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["type"] == "connection")
+            .collect()
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn record_with(server: &MockServer, out: &Path, extra: &[&str], command: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("record").arg("-o").arg(out).args(extra).arg("--").args(command).current_dir(repo());
+    server.env(&mut cmd);
+    let output = cmd.output().expect("run recorder");
+    eprintln!("client stdout: {}", String::from_utf8_lossy(&output.stdout));
+    eprintln!("recorder stderr: {}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+#[derive(Default, Debug)]
+struct Stream {
+    bytes: Vec<u8>,
+    fds: Vec<i32>,
+    lost: u64,
+    pid: i32,
+}
+
+/// Captured plaintext per (pid, SSL*, direction), in call and chunk order.
+fn captured_streams(dir: &Path) -> BTreeMap<(i32, u64, String), Stream> {
+    let mut chunks: Vec<(i32, u64, String, u64, u64, Vec<u8>, Option<i32>, u64)> = Vec::new();
+    for batch in capture::read_table(dir, "tls_chunks").unwrap() {
+        let col = |n: &str| batch.column_by_name(n).unwrap().clone();
+        let pid = col("pid");
+        let pid = pid.as_any().downcast_ref::<Int32Array>().unwrap();
+        let ssl = col("ssl_ptr");
+        let ssl = ssl.as_any().downcast_ref::<UInt64Array>().unwrap();
+        let dir_ = col("direction");
+        let dir_ = dir_.as_any().downcast_ref::<StringArray>().unwrap();
+        let seq = col("call_seq");
+        let seq = seq.as_any().downcast_ref::<UInt64Array>().unwrap();
+        let off = col("chunk_offset");
+        let off = off.as_any().downcast_ref::<UInt64Array>().unwrap();
+        let data = col("data");
+        let data = data.as_any().downcast_ref::<BinaryArray>().unwrap();
+        let fd = col("fd");
+        let fd = fd.as_any().downcast_ref::<Int32Array>().unwrap();
+        let lost = col("lost_bytes");
+        let lost = lost.as_any().downcast_ref::<UInt64Array>().unwrap();
+        for i in 0..batch.num_rows() {
+            chunks.push((
+                pid.value(i),
+                ssl.value(i),
+                dir_.value(i).to_string(),
+                seq.value(i),
+                off.value(i),
+                data.value(i).to_vec(),
+                fd.is_valid(i).then(|| fd.value(i)),
+                lost.value(i),
+            ));
+        }
+    }
+    chunks.sort_by_key(|c| (c.3, c.4));
+    let mut streams: BTreeMap<(i32, u64, String), Stream> = BTreeMap::new();
+    for (pid, ssl, d, _, _, data, fd, lost) in chunks {
+        let s = streams.entry((pid, ssl, d)).or_default();
+        s.pid = pid;
+        s.bytes.extend_from_slice(&data);
+        s.lost += lost;
+        if let Some(fd) = fd {
+            if !s.fds.contains(&fd) {
+                s.fds.push(fd);
+            }
+        }
+    }
+    streams
+}
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Every connection the server saw must appear, byte-exact, as one captured
+/// write stream (what it received) and one read stream (what it sent).
+fn assert_connections_captured(dir: &Path, conns: &[serde_json::Value], min_conns: usize) {
+    let streams = captured_streams(dir);
+    let writes: HashMap<String, &Stream> = streams.iter().filter(|(k, _)| k.2 == "write").map(|(_, s)| (sha(&s.bytes), s)).collect();
+    let reads: HashMap<String, &Stream> = streams.iter().filter(|(k, _)| k.2 == "read").map(|(_, s)| (sha(&s.bytes), s)).collect();
+    assert!(conns.len() >= min_conns, "server saw {} connections", conns.len());
+    for c in conns {
+        let id = &c["conn_id"];
+        let in_sha = c["in_sha256"].as_str().unwrap();
+        let out_sha = c["out_sha256"].as_str().unwrap();
+        let w = writes.get(in_sha).unwrap_or_else(|| {
+            panic!(
+                "connection {id} ({} bytes in, alpn {}): client writes not captured byte-exact; captured write streams: {:?}",
+                c["in_len"],
+                c["alpn"],
+                streams.iter().filter(|(k, _)| k.2 == "write").map(|(k, s)| (k.0, k.1, s.bytes.len())).collect::<Vec<_>>()
+            )
+        });
+        let r = reads.get(out_sha).unwrap_or_else(|| panic!("connection {id} ({} bytes out): client reads not captured byte-exact", c["out_len"]));
+        assert_eq!(w.lost + r.lost, 0);
+        assert_eq!(w.pid, r.pid);
+    }
+    let m = capture::Manifest::load(dir).unwrap();
+    assert!(m.drops.is_empty(), "nothing lost: {:?}", m.drops);
+}
+
+fn setup() -> Option<(tempfile::TempDir, MockServer)> {
+    if !can_record() {
+        return None;
+    }
+    let work = tempdir();
+    let server = MockServer::start(work.path());
+    Some((work, server))
+}
+
+#[test]
+fn python_urllib_keepalive_5mb_upload_and_50mb_download_byte_exact() {
+    let _g = serial();
+    let Some((work, server)) = setup() else { return };
+    let out = work.path().join("cap");
+    let o = record_with(&server, &out, &["--no-redact"], &["python3", "tests/clients/py_urllib.py", "--do", "keepalive,upload,blob"]);
+    assert!(o.status.success());
+    let conns = server.stop();
+    assert_connections_captured(&out, &conns, 3);
+    let streams = captured_streams(&out);
+    let biggest = streams.values().map(|s| s.bytes.len()).max().unwrap();
+    assert!(biggest > 50_000_000, "the 50 MB download is in one stream ({biggest} bytes)");
+    // python binds the fd with SSL_set_fd: every chunk knows its socket
+    assert!(streams.values().all(|s| !s.fds.is_empty()), "fd known for every stream");
+}
+
+#[test]
+fn curl_http2_download_byte_exact() {
+    let _g = serial();
+    let Some((work, server)) = setup() else { return };
+    let out = work.path().join("cap");
+    let url = format!("{}/blob?size=50000000&seed=curl", server.base_url());
+    let cert = server.cert.display().to_string();
+    let o = record_with(&server, &out, &["--no-redact"], &["curl", "-sS", "--cacert", &cert, "-o", "/dev/null", &url]);
+    assert!(o.status.success());
+    let conns = server.stop();
+    assert!(conns.iter().any(|c| c["alpn"] == "h2"), "curl negotiated HTTP/2: {conns:?}");
+    assert_connections_captured(&out, &conns, 1);
+    let sni: Vec<String> = rows(&out, "tls_events").into_iter().filter(|r| r["event"] == "sni").map(|r| r["value"].clone()).collect();
+    assert!(sni.contains(&"localhost".to_string()), "SNI recorded: {sni:?}");
+}
+
+#[test]
+fn python_sdks_openai_and_anthropic_byte_exact() {
+    let _g = serial();
+    let Some((work, server)) = setup() else { return };
+    let out = work.path().join("cap");
+    let o = record_with(
+        &server,
+        &out,
+        &["--no-redact"],
+        &["sh", "-c", "python3 tests/clients/py_anthropic.py --mode all && python3 tests/clients/py_openai.py --mode all"],
+    );
+    assert!(o.status.success());
+    let conns = server.stop();
+    assert_connections_captured(&out, &conns, 2);
+}
+
+#[test]
+fn node_fetch_and_sdks_byte_exact_with_fd_from_syscalls() {
+    let _g = serial();
+    let Some((work, server)) = setup() else { return };
+    let out = work.path().join("cap");
+    let o = record_with(
+        &server,
+        &out,
+        &["--no-redact"],
+        &[
+            "sh",
+            "-c",
+            "node tests/clients/node_fetch.mjs --do keepalive,upload && node tests/clients/node_anthropic.mjs --mode all && node tests/clients/node_openai.mjs --mode all",
+        ],
+    );
+    assert!(o.status.success());
+    let conns = server.stop();
+    assert_connections_captured(&out, &conns, 3);
+    let m = capture::Manifest::load(&out).unwrap();
+    assert!(m.tls_attachments.iter().any(|a| a.contains("node")), "node's own OpenSSL hooked: {:?}", m.tls_attachments);
+    // node uses memory BIOs: the fd comes from the syscalls around SSL calls
+    let set_fd = rows(&out, "tls_events").into_iter().filter(|r| r["event"] == "set_fd").count();
+    assert!(set_fd >= 3, "fd bound for node connections ({set_fd})");
+}
+
+#[test]
+fn two_concurrent_connections_are_kept_apart_and_tied_to_their_sockets() {
+    let _g = serial();
+    let Some((work, server)) = setup() else { return };
+    let out = work.path().join("cap");
+    let o = record_with(&server, &out, &["--no-redact"], &["python3", "tests/clients/two_connections.py"]);
+    assert!(o.status.success());
+    let report: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    let conns = server.stop();
+    assert_connections_captured(&out, &conns, 2);
+    let streams = captured_streams(&out);
+    let net = rows(&out, "net_events");
+    // each captured write stream carries one connection's marker, and its fd
+    // leads to the connect whose local port that connection used
+    for c in report["connections"].as_array().unwrap() {
+        let name = c["name"].as_str().or(c["conn"].as_str()).unwrap_or("A");
+        let marker = format!("two_connections conn={name} ");
+        let local_port = c["local_port"].as_u64().unwrap().to_string();
+        let (key, s) = streams
+            .iter()
+            .find(|(k, s)| k.2 == "write" && s.bytes.windows(marker.len()).any(|w| w == marker.as_bytes()))
+            .unwrap_or_else(|| panic!("stream with {marker}"));
+        let other = format!("two_connections conn={} ", if name == "A" { "B" } else { "A" });
+        assert!(!s.bytes.windows(other.len()).any(|w| w == other.as_bytes()), "connections mixed in {key:?}");
+        assert_eq!(s.fds.len(), 1, "one fd per connection: {:?}", s.fds);
+        let fd = s.fds[0].to_string();
+        assert!(
+            net.iter().any(|r| r["op"] == "connect" && r["pid"] == s.pid.to_string() && r["fd"] == fd && r["local_port"] == local_port),
+            "connect row for fd {fd} with local port {local_port}"
+        );
+    }
+}
+
+/// Every byte of every capture file, decompressed through pyarrow, and the
+/// raw files, must be free of the key.
+fn assert_key_absent(dir: &Path) {
+    for entry in walk(dir) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(!bytes.windows(API_KEY.len()).any(|w| w == API_KEY.as_bytes()), "key in raw file {}", entry.display());
+    }
+    let py = format!(
+        r#"
+import sys, glob, pyarrow.parquet as pq
+key = {API_KEY:?}.encode()
+hits = 0
+for f in glob.glob(sys.argv[1] + "/*/*.parquet"):
+    t = pq.read_table(f)
+    for col in t.columns:
+        for v in col.to_pylist():
+            if isinstance(v, str): v = v.encode()
+            if isinstance(v, bytes) and key in v: hits += 1
+print(hits)
+"#
+    );
+    if let Some(out) = python(&py, dir) {
+        assert_eq!(out.trim(), "0", "key found in decompressed capture");
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn api_keys_never_reach_the_capture_unless_no_redact() {
+    let _g = serial();
+    let Some((work, server)) = setup() else { return };
+    let out = work.path().join("cap");
+    let o = record_with(
+        &server,
+        &out,
+        &[],
+        &["sh", "-c", "python3 tests/clients/py_anthropic.py --mode basic,stream && node tests/clients/node_openai.mjs --mode chat && python3 tests/clients/py_urllib.py --do keepalive"],
+    );
+    assert!(o.status.success());
+    assert_key_absent(&out);
+    // the evidence stays honest: header names kept, masked value as long as the key
+    let streams = captured_streams(&out);
+    let all: Vec<u8> = streams.iter().filter(|(k, _)| k.2 == "write").flat_map(|(_, s)| s.bytes.clone()).collect();
+    let text = String::from_utf8_lossy(&all).to_lowercase();
+    let masked = "*".repeat(API_KEY.len());
+    assert!(text.contains(&format!("x-api-key: {masked}")), "anthropic key masked in place");
+    assert!(text.contains(&format!("authorization: bearer {masked}")) || text.contains(&format!("authorization: {}", "*".repeat(API_KEY.len() + 7))), "openai key masked");
+    let redacted = rows(&out, "tls_chunks").iter().filter(|r| r["redacted"] == "true").count();
+    assert!(redacted >= 3);
+    drop(server);
+
+    // opting out keeps the key, and the manifest says so
+    let server = MockServer::start(work.path());
+    let raw = work.path().join("raw");
+    let o = record_with(&server, &raw, &["--no-redact"], &["python3", "tests/clients/py_anthropic.py", "--mode", "basic"]);
+    assert!(o.status.success());
+    let streams = captured_streams(&raw);
+    assert!(streams.values().any(|s| s.bytes.windows(API_KEY.len()).any(|w| w == API_KEY.as_bytes())));
+    assert!(!capture::Manifest::load(&raw).unwrap().options.redact);
+}
+
+#[test]
+fn a_process_that_starts_tls_late_is_still_captured() {
+    let _g = serial();
+    let Some((work, server)) = setup() else { return };
+    let out = work.path().join("cap");
+    let o = record_with(&server, &out, &["--no-redact"], &["python3", "tests/clients/late_tls.py", "--delay", "2"]);
+    assert!(o.status.success());
+    let report: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    assert_eq!(report["libssl_mapped_before_sleep"], false, "libssl really loaded late");
+    let conns = server.stop();
+    assert_connections_captured(&out, &conns, 1);
+}
+
+#[test]
+fn tls_max_bytes_counts_what_it_does_not_keep() {
+    let _g = serial();
+    let Some((work, server)) = setup() else { return };
+    let out = work.path().join("cap");
+    let o = record_with(&server, &out, &["--no-redact", "--tls-max-bytes", "4K"], &["python3", "tests/clients/py_urllib.py", "--do", "upload", "--upload-bytes", "1000000"]);
+    assert!(o.status.success());
+    let streams = captured_streams(&out);
+    let lost: u64 = streams.values().map(|s| s.lost).sum();
+    assert!(lost > 0, "bytes past the cap are counted");
+    let m = capture::Manifest::load(&out).unwrap();
+    assert_eq!(m.drops.get("tls_bytes_lost").copied().unwrap_or(0), lost, "manifest loss matches the rows");
+    let mut buf = String::new();
+    let _ = std::io::Cursor::new(agentsight(&["info", &out.display().to_string()]).stdout).read_to_string(&mut buf);
+    assert!(buf.contains("tls_bytes_lost"), "{buf}");
+}
