@@ -276,7 +276,11 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     let mut hooks = tls::TlsHooks::default();
     if let Some(ts) = tls_skel.as_ref() {
         hooks.attach_system_libraries(ts);
-        if let Some(path) = args.command.first().and_then(|c| procfs::resolve_command(c)) {
+        // The command, and runtimes known to carry their own OpenSSL, are
+        // hooked before anything runs: no race with their first request.
+        let mut early: Vec<&str> = vec!["node", "nodejs"];
+        early.extend(args.command.first().map(String::as_str));
+        for path in early.into_iter().filter_map(procfs::resolve_command) {
             hooks.attach_path(ts, &path);
         }
         let initial_scan = if mode == "system" { procfs::all_pids() } else { procfs::with_descendants(&initial) };

@@ -90,12 +90,20 @@ pub struct ViewsArgs {
     pub queries: Option<PathBuf>,
 }
 
+/// DataFusion errors repeat their message in their source chain; keep one.
+fn tidy(e: anyhow::Error) -> anyhow::Error {
+    match e.downcast_ref::<datafusion::error::DataFusionError>() {
+        Some(d) => anyhow!("{}", d.strip_backtrace()),
+        None => e,
+    }
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the query runtime")
 }
 
 fn open_session(rt: &tokio::runtime::Runtime, dirs: &[PathBuf], opts: &CaptureOptions) -> Result<Session> {
-    let session = rt.block_on(Session::open(dirs, &opts.open_options()))?;
+    let session = rt.block_on(Session::open(dirs, &opts.open_options())).map_err(tidy)?;
     if let Some(note) = session.skipped_note() {
         eprintln!("agentsight: {note}");
     }
@@ -200,7 +208,12 @@ pub fn query(args: QueryArgs) -> Result<()> {
         if args.format == Format::Table {
             let batches = last.clone().collect().await?;
             drop(spinner);
-            out.write_all(output::render_table(&schema, &batches, args.max_width, args.max_rows)?.as_bytes())?;
+            // Fit a terminal; a file or pipe gets the full width.
+            let text = match (args.output.is_none()).then(output::terminal_width).flatten() {
+                Some(w) => output::render_table_fit(&schema, &batches, args.max_width, args.max_rows, w)?,
+                None => output::render_table(&schema, &batches, args.max_width, args.max_rows)?,
+            };
+            out.write_all(text.as_bytes())?;
             out.flush()?;
         } else {
             // Machine formats stream, so large results need not fit in memory.
@@ -215,6 +228,7 @@ pub fn query(args: QueryArgs) -> Result<()> {
         }
         Ok(())
     })
+    .map_err(tidy)
 }
 
 /// `agentsight views`.
@@ -234,7 +248,7 @@ pub fn views(args: ViewsArgs) -> Result<()> {
 }
 
 fn views_listing(defs: &[views::ViewDef]) -> String {
-    let width = defs.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let width = defs.iter().map(|v| v.name.len()).max().unwrap_or(0).max("descendants(K)".len());
     let mut s = String::new();
     for v in defs {
         s.push_str(&format!("{:<width$}  {}\n", v.name, v.description));
@@ -245,7 +259,6 @@ fn views_listing(defs: &[views::ViewDef]) -> String {
         "table function: process K and its subtree, with depth (fast path of process_tree)",
         "ancestors(K)",
         "table function: process K and its ancestors, with depth",
-        width = width.max(14)
     ));
     s
 }
@@ -313,7 +326,10 @@ impl Shell {
                     if schema.fields().is_empty() {
                         text.push_str("ok\n");
                     } else {
-                        text.push_str(&output::render_table(&schema, &batches, max_width, max_rows)?);
+                        text.push_str(&match output::terminal_width() {
+                            Some(w) => output::render_table_fit(&schema, &batches, max_width, max_rows, w)?,
+                            None => output::render_table(&schema, &batches, max_width, max_rows)?,
+                        });
                     }
                 }
                 Ok::<(), anyhow::Error>(())
@@ -323,7 +339,7 @@ impl Shell {
                 _ = tokio::signal::ctrl_c() => Err(anyhow!("query cancelled")),
             }
         });
-        result?;
+        result.map_err(tidy)?;
         text.push_str(&format!("Time: {:.3} s\n", started.elapsed().as_secs_f64()));
         Ok(Some(text))
     }
@@ -383,10 +399,10 @@ impl Shell {
                 .map(|c| c.doc)
                 .unwrap_or(if f.name() == crate::session::CAPTURE_COLUMN { "Capture this row came from." } else { "" });
             out.push_str(&format!(
-                "  {:<16} {:<28} {}{}\n",
+                "  {:<16} {:<24} {:<9} {}\n",
                 f.name(),
                 f.data_type().to_string(),
-                if f.is_nullable() { "" } else { "not null  " },
+                if f.is_nullable() { "" } else { "not null" },
                 output::cell_text(doc, 100)
             ));
         }

@@ -129,15 +129,23 @@ fn right_aligned(t: &DataType) -> bool {
     t.is_numeric()
 }
 
-/// Renders batches as an aligned table. `max_cell` cuts wide cells (0 = no
-/// limit); `max_rows` stops after that many rows (0 = all) and says so.
-pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch], max_cell: usize, max_rows: usize) -> Result<String> {
-    let mut table = Table::new();
-    table.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
-    table.set_header(schema.fields().iter().map(|f| Cell::new(cell_text(f.name(), max_cell))));
+/// Width of the terminal stdout is attached to, if it is one.
+pub fn terminal_width() -> Option<usize> {
+    Table::new().width().map(usize::from)
+}
+
+/// Cells of a result as display text, cut to `max_cell`.
+struct Grid {
+    headers: Vec<String>,
+    right: Vec<bool>,
+    rows: Vec<Vec<String>>,
+    total: usize,
+}
+
+fn grid(schema: &SchemaRef, batches: &[RecordBatch], max_cell: usize, max_rows: usize) -> Result<Grid> {
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let mut shown = 0usize;
     let opts = format_options("NULL");
+    let mut rows = Vec::new();
     'outer: for batch in batches {
         let batch = textual(batch, false)?;
         let formatters = batch
@@ -146,35 +154,132 @@ pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch], max_cell: usize
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         for row in 0..batch.num_rows() {
-            if max_rows > 0 && shown >= max_rows {
+            if max_rows > 0 && rows.len() >= max_rows {
                 break 'outer;
             }
-            let cells = formatters.iter().enumerate().map(|(i, f)| {
-                let mut cell = Cell::new(cell_text(&f.value(row).to_string(), max_cell));
-                if right_aligned(schema.field(i).data_type()) {
-                    cell = cell.set_alignment(CellAlignment::Right);
-                }
-                cell
-            });
-            table.add_row(cells);
-            shown += 1;
+            rows.push(formatters.iter().map(|f| cell_text(&f.value(row).to_string(), max_cell)).collect());
         }
     }
-    for (i, f) in schema.fields().iter().enumerate() {
-        if right_aligned(f.data_type()) {
-            if let Some(c) = table.column_mut(i) {
-                c.set_cell_alignment(CellAlignment::Right);
+    Ok(Grid {
+        headers: schema.fields().iter().map(|f| cell_text(f.name(), max_cell)).collect(),
+        right: schema.fields().iter().map(|f| right_aligned(f.data_type())).collect(),
+        rows,
+        total,
+    })
+}
+
+impl Grid {
+    /// Display width of each column when cells are cut to `max`.
+    fn widths(&self, max: usize) -> Vec<usize> {
+        (0..self.headers.len())
+            .map(|c| {
+                std::iter::once(&self.headers[c])
+                    .chain(self.rows.iter().map(|r| &r[c]))
+                    .map(|s| cell_text(s, max).chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+
+    /// `cols`: column index, or None for an elision marker column.
+    fn render(&self, cols: &[Option<usize>], max: usize) -> String {
+        let mut table = Table::new();
+        table.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
+        let text = |s: &String| cell_text(s, max);
+        table.set_header(cols.iter().map(|c| Cell::new(c.map(|c| text(&self.headers[c])).unwrap_or_else(|| "…".into()))));
+        for r in &self.rows {
+            table.add_row(cols.iter().map(|c| Cell::new(c.map(|c| text(&r[c])).unwrap_or_else(|| "…".into()))));
+        }
+        for (i, c) in cols.iter().enumerate() {
+            if c.is_some_and(|c| self.right[c]) {
+                if let Some(col) = table.column_mut(i) {
+                    col.set_cell_alignment(CellAlignment::Right);
+                }
             }
         }
+        let mut out = table.to_string();
+        out.push('\n');
+        let shown = self.rows.len();
+        let mut notes = Vec::new();
+        if shown < self.total {
+            notes.push(format!("{} rows, first {shown} shown; use --max-rows 0 or another --format for all", self.total));
+        } else {
+            notes.push(format!("{} row{}", self.total, if self.total == 1 { "" } else { "s" }));
+        }
+        let visible = cols.iter().filter(|c| c.is_some()).count();
+        if visible < self.headers.len() {
+            notes.push(format!("{} columns, {visible} shown to fit the terminal; select fewer columns or use --format", self.headers.len()));
+        }
+        out.push_str(&format!("({})\n", notes.join("; ")));
+        out
     }
-    let mut out = table.to_string();
-    out.push('\n');
-    if shown < total {
-        out.push_str(&format!("({total} rows, first {shown} shown; use --max-rows 0 or another --format for all)\n"));
-    } else {
-        out.push_str(&format!("({total} row{})\n", if total == 1 { "" } else { "s" }));
+}
+
+/// Renders batches as an aligned table. `max_cell` cuts wide cells (0 = no
+/// limit); `max_rows` stops after that many rows (0 = all) and says so.
+pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch], max_cell: usize, max_rows: usize) -> Result<String> {
+    let g = grid(schema, batches, max_cell, max_rows)?;
+    let all: Vec<Option<usize>> = (0..g.headers.len()).map(Some).collect();
+    Ok(g.render(&all, max_cell))
+}
+
+/// Like [`render_table`], but fits the table into `width` columns of text:
+/// first narrows wide cells (down to 16 characters), then leaves out middle
+/// columns behind a `…` column and says so, the way a person reads a table
+/// on a terminal. One row always stays one line.
+pub fn render_table_fit(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    max_cell: usize,
+    max_rows: usize,
+    width: usize,
+) -> Result<String> {
+    let g = grid(schema, batches, max_cell, max_rows)?;
+    let n = g.headers.len();
+    // Every column costs its width plus 3 (padding and separator), plus 1 border.
+    let table_width = |ws: &[usize]| ws.iter().map(|w| w + 3).sum::<usize>() + 1;
+    let mut limit = if max_cell == 0 { usize::MAX } else { max_cell };
+    loop {
+        let ws = g.widths(limit);
+        if table_width(&ws) <= width || limit <= 16 {
+            if table_width(&ws) <= width {
+                let all: Vec<Option<usize>> = (0..n).map(Some).collect();
+                return Ok(g.render(&all, limit));
+            }
+            // Keep columns from both ends while they fit beside a `…` column.
+            let mut left = Vec::new();
+            let mut right = Vec::new();
+            let mut used = 1 + 4;
+            let (mut lo, mut hi) = (0usize, n);
+            let mut take_left = true;
+            while lo < hi {
+                let c = if take_left { lo } else { hi - 1 };
+                if used + ws[c] + 3 > width {
+                    break;
+                }
+                used += ws[c] + 3;
+                if take_left {
+                    left.push(Some(c));
+                    lo += 1;
+                } else {
+                    right.insert(0, Some(c));
+                    hi -= 1;
+                }
+                take_left = !take_left;
+            }
+            if left.is_empty() {
+                left.push(Some(0));
+            }
+            let mut cols = left;
+            if lo < hi {
+                cols.push(None);
+            }
+            cols.extend(right);
+            return Ok(g.render(&cols, limit));
+        }
+        limit = if limit == usize::MAX { 60 } else { (limit * 2 / 3).max(16) };
     }
-    Ok(out)
 }
 
 enum Sink {
@@ -320,6 +425,16 @@ mod tests {
         assert!(t.contains("NULL") && t.contains("(2 rows)"), "{t}");
         let t = render_table(&schema, &batches, 40, 1).unwrap();
         assert!(t.contains("first 1 shown"), "{t}");
+        // Fitting narrows cells first, then elides middle columns.
+        let wide = Arc::new(Schema::new((0..12).map(|i| Field::new(format!("column_{i}"), DataType::Utf8, true)).collect::<Vec<_>>()));
+        let long = "x".repeat(50);
+        let cols: Vec<ArrayRef> = (0..12).map(|_| Arc::new(StringArray::from(vec![long.as_str()])) as ArrayRef).collect();
+        let wb = vec![RecordBatch::try_new(wide.clone(), cols).unwrap()];
+        let t = render_table_fit(&wide, &wb, 60, 0, 100).unwrap();
+        assert!(t.lines().all(|l| l.chars().count() <= 100), "{t}");
+        assert!(t.contains("12 columns, ") && t.contains("column_0") && t.contains("column_11"), "{t}");
+        let t = render_table_fit(&schema, &batches, 60, 0, 100).unwrap();
+        assert_eq!(t, render_table(&schema, &batches, 60, 0).unwrap());
 
         let v: serde_json::Value = serde_json::from_slice(&written(Format::Json, &schema, &batches)).unwrap();
         assert_eq!(v[0]["data"], "GET /\r\n\\xff");
