@@ -222,6 +222,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     let policy = SealPolicy { max_bytes: args.segment_size, max_age: Duration::from_secs(args.segment_secs.max(1)) };
     let writer = CaptureWriter::create(&args.output, manifest, policy)?;
 
+    let system_tls_libraries = tls::system_libssl();
     let mut storage = MaybeUninit::uninit();
     let cfg = bpf::LoadConfig {
         self_tgid: self_pid,
@@ -275,7 +276,9 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     };
     let mut hooks = tls::TlsHooks::default();
     if let Some(ts) = tls_skel.as_ref() {
-        hooks.attach_system_libraries(ts);
+        for path in &system_tls_libraries {
+            hooks.attach_path(ts, path);
+        }
         // The command, and runtimes known to carry their own OpenSSL, are
         // hooked before anything runs: no race with their first request.
         let mut early: Vec<&str> = vec!["node", "nodejs"];
@@ -438,10 +441,11 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         print_summary(&args.output, &final_manifest, st.counters.events_received);
     }
     if writer_failed.load(Ordering::Relaxed) {
+        let why = final_manifest.notes.iter().rev().find(|n| n.starts_with("recording stopped early")).cloned().unwrap_or_default();
         bail!(
-            "recording stopped early: {} (sealed what could be sealed in {})",
-            final_manifest.notes.iter().rev().find(|n| n.starts_with("recording stopped early")).cloned().unwrap_or_default(),
-            args.output.display()
+            "{why}. Sealed what could be sealed in {dir}; journals keep the rest up to the failure: \
+             free space, then run `agentsight recover {dir}`",
+            dir = args.output.display()
         );
     }
     Ok(match child_status {

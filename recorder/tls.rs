@@ -89,7 +89,9 @@ fn file_id(path: &Path) -> Option<FileId> {
 /// libssl files the dynamic linker knows about: hooking them before any
 /// target starts means a process that loads libssl late (python's
 /// `import ssl`) is covered from its first call.
-fn system_libssl() -> Vec<PathBuf> {
+/// Runs `ldconfig`: call it before the BPF programs follow the recorder's
+/// children, or the lookup itself would be recorded.
+pub fn system_libssl() -> Vec<PathBuf> {
     let mut found = Vec::new();
     if let Ok(out) = std::process::Command::new("ldconfig").arg("-p").output() {
         for line in String::from_utf8_lossy(&out.stdout).lines() {
@@ -162,11 +164,6 @@ impl TlsHooks {
         self.attach_target(skel, &target, 0);
     }
 
-    pub fn attach_system_libraries(&mut self, skel: &TlsSkel) {
-        for path in system_libssl() {
-            self.attach_path(skel, &path);
-        }
-    }
 
     /// Finds and hooks the TLS a process has mapped now; remembers why a
     /// process has none we can hook.

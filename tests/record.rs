@@ -140,6 +140,9 @@ fn snapshot_lists_processes_that_existed_before_recording() {
     let own_args: Vec<String> = std::env::args().collect();
     assert_eq!(argv(mine), own_args);
     assert!(procs.iter().any(|r| r["kind"] == "snapshot" && r["pid"] == "1"), "init is in the snapshot");
+    // only the command ran under the recorder: its own helpers are not recorded
+    let execs: Vec<Vec<String>> = procs.iter().filter(|r| r["kind"] == "exec").map(argv).collect();
+    assert_eq!(execs, vec![vec!["true".to_string()]]);
     // the snapshot's proc_key agrees with the key scheme: pid in the low bits
     let key: u64 = mine["proc_key"].parse().unwrap();
     assert_eq!(agentsight_analyzer::schema::split_proc_key(key).0, std::process::id());
@@ -366,4 +369,38 @@ fn follows_an_existing_pid_and_its_new_children() {
     assert!(files.iter().any(|r| r["path"] == "/etc/os-release" && r["proc_key"] == cat["proc_key"]));
     // an unrelated process is not recorded
     assert!(!procs.iter().any(|r| r["kind"] == "exec" && r["comm"] == "cargo"));
+}
+
+#[test]
+fn disk_full_stops_recording_says_so_and_keeps_what_it_can() {
+    let _g = serial();
+    if !can_record() {
+        return;
+    }
+    let work = tempdir();
+    let small = work.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=600k", "tmpfs"]).arg(&small).status().unwrap();
+    assert!(mounted.success(), "mount a tiny tmpfs");
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&small);
+    let out = small.join("cap");
+    let burst = work.path().join("burst");
+    std::fs::create_dir(&burst).unwrap();
+    let script = format!("i=0; while :; do i=$((i+1)); : > {}/f$i; done", burst.display());
+    let t0 = Instant::now();
+    let o = record(&out, &["--segment-secs", "1"], &["bash", "-c", &script]);
+    assert!(t0.elapsed() < Duration::from_secs(60), "stopped by itself");
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("No space left on device") && err.contains("agentsight recover"), "{err}");
+    assert!(!out.join(".manifest.json.tmp").exists(), "no half-written manifest left");
+    // the manifest is still valid and what was sealed verifies
+    let verify = agentsight(&["verify", &out.display().to_string()]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }

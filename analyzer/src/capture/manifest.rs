@@ -182,9 +182,15 @@ impl Manifest {
     pub fn store(&self, capture_dir: &Path) -> Result<()> {
         let tmp = capture_dir.join(".manifest.json.tmp");
         let text = serde_json::to_vec_pretty(self)?;
-        crate::capture::write_private_file(&tmp, &text)?;
-        std::fs::rename(&tmp, capture_dir.join(MANIFEST_FILE))
-            .with_context(|| format!("replacing manifest in {}", capture_dir.display()))?;
+        let written = crate::capture::write_private_file(&tmp, &text).and_then(|_| {
+            std::fs::rename(&tmp, capture_dir.join(MANIFEST_FILE))
+                .with_context(|| format!("replacing manifest in {}", capture_dir.display()))
+        });
+        if written.is_err() {
+            // The previous manifest stays valid; never leave a half-written copy.
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written?;
         if let Ok(dir) = std::fs::File::open(capture_dir) {
             let _ = dir.sync_all();
         }
