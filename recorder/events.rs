@@ -57,7 +57,6 @@ pub struct Header {
     pub tid: u32,
     pub uid: u32,
     pub gid: u32,
-    pub payload_len: u32,
     pub cgroup_id: u64,
     pub comm: [u8; 16],
 }
@@ -73,7 +72,6 @@ impl Header {
             tid: f.u32(24)?,
             uid: f.u32(28)?,
             gid: f.u32(32)?,
-            payload_len: f.u32(36)?,
             cgroup_id: f.u64(40)?,
             comm: f.bytes::<16>(48)?,
         })
@@ -315,6 +313,7 @@ pub fn store_lifecycle_record(rec: &[u8], buffers: &mut RowBuffers, cwd_of: &dyn
 mod tests {
     use super::*;
     use agentsight_analyzer::datafusion;
+    use datafusion::arrow::array::Array;
 
     fn header(kind: u32, payload_len: u32) -> Vec<u8> {
         let mut v = Vec::new();

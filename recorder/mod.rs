@@ -542,6 +542,9 @@ fn print_summary(dir: &std::path::Path, m: &Manifest, events: u64) {
         m.segments.len(),
         m.chain_head()
     );
+    for a in &m.tls_attachments {
+        eprintln!("agentsight: TLS hooked: {a}");
+    }
 }
 
 #[cfg(test)]

@@ -106,6 +106,7 @@ impl Redactor {
     }
 
     /// The names in effect, lower case (for the capture manifest).
+    #[cfg(test)]
     pub fn header_names(&self) -> impl Iterator<Item = &str> {
         self.names.list.iter().map(|n| std::str::from_utf8(n).unwrap_or("?"))
     }
@@ -245,6 +246,7 @@ impl StreamRedactor {
         }
     }
 
+    #[cfg(test)]
     pub fn stats(&self) -> RedactStats {
         self.stats
     }

@@ -72,6 +72,7 @@ impl ElfTls {
         self.symbols.iter().any(|s| s.name == name)
     }
 
+    #[cfg(test)]
     pub fn offset(&self, name: &str) -> Option<u64> {
         self.symbols.iter().find(|s| s.name == name).map(|s| s.offset)
     }
@@ -79,10 +80,6 @@ impl ElfTls {
     /// Plaintext is reachable: a read and a write function pair exists.
     pub fn hookable(&self) -> bool {
         (self.has("SSL_write") && self.has("SSL_read")) || (self.has("SSL_write_ex") && self.has("SSL_read_ex"))
-    }
-
-    pub fn symbol_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.symbols.iter().map(|s| s.name)
     }
 }
 
@@ -181,7 +178,6 @@ pub struct TlsTarget {
 /// Result of scanning one process.
 #[derive(Clone, Debug, Default)]
 pub struct Discovery {
-    pub pid: u32,
     pub targets: Vec<TlsTarget>,
     pub unhookable: Vec<Unhookable>,
 }
@@ -250,6 +246,7 @@ pub struct TlsScanner {
 }
 
 impl TlsScanner {
+    #[cfg(test)]
     pub fn new() -> TlsScanner {
         TlsScanner::default()
     }
@@ -264,7 +261,7 @@ impl TlsScanner {
             let s = p.to_string_lossy().into_owned();
             s.strip_suffix(" (deleted)").map(str::to_string).unwrap_or(s)
         });
-        let mut d = Discovery { pid, ..Discovery::default() };
+        let mut d = Discovery::default();
         let mut seen: Vec<FileId> = Vec::new();
         let mut exe_entry: Option<(MapEntry, PathBuf)> = None;
         for e in &entries {
@@ -302,12 +299,6 @@ impl TlsScanner {
             }
         }
         Ok(d)
-    }
-
-    /// Forgets cached results (e.g. a file id reused after deletion).
-    pub fn clear(&mut self) {
-        self.files.clear();
-        self.reasons.clear();
     }
 }
 

@@ -161,10 +161,24 @@ fn files_in(dir: &Path) -> usize {
 
 fn loaded_agentsight_programs() -> usize {
     let out = Command::new("bpftool").args(["prog", "show"]).output();
-    match out {
-        Ok(o) => String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.contains("handle_exec") || l.contains("handle_fork")).count(),
-        Err(_) => 0,
-    }
+    let o = out.expect("bpftool (installed by scripts/setup.sh) lists loaded programs");
+    String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.contains("handle_exec") || l.contains("handle_fork")).count()
+}
+
+/// Records a bash loop that creates numbered files in `<work>/burst`, with
+/// `pause` between files (empty for as fast as it can).
+fn spawn_burst_recording(work: &Path, pause: &str, stderr: Stdio) -> (std::process::Child, std::path::PathBuf, std::path::PathBuf) {
+    let out = work.join("cap");
+    let burst = work.join("burst");
+    std::fs::create_dir(&burst).unwrap();
+    let script = format!("i=0; while :; do i=$((i+1)); : > {}/f$i; {pause} done", burst.display());
+    let rec = Command::new(BIN)
+        .args(["record", "-o", &out.display().to_string(), "--segment-secs", "1", "--", "bash", "-c", &script])
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    (rec, out, burst)
 }
 
 #[test]
@@ -174,18 +188,9 @@ fn sigint_during_a_burst_seals_everything_and_loses_nothing() {
         return;
     }
     let work = tempdir();
-    let out = work.path().join("cap");
-    let burst = work.path().join("burst");
-    std::fs::create_dir(&burst).unwrap();
-    let bdir = burst.display().to_string();
     // builtins only: one process creating files as fast as it can
-    let script = format!("i=0; while :; do i=$((i+1)); : > {bdir}/f$i; done");
-    let mut rec = Command::new(BIN)
-        .args(["record", "-o", &out.display().to_string(), "--segment-secs", "1", "--", "bash", "-c", &script])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut rec, out, burst) = spawn_burst_recording(work.path(), "", Stdio::piped());
+    let bdir = burst.display().to_string();
     let t0 = Instant::now();
     while files_in(&burst) < 20_000 && t0.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(50));
@@ -221,18 +226,9 @@ fn kill_9_leaves_sealed_segments_and_a_recoverable_journal() {
         return;
     }
     let work = tempdir();
-    let out = work.path().join("cap");
-    let burst = work.path().join("burst");
-    std::fs::create_dir(&burst).unwrap();
-    let bdir = burst.display().to_string();
     // a steady 200 files/s so "at most ~1 s lost" is measurable
-    let script = format!("i=0; while :; do i=$((i+1)); : > {bdir}/f$i; sleep 0.005; done");
-    let mut rec = Command::new(BIN)
-        .args(["record", "-o", &out.display().to_string(), "--segment-secs", "1", "--", "bash", "-c", &script])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut rec, out, burst) = spawn_burst_recording(work.path(), "sleep 0.005;", Stdio::null());
+    let bdir = burst.display().to_string();
     std::thread::sleep(Duration::from_millis(3500));
     rec.kill().unwrap(); // SIGKILL
     rec.wait().unwrap();

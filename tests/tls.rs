@@ -138,25 +138,15 @@ fn captured_streams(dir: &Path) -> BTreeMap<(i32, u64, String), Stream> {
     }
     let mut chunks: Vec<(i32, u64, String, u64, u64, Vec<u8>, Option<i32>, u64, u64)> = Vec::new();
     for batch in capture::read_table(dir, "tls_chunks").unwrap() {
-        let col = |n: &str| batch.column_by_name(n).unwrap().clone();
-        let pid = col("pid");
-        let pid = pid.as_any().downcast_ref::<Int32Array>().unwrap();
-        let ssl = col("ssl_ptr");
-        let ssl = ssl.as_any().downcast_ref::<UInt64Array>().unwrap();
-        let dir_ = col("direction");
-        let dir_ = dir_.as_any().downcast_ref::<StringArray>().unwrap();
-        let seq = col("call_seq");
-        let seq = seq.as_any().downcast_ref::<UInt64Array>().unwrap();
-        let off = col("chunk_offset");
-        let off = off.as_any().downcast_ref::<UInt64Array>().unwrap();
-        let data = col("data");
-        let data = data.as_any().downcast_ref::<BinaryArray>().unwrap();
-        let fd = col("fd");
-        let fd = fd.as_any().downcast_ref::<Int32Array>().unwrap();
-        let lost = col("lost_bytes");
-        let lost = lost.as_any().downcast_ref::<UInt64Array>().unwrap();
-        let ts = col("ts_ns");
-        let ts = ts.as_any().downcast_ref::<UInt64Array>().unwrap();
+        let pid = column::<Int32Array>(&batch, "pid");
+        let ssl = column::<UInt64Array>(&batch, "ssl_ptr");
+        let dir_ = column::<StringArray>(&batch, "direction");
+        let seq = column::<UInt64Array>(&batch, "call_seq");
+        let off = column::<UInt64Array>(&batch, "chunk_offset");
+        let data = column::<BinaryArray>(&batch, "data");
+        let fd = column::<Int32Array>(&batch, "fd");
+        let lost = column::<UInt64Array>(&batch, "lost_bytes");
+        let ts = column::<UInt64Array>(&batch, "ts_ns");
         for i in 0..batch.num_rows() {
             let generation = frees.get(&(pid.value(i), ssl.value(i))).map(|f| f.iter().filter(|&&t| t < ts.value(i)).count()).unwrap_or(0);
             chunks.push((
@@ -186,6 +176,10 @@ fn captured_streams(dir: &Path) -> BTreeMap<(i32, u64, String), Stream> {
         }
     }
     streams
+}
+
+fn column<'a, T: 'static>(batch: &'a agentsight_analyzer::arrow::record_batch::RecordBatch, name: &str) -> &'a T {
+    batch.column_by_name(name).unwrap_or_else(|| panic!("column {name}")).as_any().downcast_ref::<T>().unwrap()
 }
 
 fn sha(bytes: &[u8]) -> String {
