@@ -400,3 +400,62 @@ fn disk_full_stops_recording_says_so_and_keeps_what_it_can() {
     let verify = agentsight(&["verify", &out.display().to_string()]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }
+
+#[test]
+fn system_wide_and_comm_modes_follow_the_right_processes() {
+    let _g = serial();
+    if !can_record() {
+        return;
+    }
+    let work = tempdir();
+    let marker = work.path().join("marker-system-wide");
+    let mdir = marker.display().to_string();
+
+    // system-wide: an unrelated process is recorded, the recorder itself is not
+    let out = work.path().join("all");
+    let mut rec = Command::new(BIN).args(["record", "-q", "-o", &out.display().to_string(), "--duration", "2.5"]).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(Command::new("sh").args(["-c", &format!("echo x > {mdir}")]).status().unwrap().success());
+    assert!(rec.wait().unwrap().success());
+    let files = rows(&out, "file_events");
+    assert!(files.iter().any(|r| r["path"] == mdir && r["comm"] == "sh"), "unrelated process recorded system-wide");
+    let recorder_pid = rec.id().to_string();
+    assert!(!files.iter().any(|r| r["pid"] == recorder_pid), "the recorder's own file activity is excluded");
+
+    // --comm: only processes with that name (and their children) are followed
+    let comm_out = work.path().join("comm");
+    let mut rec = Command::new(BIN)
+        .args(["record", "-q", "-o", &comm_out.display().to_string(), "--comm", "agentsight-tgt", "--duration", "3"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let tgt = work.path().join("agentsight-tgt");
+    std::fs::copy("/bin/sh", &tgt).unwrap();
+    let followed = work.path().join("followed");
+    let ignored = work.path().join("ignored");
+    assert!(Command::new(&tgt).args(["-c", &format!("cat /etc/hostname > {}", followed.display())]).status().unwrap().success());
+    assert!(Command::new("sh").args(["-c", &format!("echo y > {}", ignored.display())]).status().unwrap().success());
+    assert!(rec.wait().unwrap().success());
+    let files = rows(&comm_out, "file_events");
+    assert!(files.iter().any(|r| r["path"] == followed.display().to_string()), "the named process is followed");
+    assert!(files.iter().any(|r| r["path"] == "/etc/hostname" && r["comm"] == "cat"), "and its child");
+    assert!(!files.iter().any(|r| r["path"] == ignored.display().to_string()), "others are not");
+}
+
+#[test]
+fn long_argv_is_cut_and_flagged_not_silently_truncated() {
+    let _g = serial();
+    if !can_record() {
+        return;
+    }
+    let work = tempdir();
+    let out = work.path().join("cap");
+    let long = "a".repeat(20_000);
+    assert!(record(&out, &[], &["/bin/echo", "short", &long]).status.success());
+    let procs = rows(&out, "process_events");
+    let exec = procs.iter().find(|r| r["kind"] == "exec").unwrap();
+    assert_eq!(exec["argv_truncated"], "true");
+    let args = argv(exec);
+    assert_eq!(&args[..2], &["/bin/echo".to_string(), "short".to_string()]);
+    assert!(args[2].len() > 10_000 && args[2].len() < 20_000, "kept the first 16 KiB: {}", args[2].len());
+}
