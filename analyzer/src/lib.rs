@@ -2,6 +2,7 @@
 //! everything that reads captures. Builds on any OS: no BPF, no root.
 
 pub mod capture;
+pub mod decode;
 pub mod cli;
 pub mod fixtures;
 pub mod output;
