@@ -459,3 +459,33 @@ fn long_argv_is_cut_and_flagged_not_silently_truncated() {
     assert_eq!(&args[..2], &["/bin/echo".to_string(), "short".to_string()]);
     assert!(args[2].len() > 10_000 && args[2].len() < 20_000, "kept the first 16 KiB: {}", args[2].len());
 }
+
+#[test]
+fn recorded_pipeline_is_queryable_with_argv_and_exit_codes() {
+    let _g = serial();
+    if !can_record() {
+        return;
+    }
+    let work = tempdir();
+    let out = work.path().join("cap");
+    let o = record(&out, &[], &["bash", "-c", "printf 'b\\na\\n' | sort | grep -q zzz; exit 0"]);
+    assert!(o.status.success());
+    let q = agentsight(&[
+        "query",
+        &out.display().to_string(),
+        "--format",
+        "json",
+        "SELECT argv, exit_code FROM processes WHERE NOT snapshot AND argv IS NOT NULL ORDER BY start_ns",
+    ]);
+    assert!(q.status.success(), "{}", String::from_utf8_lossy(&q.stderr));
+    let text = String::from_utf8_lossy(&q.stdout);
+    let rows: Vec<serde_json::Value> = match serde_json::from_str::<serde_json::Value>(text.trim()) {
+        Ok(serde_json::Value::Array(a)) => a,
+        _ => text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect(),
+    };
+    let find = |cmd: &str| rows.iter().find(|r| r["argv"][0] == cmd).unwrap_or_else(|| panic!("{cmd} in {text}"));
+    assert_eq!(find("sort")["exit_code"], 0);
+    assert_eq!(find("grep")["argv"], serde_json::json!(["grep", "-q", "zzz"]));
+    assert_eq!(find("grep")["exit_code"], 1, "grep found nothing");
+    assert_eq!(find("bash")["exit_code"], 0);
+}
