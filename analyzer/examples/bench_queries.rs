@@ -15,7 +15,7 @@ use agentsight_analyzer::session::{OpenOptions, Session};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() < 4 || args.len() % 2 != 0 {
+    if args.len() < 4 || !args.len().is_multiple_of(2) {
         anyhow::bail!("usage: bench_queries CAPTURE RUNS NAME SQL [NAME SQL ...]");
     }
     let runs: usize = args[1].parse()?;

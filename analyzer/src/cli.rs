@@ -150,26 +150,47 @@ async fn plan_statements(session: &Session, sql: &str) -> Result<Vec<DataFrame>>
     Ok(out)
 }
 
-/// A spinner on stderr while a query runs for more than a moment, only when
-/// stderr is a terminal.
-struct Spinner(Option<indicatif::ProgressBar>);
+/// A spinner on stderr for a query that runs longer than a moment, only
+/// when stderr is a terminal (quick queries and pipes stay clean).
+struct Spinner(Option<std::sync::Arc<std::sync::Mutex<SpinnerState>>>);
+
+#[derive(Default)]
+struct SpinnerState {
+    done: bool,
+    bar: Option<indicatif::ProgressBar>,
+}
 
 impl Spinner {
     fn start(what: &str) -> Self {
         if !std::io::stderr().is_terminal() {
             return Spinner(None);
         }
-        let pb = indicatif::ProgressBar::new_spinner();
-        pb.set_message(what.to_string());
-        pb.enable_steady_tick(Duration::from_millis(120));
-        Spinner(Some(pb))
+        let state = std::sync::Arc::new(std::sync::Mutex::new(SpinnerState::default()));
+        let (shared, what) = (state.clone(), what.to_string());
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(400));
+            if let Ok(mut s) = shared.lock() {
+                if !s.done {
+                    let pb = indicatif::ProgressBar::new_spinner();
+                    pb.set_message(what);
+                    pb.enable_steady_tick(Duration::from_millis(120));
+                    s.bar = Some(pb);
+                }
+            }
+        });
+        Spinner(Some(state))
     }
 }
 
 impl Drop for Spinner {
     fn drop(&mut self) {
-        if let Some(pb) = self.0.take() {
-            pb.finish_and_clear();
+        if let Some(state) = self.0.take() {
+            if let Ok(mut s) = state.lock() {
+                s.done = true;
+                if let Some(pb) = s.bar.take() {
+                    pb.finish_and_clear();
+                }
+            }
         }
     }
 }
@@ -446,9 +467,12 @@ pub fn input_complete(input: &str) -> bool {
     last_code_line.is_some_and(|l| l.ends_with(';'))
 }
 
+/// Completion callback: (line, cursor) -> (start of the word, candidates).
+type CompleteFn = dyn Fn(&str, usize) -> (usize, Vec<String>) + Send + Sync;
+
 #[derive(rustyline::Helper, rustyline::Hinter, rustyline::Highlighter)]
 struct ShellHelper {
-    shell_words: std::sync::Arc<dyn Fn(&str, usize) -> (usize, Vec<String>) + Send + Sync>,
+    shell_words: std::sync::Arc<CompleteFn>,
 }
 
 impl rustyline::completion::Completer for ShellHelper {

@@ -189,6 +189,7 @@ pub fn incident_with_anchor(dir: &Path, capture_id: &str, anchor: BootAnchor) ->
             filename: Some("/usr/bin/python3"),
             argv: Some(vec!["python3", "agent.py", "--resume"]),
             argv_truncated: Some(true),
+            cwd: Some("/home/u/agent"),
             ..p(s(101_200, 200, k.python, "python3"), "exec", Some(100), Some(k.bash))
         });
 
@@ -321,9 +322,10 @@ const PROGRAMS: &[(&str, &str)] = &[
     ("/usr/bin/curl", "curl"), ("/usr/bin/cat", "cat"), ("/usr/bin/grep", "grep"), ("/usr/bin/node", "node"),
 ];
 
-/// A capture of `processes` processes in a random tree at most 9 levels deep
-/// (every process a child of an earlier one, process 0 the root snapshot;
-/// pids are reused every 31000 processes), each with a fork,
+/// A capture of `processes` processes: process 0 is the root snapshot, and
+/// every 1000th process starts an agent session under it whose tools spawn
+/// subtrees up to 5 levels deep (pids are reused every 31000 processes).
+/// Each process has a fork,
 /// an exec and an exit, plus `files_per_process` file events each. Returns
 /// the manifest; the root's key is `proc_key(1000, SEC)`.
 pub fn synthetic(dir: &Path, spec: SyntheticSpec, mut progress: impl FnMut(u64)) -> Result<Manifest> {
@@ -341,16 +343,15 @@ pub fn synthetic(dir: &Path, spec: SyntheticSpec, mut progress: impl FnMut(u64))
     let pid_of = |i: usize| 1000 + (i % 31_000) as i32;
     let start_of = |i: usize| SEC + i as u64 * 10_000_000;
     let key_of = |i: usize| proc_key(pid_of(i) as u32, start_of(i));
-    const MAX_DEPTH: u8 = 8;
+    const SESSION: usize = 1000;
     let mut depth: Vec<u8> = Vec::with_capacity(spec.processes);
-    let mut parents: Vec<usize> = Vec::with_capacity(spec.processes);
+    let mut session = 0usize;
     for i in 0..spec.processes {
         let (pid, key, t0) = (pid_of(i), key_of(i), start_of(i));
         let (exe, comm) = PROGRAMS[rng.below(PROGRAMS.len() as u64) as usize];
         let subject = |t: u64, comm: &'static str| Subject { ts_ns: t, pid, tid: pid, proc_key: key, comm, uid: 1000 };
         if i == 0 {
             depth.push(0);
-            parents.push(0);
             b.process.push(&ProcessRow {
                 subject: subject(t0, "bash"),
                 kind: "snapshot",
@@ -361,14 +362,20 @@ pub fn synthetic(dir: &Path, spec: SyntheticSpec, mut progress: impl FnMut(u64))
                 ..Default::default()
             });
         } else {
-            // A recent process is the parent (agents spawn tools that spawn
-            // tools), but never below MAX_DEPTH: real trees are wide, not deep.
-            let mut parent = i - 1 - rng.below(16.min(i as u64)) as usize;
-            while depth[parent] >= MAX_DEPTH {
-                parent = parents[parent];
-            }
+            // Agent sessions of ~1000 processes hang off the root; within a
+            // session most processes are tool calls of the agent itself, the
+            // rest children of a recent tool (at most 5 levels deep).
+            let parent = if i % SESSION == 1 {
+                session = i;
+                0
+            } else if rng.below(10) < 6 {
+                session
+            } else {
+                let back = 1 + rng.below(16.min((i - session) as u64)) as usize;
+                let candidate = i - back;
+                if depth[candidate] < 5 { candidate } else { session }
+            };
             depth.push(depth[parent] + 1);
-            parents.push(parent);
             let (ppid, pkey) = (pid_of(parent), key_of(parent));
             b.process.push(&ProcessRow {
                 subject: subject(t0, "bash"),

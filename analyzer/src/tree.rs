@@ -43,15 +43,24 @@ impl Direction {
 /// Registers `descendants` and `ancestors` over the current `processes` view.
 pub async fn register(ctx: &SessionContext) -> anyhow::Result<()> {
     let processes = ctx.table_provider("processes").await.context("the processes view is missing")?;
+    let cache = EdgeCache::default();
     for direction in [Direction::Descendants, Direction::Ancestors] {
-        ctx.register_udtf(direction.name(), Arc::new(TreeFunction { direction, processes: processes.clone() }));
+        ctx.register_udtf(
+            direction.name(),
+            Arc::new(TreeFunction { direction, processes: processes.clone(), edges: cache.clone() }),
+        );
     }
     Ok(())
 }
 
+/// Parent edges, read once per session: a capture does not change while it
+/// is open, and a shell or report asks for many subtrees.
+type EdgeCache = Arc<std::sync::Mutex<Option<Arc<Edges>>>>;
+
 struct TreeFunction {
     direction: Direction,
     processes: Arc<dyn TableProvider>,
+    edges: EdgeCache,
 }
 
 impl fmt::Debug for TreeFunction {
@@ -123,6 +132,7 @@ impl TableFunctionImpl for TreeFunction {
             capture,
             processes: self.processes.clone(),
             schema: Arc::new(Schema::new(fields)),
+            edges: self.edges.clone(),
         }))
     }
 }
@@ -133,6 +143,7 @@ struct TreeTable {
     capture: Option<String>,
     processes: Arc<dyn TableProvider>,
     schema: SchemaRef,
+    edges: EdgeCache,
 }
 
 impl fmt::Debug for TreeTable {
@@ -237,22 +248,39 @@ impl TableProvider for TreeTable {
         let ctx = SessionContext::new_with_state(state.clone());
         let procs = ctx.read_table(self.processes.clone())?;
 
-        let mut edges = Edges::default();
-        let edge_batches = procs.clone().select(vec![col("capture"), col("proc_key"), col("parent_key")])?.collect().await?;
-        for b in &edge_batches {
-            edges.add_batch(b)?;
-        }
+        let cached = self.edges.lock().ok().and_then(|c| c.clone());
+        let edges = match cached {
+            Some(e) => e,
+            None => {
+                let mut edges = Edges::default();
+                let edge_batches =
+                    procs.clone().select(vec![col("capture"), col("proc_key"), col("parent_key")])?.collect().await?;
+                for b in &edge_batches {
+                    edges.add_batch(b)?;
+                }
+                let edges = Arc::new(edges);
+                if let Ok(mut c) = self.edges.lock() {
+                    *c = Some(edges.clone());
+                }
+                edges
+            }
+        };
         let hits = edges.walk(self.root, self.capture.as_deref(), self.direction);
 
+        // Same type as the view's capture column, so the join keys match.
+        let cap_type = self.processes.schema().field_with_name("capture")?.data_type().clone();
         let hit_schema = Arc::new(Schema::new(vec![
-            Field::new("__cap", DataType::Utf8, false),
+            Field::new("__cap", cap_type.clone(), false),
             Field::new("__key", DataType::UInt64, false),
             Field::new("depth", DataType::Int32, false),
         ]));
         let hit_batch = RecordBatch::try_new(
             hit_schema,
             vec![
-                Arc::new(StringArray::from_iter_values(hits.iter().map(|h| edges.captures[h.0 as usize].as_str()))) as ArrayRef,
+                cast(
+                    &(Arc::new(StringArray::from_iter_values(hits.iter().map(|h| edges.captures[h.0 as usize].as_str()))) as ArrayRef),
+                    &cap_type,
+                )?,
                 Arc::new(UInt64Array::from_iter_values(hits.iter().map(|h| h.1))),
                 Arc::new(Int32Array::from_iter_values(hits.iter().map(|h| h.2))),
             ],

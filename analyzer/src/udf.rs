@@ -39,6 +39,7 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
     ("file_mode(mode)", "mode bits -> octal text '0755'"),
     ("key_pid(proc_key)", "pid part of a process key"),
     ("key_start_ns(proc_key)", "process start (boot-time ns, 10 ms resolution) from a process key"),
+    ("capture_no(capture)", "capture label -> small integer (fast grouping/joining key); capture_label(n) reverses it"),
 ];
 
 /// Wall-clock anchors of the open captures, by capture label.
@@ -76,6 +77,9 @@ pub fn wall_ns(anchor: &BootAnchor, boottime_ns: u64) -> Option<i64> {
 
 /// Registers every function of this module in `ctx`.
 pub fn register(ctx: &SessionContext, anchors: Anchors, machine: &str) {
+    let labels: Vec<String> = anchors.by_capture.keys().cloned().collect();
+    ctx.register_udf(ScalarUDF::from(CaptureNo { labels: labels.clone(), reverse: false, signature: arity(1, 1) }));
+    ctx.register_udf(ScalarUDF::from(CaptureNo { labels, reverse: true, signature: arity(1, 1) }));
     ctx.register_udf(ScalarUDF::from(ToWall::new(anchors)));
     ctx.register_udf(ScalarUDF::from(Simple::new("bytes_text", 1, 1, DataType::Utf8, Kind::BytesText)));
     ctx.register_udf(ScalarUDF::from(Simple::new("bytes_preview", 2, 2, DataType::Utf8, Kind::BytesPreview)));
@@ -189,6 +193,121 @@ impl ScalarUDFImpl for ToWall {
             ts.iter().map(|t| wall_ns(&anchor, t?)).collect()
         };
         Ok(ColumnarValue::Array(Arc::new(out.with_timezone("UTC"))))
+    }
+}
+
+// ------------------------------------------------- capture_no / capture_label
+
+/// `capture_no(capture)` and its inverse `capture_label(n)`. Views group
+/// and join on (capture, proc_key); with an integer in place of the label
+/// DataFusion hashes and compares several times faster.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CaptureNo {
+    /// Sorted labels of the open captures; the number is the position.
+    labels: Vec<String>,
+    reverse: bool,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for CaptureNo {
+    fn name(&self) -> &str {
+        if self.reverse {
+            "capture_label"
+        } else {
+            "capture_no"
+        }
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        if self.reverse {
+            if !is_int(&args[0]) {
+                return plan_err!("capture_label(n) needs an integer, got {}", args[0]);
+            }
+            Ok(DataType::Utf8View)
+        } else {
+            if !is_text(&args[0]) {
+                return plan_err!("capture_no(capture) needs text, got {}", args[0]);
+            }
+            Ok(DataType::UInt32)
+        }
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        if self.reverse {
+            let n = cast_to(&arrays[0], &DataType::UInt64)?;
+            let mut b = datafusion::arrow::array::StringViewBuilder::with_capacity(n.len());
+            for v in n.as_primitive::<datafusion::arrow::datatypes::UInt64Type>().iter() {
+                b.append_option(v.and_then(|i| self.labels.get(usize::try_from(i).ok()?)));
+            }
+            return Ok(ColumnarValue::Array(Arc::new(b.finish())));
+        }
+        let text = match arrays[0].data_type() {
+            DataType::Utf8View | DataType::Utf8 => arrays[0].clone(),
+            _ => cast_to(&arrays[0], &DataType::Utf8)?,
+        };
+        // Rows of one batch nearly always share a capture: remember the last hit.
+        let mut last: Option<(&str, u32)> = None;
+        let mut lookup = |s: &str| -> Option<u32> {
+            if let Some((l, i)) = last {
+                if l.len() == s.len() && l == s {
+                    return Some(i);
+                }
+            }
+            let i = self.labels.binary_search_by(|x| x.as_str().cmp(s)).ok()? as u32;
+            last = Some((self.labels[i as usize].as_str(), i));
+            Some(i)
+        };
+        let out: datafusion::arrow::array::UInt32Array = if let Some(v) = text.as_string_view_opt() {
+            v.iter().map(|s| s.and_then(&mut lookup)).collect()
+        } else {
+            text.as_string::<i32>().iter().map(|s| s.and_then(&mut lookup)).collect()
+        };
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+// ------------------------------------------------------------ capture column
+
+/// Fills the `capture` column of a raw table: the label on every row.
+///
+/// Not a literal on purpose. DataFusion treats a literal column (and any
+/// expression of it) as constant, so `GROUP BY capture, proc_key` counts as
+/// pre-sorted; a pre-sorted aggregation never skips its partial phase, which
+/// for per-process aggregates (three rows per group) is most of the work.
+/// Taking `ts_ns` as argument makes the column an ordinary one.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct CaptureFill {
+    label: String,
+    signature: Signature,
+}
+
+impl CaptureFill {
+    pub fn new(label: &str) -> Self {
+        CaptureFill { label: label.to_string(), signature: arity(1, 1) }
+    }
+}
+
+impl ScalarUDFImpl for CaptureFill {
+    fn name(&self) -> &str {
+        "capture_of"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8View)
+    }
+    fn is_nullable(&self, _args: &[datafusion::logical_expr::Expr], _schema: &dyn datafusion::common::ExprSchema) -> bool {
+        false
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let mut b = datafusion::arrow::array::StringViewBuilder::with_capacity(args.number_rows);
+        for _ in 0..args.number_rows {
+            b.append_value(&self.label);
+        }
+        Ok(ColumnarValue::Array(Arc::new(b.finish())))
     }
 }
 
@@ -539,6 +658,9 @@ mod tests {
         assert_eq!(one(&ctx, "SELECT signal_name(9)").await.unwrap(), "SIGKILL");
         assert_eq!(one(&ctx, "SELECT file_mode(33261)").await.unwrap(), "0755");
         assert_eq!(one(&ctx, "SELECT open_flags(16384, 'aarch64')").await.unwrap(), "O_RDONLY|O_DIRECTORY");
+        assert_eq!(one(&ctx, "SELECT capture_no('b')").await.unwrap(), "1");
+        assert_eq!(one(&ctx, "SELECT capture_label(capture_no('a'))").await.unwrap(), "a");
+        assert_eq!(one(&ctx, "SELECT capture_no('zz') IS NULL AND capture_label(7) IS NULL").await.unwrap(), "true");
         // Wrong argument types are plan errors, not panics.
         assert!(one(&ctx, "SELECT key_pid('x')").await.is_err());
         assert!(one(&ctx, "SELECT to_wall('x')").await.is_err());

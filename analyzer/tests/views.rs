@@ -209,3 +209,72 @@ async fn views_can_be_listed_and_described() {
     let n = count(&s, "SELECT count(*) FROM information_schema.views WHERE table_name IN ('processes', 'timeline')").await;
     assert_eq!(n, 2);
 }
+
+#[tokio::test]
+async fn processes_view_handles_partial_lifecycles() {
+    use agentsight_analyzer::capture::rows::{ProcessRow, Subject};
+    use agentsight_analyzer::fixtures::{write_capture, ANCHOR, SEC};
+    use agentsight_analyzer::schema::proc_key;
+    let dir = tempfile::tempdir().unwrap();
+    let orig_parent = proc_key(50, 60 * SEC);
+    let init = proc_key(1, 0);
+    let (exec_only, fork_only, exit_only, snap_exec) =
+        (proc_key(70, 101 * SEC), proc_key(71, 102 * SEC), proc_key(72, 90 * SEC), proc_key(73, 80 * SEC));
+    write_capture(dir.path(), "edge", ANCHOR, |sink| {
+        let mut b = agentsight_analyzer::capture::rows::RowBuffers::default();
+        let s = |t: u64, pid: i32, key: u64, comm: &'static str| Subject { ts_ns: t * SEC, pid, tid: pid, proc_key: key, comm, uid: 0 };
+        // Seen only from its execs (comm filter); reparented to init before the second.
+        b.process.push(&ProcessRow { kind: "exec", ppid: Some(50), parent_key: Some(orig_parent), filename: Some("/bin/a"), argv: Some(vec!["a"]), ..ProcessRow { subject: s(102, 70, exec_only, "a"), ..Default::default() } });
+        b.process.push(&ProcessRow { kind: "exec", ppid: Some(1), parent_key: Some(init), filename: Some("/bin/b"), argv: Some(vec![]), ..ProcessRow { subject: s(103, 70, exec_only, "b"), ..Default::default() } });
+        // Forked, never exec'd, killed.
+        b.process.push(&ProcessRow { kind: "fork", ppid: Some(50), parent_key: Some(orig_parent), ..ProcessRow { subject: s(102, 71, fork_only, "bash"), ..Default::default() } });
+        b.process.push(&ProcessRow { kind: "exit", exit_signal: Some(15), ..ProcessRow { subject: s(104, 71, fork_only, "worker"), ..Default::default() } });
+        // Only its exit was seen.
+        b.process.push(&ProcessRow { kind: "exit", exit_code: Some(1), ..ProcessRow { subject: s(105, 72, exit_only, "late"), ..Default::default() } });
+        // Running at start, then exec'd.
+        b.process.push(&ProcessRow { kind: "snapshot", ppid: Some(1), parent_key: Some(init), filename: Some("/bin/sh"), argv: Some(vec!["sh"]), ..ProcessRow { subject: s(100, 73, snap_exec, "sh"), ..Default::default() } });
+        b.process.push(&ProcessRow { kind: "exec", ppid: Some(1), parent_key: Some(init), filename: Some("/bin/ls"), argv: Some(vec!["ls", ""]), ..ProcessRow { subject: s(101, 73, snap_exec, "ls"), ..Default::default() } });
+        sink(&mut b)
+    })
+    .unwrap();
+    let s = open(&[dir.path()]).await;
+    let got = rows(&s, "SELECT pid, ppid, parent_key, comm, filename, argv, exec_count, snapshot, start_ns, end_ns, exit_code, exit_signal FROM processes ORDER BY pid").await;
+    let k = |v: u64| v.to_string();
+    assert_eq!(
+        got,
+        vec![
+            vec!["70".into(), "50".into(), k(orig_parent), "b".into(), "/bin/b".into(), "[]".into(), "2".into(), "false".into(), "101000000000".into(), "NULL".into(), "NULL".into(), "NULL".into()],
+            vec!["71".into(), "50".into(), k(orig_parent), "bash".into(), "NULL".into(), "NULL".into(), "0".into(), "false".into(), "102000000000".into(), "104000000000".into(), "NULL".into(), "15".into()],
+            vec!["72".into(), "NULL".into(), "NULL".into(), "late".into(), "NULL".into(), "NULL".into(), "0".into(), "false".into(), "90000000000".into(), "105000000000".into(), "1".into(), "NULL".into()],
+            vec!["73".into(), "1".into(), k(init), "ls".into(), "/bin/ls".into(), "[ls, ]".into(), "1".into(), "true".into(), "80000000000".into(), "NULL".into(), "NULL".into(), "NULL".into()],
+        ]
+    );
+}
+
+#[tokio::test]
+async fn recursive_view_and_table_functions_agree_on_a_generated_tree() {
+    use agentsight_analyzer::fixtures::{synthetic, synthetic_root, SyntheticSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SyntheticSpec { processes: 2500, files_per_process: 1, ..Default::default() };
+    synthetic(dir.path(), spec, |_| {}).unwrap();
+    let s = open(&[dir.path()]).await;
+    assert_eq!(count(&s, "SELECT count(*) FROM processes").await, 2500);
+    let root = synthetic_root();
+    assert_eq!(count(&s, &format!("SELECT count(*) FROM descendants({root})")).await, 2500);
+    // Every agent session (a child of the root) has the same subtree both ways.
+    let sessions = rows(&s, &format!("SELECT proc_key FROM processes WHERE parent_key = {root} ORDER BY proc_key")).await;
+    assert_eq!(sessions.len(), 3);
+    for r in sessions {
+        let k = &r[0];
+        let view = rows(&s, &format!("SELECT proc_key, depth FROM process_tree WHERE root_key = {k} ORDER BY proc_key")).await;
+        let func = rows(&s, &format!("SELECT proc_key, CAST(depth AS BIGINT) FROM descendants({k}) ORDER BY proc_key")).await;
+        assert!(view.len() > 100, "session {k} has {} processes", view.len());
+        assert_eq!(view, func, "session {k}");
+        let deepest = count(&s, &format!("SELECT max(depth) FROM descendants({k})")).await;
+        assert!((2..=5).contains(&deepest), "{deepest}");
+    }
+    // Ancestors of the last process end at the root.
+    let last = rows(&s, "SELECT proc_key FROM processes ORDER BY proc_key DESC LIMIT 1").await;
+    let up = rows(&s, &format!("SELECT proc_key FROM ancestors({}) ORDER BY depth DESC LIMIT 1", last[0][0])).await;
+    assert_eq!(up[0][0], root.to_string());
+}
