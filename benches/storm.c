@@ -1,13 +1,13 @@
 /* Event-storm workload for benches/storm.sh (compiled there with gcc -O2).
  *
  *   storm mixed EXECS FILES CONNECTS DIR OUT.json
- *       EXECS x fork+execv(/bin/true)+waitpid, then FILES x open(DIR/f<i%1000>,
- *       O_CREAT|O_WRONLY|O_TRUNC)+close (the 1000 names are unlinked at the end),
+ *       EXECS x fork+execv(/bin/true)+waitpid, then FILES x open(DIR/file-<i>.tmp,
+ *       O_CREAT|O_WRONLY|O_TRUNC)+close+unlink (a new name every time),
  *       then CONNECTS x socket+connect+close to a loopback TCP listener run by a
  *       forked child (accept+close). Each phase is timed.
- *   storm open COUNT RATE PATH OUT.json
+ *   storm open COUNT RATE PATH OUT.json [WORKERS]
  *       COUNT x open(PATH, O_RDONLY)+close, paced at RATE opens/s (0 = as fast
- *       as possible). A missing PATH makes every open fail with ENOENT: still
+ *       as possible), split over WORKERS forked processes (default 1). A missing PATH makes every open fail with ENOENT: still
  *       one recorded event, without the close, for the highest event rate.
  *
  * Writes one JSON object to OUT.json (stdout is left to the recorder).
@@ -63,15 +63,13 @@ static double do_files(long n, const char *dir)
 	char path[4096];
 	double t0 = now();
 	for (long i = 0; i < n; i++) {
-		snprintf(path, sizeof path, "%s/f%ld", dir, i % 1000);
+		snprintf(path, sizeof path, "%s/file-%ld.tmp", dir, i);
 		int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
 		if (fd < 0)
 			die("open create");
 		close(fd);
-	}
-	for (long i = 0; i < 1000 && i < n; i++) {
-		snprintf(path, sizeof path, "%s/f%ld", dir, i);
-		unlink(path);
+		if (unlink(path))
+			die("unlink");
 	}
 	return now() - t0;
 }
@@ -137,13 +135,8 @@ static int mixed(int argc, char **argv)
 	return 0;
 }
 
-static int openloop(int argc, char **argv)
+static void open_loop(long n, double rate, const char *path)
 {
-	if (argc != 6)
-		return 1;
-	long n = atol(argv[2]);
-	double rate = atof(argv[3]);
-	const char *path = argv[4];
 	const long batch = 64;
 	double t0 = now();
 	for (long i = 0; i < n;) {
@@ -165,12 +158,44 @@ static int openloop(int argc, char **argv)
 				;
 		}
 	}
+}
+
+static int openloop(int argc, char **argv)
+{
+	if (argc != 6 && argc != 7)
+		return 1;
+	long n = atol(argv[2]);
+	double rate = atof(argv[3]);
+	const char *path = argv[4];
+	long workers = argc == 7 ? atol(argv[6]) : 1;
+	if (workers < 1)
+		workers = 1;
+	double t0 = now();
+	if (workers == 1) {
+		open_loop(n, rate, path);
+	} else {
+		for (long w = 0; w < workers; w++) {
+			pid_t p = fork();
+			if (p < 0)
+				die("fork");
+			if (p == 0) {
+				open_loop(n / workers, rate / workers, path);
+				_exit(0);
+			}
+		}
+		for (long w = 0; w < workers; w++) {
+			int st;
+			if (wait(&st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+				die("worker");
+		}
+		n = n / workers * workers;
+	}
 	double t = now() - t0;
 	FILE *f = fopen(argv[5], "w");
 	if (!f)
 		die("out");
-	fprintf(f, "{\"mode\":\"open\",\"opens\":%ld,\"target_rate\":%.0f,\"total_s\":%.6f,\"rate\":%.1f}\n",
-		n, rate, t, n / t);
+	fprintf(f, "{\"mode\":\"open\",\"opens\":%ld,\"workers\":%ld,\"target_rate\":%.0f,\"total_s\":%.6f,\"rate\":%.1f}\n",
+		n, workers, rate, t, n / t);
 	fclose(f);
 	return 0;
 }
@@ -181,6 +206,6 @@ int main(int argc, char **argv)
 		return mixed(argc, argv);
 	if (argc > 1 && !strcmp(argv[1], "open"))
 		return openloop(argc, argv);
-	fprintf(stderr, "usage: storm mixed EXECS FILES CONNECTS DIR OUT | storm open COUNT RATE PATH OUT\n");
+	fprintf(stderr, "usage: storm mixed EXECS FILES CONNECTS DIR OUT | storm open COUNT RATE PATH OUT [WORKERS]\n");
 	return 1;
 }

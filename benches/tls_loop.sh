@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Issue 3 benchmark: loop of 20 KB HTTPS POSTs with streamed responses, with and without
+# `agentsight record`, against tests/support/mock_llm.py on loopback.
+#   sudo benches/tls_loop.sh                   # RUNS=3 REQUESTS=2000 BODY_BYTES=20480
+#   AGENTSIGHT_BIN=/path/to/agentsight RUNS=2 PROFILE=1 benches/tls_loop.sh
+# Before each bare/recorded pair it waits up to IDLE_WAIT=20 s for the CPUs to be >= 80% idle.
+# Needs root (eBPF), python3 with pyarrow (and `cryptography` or the openssl CLI for the
+# mock's certificate), /usr/bin/time; PROFILE=1 also needs bpftool. ~1-2 min with defaults.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+: "${AGENTSIGHT_BIN:=${CARGO_TARGET_DIR:-$here/../target}/debug/agentsight}"
+export AGENTSIGHT_BIN
+[ "$(id -u)" = 0 ] || { echo "tls_loop.sh: needs root (eBPF)" >&2; exit 1; }
+[ -x "$AGENTSIGHT_BIN" ] || { echo "tls_loop.sh: no recorder at $AGENTSIGHT_BIN (set AGENTSIGHT_BIN)" >&2; exit 1; }
+exec timeout 900 python3 "$here/tls_loop.py" "$@"
