@@ -57,7 +57,14 @@ fn write_vmlinux_h(dest: &Path) {
         return;
     }
     let output = Command::new("bpftool")
-        .args(["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"])
+        .args([
+            "btf",
+            "dump",
+            "file",
+            "/sys/kernel/btf/vmlinux",
+            "format",
+            "c",
+        ])
         .output()
         .unwrap_or_else(|e| {
             panic!(

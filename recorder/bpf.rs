@@ -8,7 +8,14 @@ use anyhow::{anyhow, Context, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, OpenObject};
 
-#[allow(clippy::all, dead_code, unused_imports, non_camel_case_types, non_snake_case, non_upper_case_globals)]
+#[allow(
+    clippy::all,
+    dead_code,
+    unused_imports,
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals
+)]
 pub mod lifecycle {
     include!(concat!(env!("OUT_DIR"), "/lifecycle.skel.rs"));
 }
@@ -39,7 +46,9 @@ fn ensure_tracefs() -> Result<()> {
     if Path::new(TRACEFS).join("events").exists() {
         return Ok(());
     }
-    let status = std::process::Command::new("mount").args(["-t", "tracefs", "tracefs", TRACEFS]).status();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tracefs", "tracefs", TRACEFS])
+        .status();
     match status {
         Ok(s) if s.success() => Ok(()),
         _ => Err(anyhow!("tracefs is not mounted at {TRACEFS} and mounting it failed; run `mount -t tracefs tracefs {TRACEFS}`")),
@@ -73,10 +82,19 @@ pub fn explain_load_error(e: &libbpf_rs::Error) -> String {
     }
 }
 
-pub fn load_lifecycle<'obj>(storage: &'obj mut MaybeUninit<OpenObject>, cfg: &LoadConfig) -> Result<LifecycleSkel<'obj>> {
+pub fn load_lifecycle<'obj>(
+    storage: &'obj mut MaybeUninit<OpenObject>,
+    cfg: &LoadConfig,
+) -> Result<LifecycleSkel<'obj>> {
     ensure_tracefs()?;
-    let mut open = LifecycleSkelBuilder::default().open(storage).map_err(|e| anyhow!(explain_load_error(&e)))?;
-    let rodata = open.maps.rodata_data.as_deref_mut().ok_or_else(|| anyhow!("BPF object has no rodata"))?;
+    let mut open = LifecycleSkelBuilder::default()
+        .open(storage)
+        .map_err(|e| anyhow!(explain_load_error(&e)))?;
+    let rodata = open
+        .maps
+        .rodata_data
+        .as_deref_mut()
+        .ok_or_else(|| anyhow!("BPF object has no rodata"))?;
     rodata.self_tgid = cfg.self_tgid;
     rodata.launcher_tgid = cfg.launcher_tgid;
     rodata.trace_all = cfg.trace_all as u8;
@@ -94,7 +112,10 @@ pub fn attach_auto(obj: &mut libbpf_rs::Object) -> Result<Vec<Link>> {
         if !prog.autoload() || section.starts_with("uprobe") || section.starts_with("uretprobe") {
             continue;
         }
-        links.push(prog.attach().with_context(|| format!("attaching {section}"))?);
+        links.push(
+            prog.attach()
+                .with_context(|| format!("attaching {section}"))?,
+        );
     }
     Ok(links)
 }
@@ -117,7 +138,10 @@ pub fn follow_pid(skel: &LifecycleSkel, pid: u32) -> Result<()> {
 }
 
 pub fn add_comm_filter(skel: &LifecycleSkel, key: &[u8; 16]) -> Result<()> {
-    skel.maps.comm_filter.update(key, &[1u8], MapFlags::ANY).context("adding comm filter")
+    skel.maps
+        .comm_filter
+        .update(key, &[1u8], MapFlags::ANY)
+        .context("adding comm filter")
 }
 
 /// Per-CPU values of every counter: (counter index, cpu, value).
@@ -127,7 +151,11 @@ pub fn read_stats(skel: &LifecycleSkel) -> Vec<(usize, usize, u64)> {
         let key = (idx as u32).to_ne_bytes();
         if let Ok(Some(per_cpu)) = skel.maps.stats.lookup_percpu(&key, MapFlags::ANY) {
             for (cpu, raw) in per_cpu.iter().enumerate() {
-                let v = raw.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_ne_bytes).unwrap_or(0);
+                let v = raw
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_ne_bytes)
+                    .unwrap_or(0);
                 out.push((idx, cpu, v));
             }
         }

@@ -162,23 +162,34 @@ fn ip_text(family: u16, raw: &[u8]) -> Option<String> {
 pub enum Followup {
     None,
     /// A traced process exec'd: check the new image for TLS libraries.
-    Exec { pid: u32 },
+    Exec {
+        pid: u32,
+    },
     /// A traced process ended.
-    Exit { pid: u32 },
+    Exit {
+        pid: u32,
+    },
     /// A traced process loaded a TLS-looking library or made a connection:
     /// its maps may now hold TLS to hook.
-    Rescan { pid: u32 },
+    Rescan {
+        pid: u32,
+    },
 }
 
 /// Library names worth a TLS rescan when a traced process opens them.
 fn may_be_tls_library(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
-    name.contains(".so") && (name.contains("ssl") || name.contains("crypto") || name.contains("boring"))
+    name.contains(".so")
+        && (name.contains("ssl") || name.contains("crypto") || name.contains("boring"))
 }
 
 /// Decodes one lifecycle record into `buffers`. Returns None when the record
 /// is malformed (the caller counts it).
-pub fn store_lifecycle_record(rec: &[u8], buffers: &mut RowBuffers, cwd_of: &dyn Fn(u32) -> Option<String>) -> Option<Followup> {
+pub fn store_lifecycle_record(
+    rec: &[u8],
+    buffers: &mut RowBuffers,
+    cwd_of: &dyn Fn(u32) -> Option<String>,
+) -> Option<Followup> {
     let h = Header::parse(rec)?;
     let f = Fields::new(rec);
     let body = HEADER_LEN;
@@ -251,7 +262,11 @@ pub fn store_lifecycle_record(rec: &[u8], buffers: &mut RowBuffers, cwd_of: &dyn
             let l2 = f.u32(body + 28)? as usize;
             let payload = body + 32;
             let path = text(f.slice(payload, l1)?);
-            let path2 = if l2 > 0 { Some(text(f.slice(payload + l1, l2)?)) } else { None };
+            let path2 = if l2 > 0 {
+                Some(text(f.slice(payload + l1, l2)?))
+            } else {
+                None
+            };
             buffers.file.push(&FileRow {
                 subject: h.subject(),
                 op: file_op_name(op),
@@ -279,7 +294,11 @@ pub fn store_lifecycle_record(rec: &[u8], buffers: &mut RowBuffers, cwd_of: &dyn
             let ulen = f.u32(body + 56)? as usize;
             let upath = f.slice(body + 64, ulen)?;
             let is_ip = family == 2 || family == 10;
-            let local = if is_ip && lport != 0 { ip_text(family, laddr) } else { None };
+            let local = if is_ip && lport != 0 {
+                ip_text(family, laddr)
+            } else {
+                None
+            };
             let remote = if is_ip { ip_text(family, raddr) } else { None };
             let unix_path = (family == 1).then(|| {
                 if upath.first() == Some(&0) {
@@ -349,15 +368,32 @@ mod tests {
         rec.extend(argv);
         rec.extend(b"/tmp");
         let mut b = RowBuffers::default();
-        assert!(matches!(store_lifecycle_record(&rec, &mut b, &|_| None), Some(Followup::Exec { pid: 42 })));
+        assert!(matches!(
+            store_lifecycle_record(&rec, &mut b, &|_| None),
+            Some(Followup::Exec { pid: 42 })
+        ));
         let batches = b.take_batches().unwrap();
         let batch = &batches[0].1;
         let argv = batch.column_by_name("argv").unwrap();
-        let list = argv.as_any().downcast_ref::<datafusion::arrow::array::ListArray>().unwrap();
+        let list = argv
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::ListArray>()
+            .unwrap();
         let values = list.value(0);
-        let s = values.as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap();
-        assert_eq!(s.iter().flatten().collect::<Vec<_>>(), vec!["sh", "-c", "echo \\xff"]);
-        let cwd = batch.column_by_name("cwd").unwrap().as_any().downcast_ref::<datafusion::arrow::array::StringArray>().unwrap();
+        let s = values
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::StringArray>()
+            .unwrap();
+        assert_eq!(
+            s.iter().flatten().collect::<Vec<_>>(),
+            vec!["sh", "-c", "echo \\xff"]
+        );
+        let cwd = batch
+            .column_by_name("cwd")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::StringArray>()
+            .unwrap();
         assert_eq!(cwd.value(0), "/tmp");
     }
 
@@ -381,9 +417,25 @@ mod tests {
             let mut b = RowBuffers::default();
             store_lifecycle_record(&rec, &mut b, &|_| None).unwrap();
             let batch = b.take_batches().unwrap().remove(0).1;
-            let c = batch.column_by_name("exit_code").unwrap().as_any().downcast_ref::<datafusion::arrow::array::Int32Array>().unwrap();
-            let s = batch.column_by_name("exit_signal").unwrap().as_any().downcast_ref::<datafusion::arrow::array::Int32Array>().unwrap();
-            assert_eq!((c.is_valid(0).then(|| c.value(0)), s.is_valid(0).then(|| s.value(0))), (code, sig));
+            let c = batch
+                .column_by_name("exit_code")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int32Array>()
+                .unwrap();
+            let s = batch
+                .column_by_name("exit_signal")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int32Array>()
+                .unwrap();
+            assert_eq!(
+                (
+                    c.is_valid(0).then(|| c.value(0)),
+                    s.is_valid(0).then(|| s.value(0))
+                ),
+                (code, sig)
+            );
         }
     }
 }

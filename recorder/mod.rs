@@ -19,13 +19,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agentsight_analyzer::arrow::record_batch::RecordBatch;
 use agentsight_analyzer::capture::manifest::{Manifest, RecordOptions, Targets};
 use agentsight_analyzer::capture::rows::{RowBuffers, StatRow};
 use agentsight_analyzer::capture::{prepare_output_dir, CaptureWriter, SealPolicy};
-use agentsight_analyzer::arrow::record_batch::RecordBatch;
 use anyhow::{bail, Context, Result};
-use libbpf_rs::skel::Skel;
 use clap::Args;
+use libbpf_rs::skel::Skel;
 
 /// How often buffered events are handed to the writer and journals synced:
 /// the most a `kill -9` of the recorder can lose.
@@ -92,8 +92,12 @@ fn parse_size(s: &str) -> std::result::Result<u64, String> {
         }
         None => (s, 1),
     };
-    let n: u64 = num.trim().parse().map_err(|_| format!("not a size: {s:?}"))?;
-    n.checked_mul(mult).ok_or_else(|| format!("size too large: {s:?}"))
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a size: {s:?}"))?;
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size too large: {s:?}"))
 }
 
 enum ToWriter {
@@ -120,7 +124,12 @@ struct DrainState {
 
 fn stop_signals() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP, signal_hook::consts::SIGQUIT] {
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGQUIT,
+    ] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
     }
     Ok(stop)
@@ -128,7 +137,9 @@ fn stop_signals() -> Result<Arc<AtomicBool>> {
 
 fn exit_code_of(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 fn launch(command: &[String]) -> Result<Child> {
@@ -144,7 +155,8 @@ fn launch(command: &[String]) -> Result<Child> {
             Ok(())
         });
     }
-    cmd.spawn().with_context(|| format!("starting {}", command[0]))
+    cmd.spawn()
+        .with_context(|| format!("starting {}", command[0]))
 }
 
 /// Asks the launched command to stop, then insists.
@@ -186,7 +198,11 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     }
     let self_pid = std::process::id();
 
-    let mode = match (!args.command.is_empty(), !args.pids.is_empty(), !args.comms.is_empty()) {
+    let mode = match (
+        !args.command.is_empty(),
+        !args.pids.is_empty(),
+        !args.comms.is_empty(),
+    ) {
         (true, _, _) => "command",
         (false, true, true) => "pids+comm",
         (false, true, false) => "pids",
@@ -219,7 +235,10 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         segment_secs: args.segment_secs,
         tls_max_bytes: args.tls_max_bytes,
     };
-    let policy = SealPolicy { max_bytes: args.segment_size, max_age: Duration::from_secs(args.segment_secs.max(1)) };
+    let policy = SealPolicy {
+        max_bytes: args.segment_size,
+        max_age: Duration::from_secs(args.segment_secs.max(1)),
+    };
     let writer = CaptureWriter::create(&args.output, manifest, policy)?;
 
     let system_tls_libraries = tls::system_libssl();
@@ -261,10 +280,11 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     // note saying TLS is missing.
     let mut tls_storage = MaybeUninit::uninit();
     let mut notes: Vec<String> = Vec::new();
-    let tls_load = tls::load(&mut tls_storage, &skel, &cfg, args.tls_max_bytes).and_then(|mut s| {
-        links.extend(bpf::attach_auto(s.object_mut())?);
-        Ok(s)
-    });
+    let tls_load =
+        tls::load(&mut tls_storage, &skel, &cfg, args.tls_max_bytes).and_then(|mut s| {
+            links.extend(bpf::attach_auto(s.object_mut())?);
+            Ok(s)
+        });
     let tls_skel = match tls_load {
         Ok(s) => Some(s),
         Err(e) => {
@@ -286,14 +306,19 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         for path in early.into_iter().filter_map(procfs::resolve_command) {
             hooks.attach_path(ts, &path);
         }
-        let initial_scan = if mode == "system" { procfs::all_pids() } else { procfs::with_descendants(&initial) };
+        let initial_scan = if mode == "system" {
+            procfs::all_pids()
+        } else {
+            procfs::with_descendants(&initial)
+        };
         for pid in initial_scan.into_iter().filter(|&p| p != self_pid) {
             hooks.scan_pid(ts, pid);
         }
     }
 
     let stop = stop_signals()?;
-    let redactor = (!args.no_redact).then(|| redact::Redactor::with_headers(args.redact_headers.iter()));
+    let redactor =
+        (!args.no_redact).then(|| redact::Redactor::with_headers(args.redact_headers.iter()));
     let state = RefCell::new(DrainState {
         buffers: RowBuffers::default(),
         counters: UserCounters::default(),
@@ -306,7 +331,9 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     let writer_failed = Arc::new(AtomicBool::new(false));
     let writer_thread = {
         let failed = Arc::clone(&writer_failed);
-        std::thread::Builder::new().name("capture-writer".into()).spawn(move || writer_loop(writer, rx, failed))?
+        std::thread::Builder::new()
+            .name("capture-writer".into())
+            .spawn(move || writer_loop(writer, rx, failed))?
     };
 
     let mut ring = libbpf_rs::RingBufferBuilder::new();
@@ -314,9 +341,16 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         let mut st = state.borrow_mut();
         st.counters.events_received += 1;
         st.counters.bytes_received += rec.len() as u64;
-        let DrainState { buffers, counters, rescan, tls } = &mut *st;
+        let DrainState {
+            buffers,
+            counters,
+            rescan,
+            tls,
+        } = &mut *st;
         match events::store_lifecycle_record(rec, buffers, &procfs::cwd_of) {
-            Some(events::Followup::Exec { pid } | events::Followup::Rescan { pid }) => rescan.push(pid),
+            Some(events::Followup::Exec { pid } | events::Followup::Rescan { pid }) => {
+                rescan.push(pid)
+            }
             Some(events::Followup::Exit { pid }) => tls.process_exited(pid),
             Some(events::Followup::None) => {}
             None => counters.parse_errors += 1,
@@ -328,7 +362,12 @@ pub fn run(args: RecordArgs) -> Result<i32> {
             let mut st = state.borrow_mut();
             st.counters.events_received += 1;
             st.counters.bytes_received += rec.len() as u64;
-            let DrainState { buffers, counters, tls, .. } = &mut *st;
+            let DrainState {
+                buffers,
+                counters,
+                tls,
+                ..
+            } = &mut *st;
             if tls.store(rec, buffers).is_none() {
                 counters.parse_errors += 1;
             }
@@ -337,9 +376,15 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     }
     let ring = ring.build()?;
 
-    let mut child = if args.command.is_empty() { None } else { Some(launch(&args.command)?) };
+    let mut child = if args.command.is_empty() {
+        None
+    } else {
+        Some(launch(&args.command)?)
+    };
     let started = Instant::now();
-    let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d.max(0.0)));
+    let deadline = args
+        .duration
+        .map(|d| started + Duration::from_secs_f64(d.max(0.0)));
     let mut last_flush = Instant::now();
     let mut last_stats: HashMap<(usize, usize), u64> = HashMap::new();
     let mut child_status = None;
@@ -361,7 +406,8 @@ pub fn run(args: RecordArgs) -> Result<i32> {
             hooks.take_attach_rows(&mut state.borrow_mut().buffers, procfs::boottime_ns());
         }
         let now = Instant::now();
-        let due = now.duration_since(last_flush) >= FLUSH_INTERVAL || state.borrow().buffers.rows() >= MAX_BUFFERED_ROWS;
+        let due = now.duration_since(last_flush) >= FLUSH_INTERVAL
+            || state.borrow().buffers.rows() >= MAX_BUFFERED_ROWS;
         if due {
             push_stats(&skel, &state, &mut last_stats, false);
             let batches = state.borrow_mut().buffers.take_batches()?;
@@ -431,17 +477,27 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     closing.targets.command_exit_code = child_status.map(exit_code_of);
     closing.notes.extend(notes);
     closing.notes.extend(hooks_warnings);
-    closing.notes.push(format!("recording ended: {stop_reason}"));
+    closing
+        .notes
+        .push(format!("recording ended: {stop_reason}"));
     closing.tls_attachments = hooks_attached;
     let _ = tx.send(ToWriter::Close(Box::new(closing)));
     drop(tx);
-    let final_manifest = writer_thread.join().map_err(|_| anyhow::anyhow!("capture writer thread panicked"))?;
+    let final_manifest = writer_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("capture writer thread panicked"))?;
 
     if !args.quiet {
         print_summary(&args.output, &final_manifest, st.counters.events_received);
     }
     if writer_failed.load(Ordering::Relaxed) {
-        let why = final_manifest.notes.iter().rev().find(|n| n.starts_with("recording stopped early")).cloned().unwrap_or_default();
+        let why = final_manifest
+            .notes
+            .iter()
+            .rev()
+            .find(|n| n.starts_with("recording stopped early"))
+            .cloned()
+            .unwrap_or_default();
         bail!(
             "{why}. Sealed what could be sealed in {dir}; journals keep the rest up to the failure: \
              free space, then run `agentsight recover {dir}`",
@@ -467,7 +523,12 @@ fn push_stats(
     for (idx, cpu, v) in bpf::read_stats(skel) {
         let prev = last.insert((idx, cpu), v);
         if prev != Some(v) && (v > 0 || all) {
-            st.buffers.stats.push(&StatRow { ts_ns: ts, cpu: Some(cpu as i32), counter: bpf::STAT_NAMES[idx], value: v });
+            st.buffers.stats.push(&StatRow {
+                ts_ns: ts,
+                cpu: Some(cpu as i32),
+                counter: bpf::STAT_NAMES[idx],
+                value: v,
+            });
         }
     }
     let user = [
@@ -478,12 +539,21 @@ fn push_stats(
     for (i, (name, v)) in user.into_iter().enumerate() {
         let key = (usize::MAX - i, usize::MAX);
         if last.insert(key, v) != Some(v) || all {
-            st.buffers.stats.push(&StatRow { ts_ns: ts, cpu: None, counter: name, value: v });
+            st.buffers.stats.push(&StatRow {
+                ts_ns: ts,
+                cpu: None,
+                counter: name,
+                value: v,
+            });
         }
     }
 }
 
-fn writer_loop(mut writer: CaptureWriter, rx: crossbeam_channel::Receiver<ToWriter>, failed: Arc<AtomicBool>) -> Manifest {
+fn writer_loop(
+    mut writer: CaptureWriter,
+    rx: crossbeam_channel::Receiver<ToWriter>,
+    failed: Arc<AtomicBool>,
+) -> Manifest {
     let mut error: Option<String> = None;
     let mut closing: Option<Box<Manifest>> = None;
     for msg in rx.iter() {
@@ -522,7 +592,9 @@ fn writer_loop(mut writer: CaptureWriter, rx: crossbeam_channel::Receiver<ToWrit
             Err(e) => {
                 failed.store(true, Ordering::Relaxed);
                 let mut m = Manifest::new(String::new());
-                m.notes.push(format!("recording stopped early: closing the capture failed: {e:#}"));
+                m.notes.push(format!(
+                    "recording stopped early: closing the capture failed: {e:#}"
+                ));
                 m
             }
         },
@@ -530,13 +602,26 @@ fn writer_loop(mut writer: CaptureWriter, rx: crossbeam_channel::Receiver<ToWrit
 }
 
 fn print_summary(dir: &std::path::Path, m: &Manifest, events: u64) {
-    let rows: Vec<String> = m.rows.iter().filter(|(t, _)| t.as_str() != "recorder_stats").map(|(t, n)| format!("{n} {t}")).collect();
+    let rows: Vec<String> = m
+        .rows
+        .iter()
+        .filter(|(t, _)| t.as_str() != "recorder_stats")
+        .map(|(t, n)| format!("{n} {t}"))
+        .collect();
     let bytes: u64 = m.segments.iter().map(|s| s.bytes).sum();
     let drops = m.total_drops();
     eprintln!(
         "agentsight: {events} events -> {} | drops: {} | {} ({}, {} segments) | chain head {}",
-        if rows.is_empty() { "no rows".to_string() } else { rows.join(", ") },
-        if drops == 0 { "none".to_string() } else { format!("{drops} LOST ({:?})", m.drops) },
+        if rows.is_empty() {
+            "no rows".to_string()
+        } else {
+            rows.join(", ")
+        },
+        if drops == 0 {
+            "none".to_string()
+        } else {
+            format!("{drops} LOST ({:?})", m.drops)
+        },
         dir.display(),
         human_bytes(bytes),
         m.segments.len(),

@@ -14,7 +14,9 @@ use super::events::{split_argv, text};
 const NS_PER_TICK: u64 = 10_000_000;
 
 fn read_trimmed(path: &str) -> String {
-    std::fs::read_to_string(path).map(|s| s.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }
 
 pub fn host_info() -> HostInfo {
@@ -31,7 +33,10 @@ pub fn new_capture_id() -> String {
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime only writes the timespec we own.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec * 1_000_000_000 + ts.tv_nsec
@@ -54,7 +59,13 @@ pub fn boot_anchor() -> BootAnchor {
         let r = realtime_ns();
         let b1 = boottime_ns();
         if b1 - b0 < best.0 {
-            best = (b1 - b0, BootAnchor { boottime_ns: b0 + (b1 - b0) / 2, realtime_ns: r });
+            best = (
+                b1 - b0,
+                BootAnchor {
+                    boottime_ns: b0 + (b1 - b0) / 2,
+                    realtime_ns: r,
+                },
+            );
         }
     }
     best.1
@@ -78,7 +89,11 @@ pub fn proc_stat(pid: u32) -> Option<ProcStat> {
     // fields[0] is state (field 3); ppid is field 4, starttime field 22.
     let ppid = fields.get(1)?.parse().ok()?;
     let start_ticks: u64 = fields.get(19)?.parse().ok()?;
-    Some(ProcStat { comm, ppid, start_ns: start_ticks * NS_PER_TICK })
+    Some(ProcStat {
+        comm,
+        ppid,
+        start_ns: start_ticks * NS_PER_TICK,
+    })
 }
 
 fn status_ids(pid: u32) -> (u32, u32) {
@@ -95,14 +110,21 @@ fn status_ids(pid: u32) -> (u32, u32) {
 }
 
 pub fn all_pids() -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
-    let mut pids: Vec<u32> = dir.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
     pids.sort_unstable();
     pids
 }
 
 pub fn cwd_of(pid: u32) -> Option<String> {
-    std::fs::read_link(format!("/proc/{pid}/cwd")).ok().map(|p| text(p.as_os_str().as_encoded_bytes()).into_owned())
+    std::fs::read_link(format!("/proc/{pid}/cwd"))
+        .ok()
+        .map(|p| text(p.as_os_str().as_encoded_bytes()).into_owned())
 }
 
 /// One `snapshot` row per process alive now (except the recorder itself).
@@ -119,7 +141,9 @@ pub fn snapshot(buffers: &mut RowBuffers, self_pid: u32) -> usize {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let argv = split_argv(&cmdline);
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-        let exe_text = exe.as_ref().map(|p| text(p.as_os_str().as_encoded_bytes()).into_owned());
+        let exe_text = exe
+            .as_ref()
+            .map(|p| text(p.as_os_str().as_encoded_bytes()).into_owned());
         let cwd = cwd_of(pid);
         buffers.process.push(&ProcessRow {
             subject: Subject {
@@ -192,13 +216,20 @@ pub fn comm_key(name: &str) -> [u8; 16] {
 /// Finds `cmd` like a shell would: a path with '/' as is, else on $PATH.
 pub fn resolve_command(cmd: &str) -> Option<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| p.is_file() && p.metadata().map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    let executable = |p: &Path| {
+        p.is_file()
+            && p.metadata()
+                .map(|m| m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+    };
     if cmd.contains('/') {
         let p = Path::new(cmd);
         return executable(p).then(|| p.to_path_buf());
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&path).map(|d| d.join(cmd)).find(|p| executable(p))
+    std::env::split_paths(&path)
+        .map(|d| d.join(cmd))
+        .find(|p| executable(p))
 }
 
 #[cfg(test)]
@@ -216,7 +247,10 @@ mod tests {
 
     #[test]
     fn comm_key_truncates_like_the_kernel() {
-        assert_eq!(&comm_key("a-very-long-command-name")[..15], b"a-very-long-com");
+        assert_eq!(
+            &comm_key("a-very-long-command-name")[..15],
+            b"a-very-long-com"
+        );
         assert_eq!(comm_key("sh")[2], 0);
     }
 

@@ -94,7 +94,10 @@ impl Redactor {
         S: AsRef<str>,
     {
         let mut list: Vec<Box<[u8]>> = Vec::new();
-        let all = DEFAULT_HEADERS.iter().map(|s| s.to_string()).chain(extra.into_iter().map(|s| s.as_ref().to_string()));
+        let all = DEFAULT_HEADERS
+            .iter()
+            .map(|s| s.to_string())
+            .chain(extra.into_iter().map(|s| s.as_ref().to_string()));
         for name in all {
             let lower = name.trim().to_ascii_lowercase().into_bytes();
             if !lower.is_empty() && !list.iter().any(|n| **n == *lower) {
@@ -102,13 +105,18 @@ impl Redactor {
             }
         }
         let max_len = list.iter().map(|n| n.len()).max().unwrap_or(0);
-        Redactor { names: Arc::new(Names { list, max_len }) }
+        Redactor {
+            names: Arc::new(Names { list, max_len }),
+        }
     }
 
     /// The names in effect, lower case (for the capture manifest).
     #[cfg(test)]
     pub fn header_names(&self) -> impl Iterator<Item = &str> {
-        self.names.list.iter().map(|n| std::str::from_utf8(n).unwrap_or("?"))
+        self.names
+            .list
+            .iter()
+            .map(|n| std::str::from_utf8(n).unwrap_or("?"))
     }
 
     /// State for one direction of one connection.
@@ -189,7 +197,14 @@ struct Message {
 
 impl Message {
     fn new() -> Message {
-        Message { response: false, status: 0, length: Length::None, chunked: false, trailers: false, header_bytes: 0 }
+        Message {
+            response: false,
+            status: 0,
+            length: Length::None,
+            chunked: false,
+            trailers: false,
+            header_bytes: 0,
+        }
     }
 }
 
@@ -331,7 +346,11 @@ impl StreamRedactor {
             State::ChunkData(left) => {
                 let n = left.min((buf.len() - i) as u64);
                 let left = left - n;
-                self.state = if left == 0 { State::ChunkEnd } else { State::ChunkData(left) };
+                self.state = if left == 0 {
+                    State::ChunkEnd
+                } else {
+                    State::ChunkData(left)
+                };
                 i + n as usize
             }
             State::ChunkEnd => match buf[i] {
@@ -481,7 +500,10 @@ impl StreamRedactor {
                 },
                 HeaderPos::Value => {
                     // Mask a run of value bytes at once.
-                    let end = buf[i..].iter().position(|&c| c == b'\n' || c == b'\r').map_or(buf.len(), |p| i + p);
+                    let end = buf[i..]
+                        .iter()
+                        .position(|&c| c == b'\n' || c == b'\r')
+                        .map_or(buf.len(), |p| i + p);
                     if end > i {
                         self.value_bytes(&mut buf[i..end]);
                         i = end;
@@ -543,7 +565,8 @@ impl StreamRedactor {
         }
         if matches!(self.field, Field::ContentLength | Field::TransferEncoding) {
             let room = MAX_FRAMING_VALUE.saturating_sub(self.value.len());
-            self.value.extend(run.iter().take(room).map(|b| b.to_ascii_lowercase()));
+            self.value
+                .extend(run.iter().take(room).map(|b| b.to_ascii_lowercase()));
         }
     }
 
@@ -635,7 +658,9 @@ impl StreamRedactor {
                     self.chunk_size = (self.chunk_size << 4) | d as u64;
                     self.chunk_digits += 1;
                 }
-                None if self.chunk_digits > 0 && matches!(b, b';' | b' ' | b'\t') => self.chunk_ext = true,
+                None if self.chunk_digits > 0 && matches!(b, b';' | b' ' | b'\t') => {
+                    self.chunk_ext = true
+                }
                 _ => {
                     self.go_opaque();
                     return i - 1;
@@ -649,13 +674,22 @@ impl StreamRedactor {
     /// for a start line at each later line start to pick up HTTP/1 again.
     /// `first_is_line`: `from` starts a line; `probe_first`: it may also be a
     /// start line (false when we just rejected one there).
-    fn scan_opaque(&mut self, buf: &mut [u8], from: usize, first_is_line: bool, probe_first: bool) -> usize {
+    fn scan_opaque(
+        &mut self,
+        buf: &mut [u8],
+        from: usize,
+        first_is_line: bool,
+        probe_first: bool,
+    ) -> usize {
         let len = buf.len();
         let mut i = from;
         let mut line = if first_is_line { Some(from) } else { None };
         if self.opaque_masking {
             // A sensitive value from the previous chunk goes on to its line end.
-            let end = buf[i..].iter().position(|&c| c == b'\n' || c == b'\r').map_or(len, |p| i + p);
+            let end = buf[i..]
+                .iter()
+                .position(|&c| c == b'\n' || c == b'\r')
+                .map_or(len, |p| i + p);
             if end > i {
                 buf[i..end].fill(MASK);
                 self.count_mask((end - i) as u64);
@@ -677,7 +711,10 @@ impl StreamRedactor {
                 }
                 if let Some(v) = self.sensitive_line(&buf[s..]) {
                     let vs = s + v;
-                    let end = buf[vs..].iter().position(|&c| c == b'\n' || c == b'\r').map_or(len, |p| vs + p);
+                    let end = buf[vs..]
+                        .iter()
+                        .position(|&c| c == b'\n' || c == b'\r')
+                        .map_or(len, |p| vs + p);
                     self.counted = false;
                     if end > vs {
                         buf[vs..end].fill(MASK);
@@ -785,8 +822,14 @@ impl StreamRedactor {
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let s = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
-    let e = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(s, |p| p + 1);
+    let s = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let e = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(s, |p| p + 1);
     &v[s..e.max(s)]
 }
 
@@ -847,7 +890,15 @@ const HTTP1: &[u8; 7] = b"HTTP/1.";
 
 impl StartLine {
     fn new() -> StartLine {
-        StartLine { phase: SlPhase::Lead, n: 0, total: 0, is_http: true, status: 0, resync_probe: false, dead: false }
+        StartLine {
+            phase: SlPhase::Lead,
+            n: 0,
+            total: 0,
+            is_http: true,
+            status: 0,
+            resync_probe: false,
+            dead: false,
+        }
     }
 
     fn step(&mut self, b: u8) -> Sl {
@@ -910,7 +961,11 @@ impl StartLine {
                 _ => return Sl::Reject,
             },
             SlPhase::ReqCr => {
-                return if b == b'\n' { Sl::Done(false, 0) } else { Sl::Reject };
+                return if b == b'\n' {
+                    Sl::Done(false, 0)
+                } else {
+                    Sl::Reject
+                };
             }
             SlPhase::StatusVersion => {
                 if (self.n as usize) < HTTP1.len() {
@@ -977,10 +1032,20 @@ enum FramePhase {
     Header,
     Skip(u32),
     /// PADDED: the pad-length byte comes first.
-    PadLength { left: u32, pre: u32 },
+    PadLength {
+        left: u32,
+        pre: u32,
+    },
     /// Priority fields / promised stream id before the fragment.
-    Pre { left: u32, pre: u32, pad: u32 },
-    Fragment { left: u32, pad: u32 },
+    Pre {
+        left: u32,
+        pre: u32,
+        pad: u32,
+    },
+    Fragment {
+        left: u32,
+        pad: u32,
+    },
 }
 
 struct H2 {
@@ -992,7 +1057,12 @@ struct H2 {
 
 impl H2 {
     fn new() -> H2 {
-        H2 { fh: [0; 9], fh_len: 0, phase: FramePhase::Header, hp: Hpack::new() }
+        H2 {
+            fh: [0; 9],
+            fh_len: 0,
+            phase: FramePhase::Header,
+            hp: Hpack::new(),
+        }
     }
 
     /// Sets the phase for the frame whose header is in `fh`.
@@ -1008,7 +1078,11 @@ impl H2 {
                 if padded {
                     FramePhase::PadLength { left: len, pre }
                 } else {
-                    FramePhase::Pre { left: len, pre, pad: 0 }
+                    FramePhase::Pre {
+                        left: len,
+                        pre,
+                        pad: 0,
+                    }
                 }
             }
             // PUSH_PROMISE: optional pad length, 4-byte promised stream id.
@@ -1016,7 +1090,11 @@ impl H2 {
                 if padded {
                     FramePhase::PadLength { left: len, pre: 4 }
                 } else {
-                    FramePhase::Pre { left: len, pre: 4, pad: 0 }
+                    FramePhase::Pre {
+                        left: len,
+                        pre: 4,
+                        pad: 0,
+                    }
                 }
             }
             9 => FramePhase::Fragment { left: len, pad: 0 },
@@ -1025,12 +1103,19 @@ impl H2 {
     }
 
     /// None when the frame layout is impossible.
-    fn step(&mut self, buf: &mut [u8], i: usize, names: &Names, stats: &mut RedactStats) -> Option<usize> {
+    fn step(
+        &mut self,
+        buf: &mut [u8],
+        i: usize,
+        names: &Names,
+        stats: &mut RedactStats,
+    ) -> Option<usize> {
         let avail = (buf.len() - i) as u32;
         match self.phase {
             FramePhase::Header => {
                 let n = (9 - self.fh_len as usize).min(buf.len() - i);
-                self.fh[self.fh_len as usize..self.fh_len as usize + n].copy_from_slice(&buf[i..i + n]);
+                self.fh[self.fh_len as usize..self.fh_len as usize + n]
+                    .copy_from_slice(&buf[i..i + n]);
                 self.fh_len += n as u8;
                 if self.fh_len == 9 {
                     self.fh_len = 0;
@@ -1040,7 +1125,11 @@ impl H2 {
             }
             FramePhase::Skip(left) => {
                 let n = left.min(avail);
-                self.phase = if left == n { FramePhase::Header } else { FramePhase::Skip(left - n) };
+                self.phase = if left == n {
+                    FramePhase::Header
+                } else {
+                    FramePhase::Skip(left - n)
+                };
                 Some(i + n as usize)
             }
             FramePhase::PadLength { left, pre } => {
@@ -1048,7 +1137,11 @@ impl H2 {
                     return None;
                 }
                 let pad = buf[i] as u32;
-                self.phase = FramePhase::Pre { left: left - 1, pre, pad };
+                self.phase = FramePhase::Pre {
+                    left: left - 1,
+                    pre,
+                    pad,
+                };
                 Some(i + 1)
             }
             FramePhase::Pre { left, pre, pad } => {
@@ -1057,13 +1150,20 @@ impl H2 {
                         return None;
                     }
                     let n = pre.min(avail).min(left);
-                    self.phase = FramePhase::Pre { left: left - n, pre: pre - n, pad };
+                    self.phase = FramePhase::Pre {
+                        left: left - n,
+                        pre: pre - n,
+                        pad,
+                    };
                     return Some(i + n as usize);
                 }
                 if pad > left {
                     return None;
                 }
-                self.phase = FramePhase::Fragment { left: left - pad, pad };
+                self.phase = FramePhase::Fragment {
+                    left: left - pad,
+                    pad,
+                };
                 Some(i)
             }
             FramePhase::Fragment { left, pad } => {
@@ -1073,7 +1173,10 @@ impl H2 {
                 }
                 let n = left.min(avail) as usize;
                 self.hp.feed(&mut buf[i..i + n], names, stats);
-                self.phase = FramePhase::Fragment { left: left - n as u32, pad };
+                self.phase = FramePhase::Fragment {
+                    left: left - n as u32,
+                    pad,
+                };
                 Some(i + n)
             }
         }
@@ -1135,14 +1238,66 @@ struct Hpack {
 }
 
 const STATIC_NAMES: [&str; 61] = [
-    ":authority", ":method", ":method", ":path", ":path", ":scheme", ":scheme", ":status", ":status", ":status",
-    ":status", ":status", ":status", ":status", "accept-charset", "accept-encoding", "accept-language",
-    "accept-ranges", "accept", "access-control-allow-origin", "age", "allow", "authorization", "cache-control",
-    "content-disposition", "content-encoding", "content-language", "content-length", "content-location",
-    "content-range", "content-type", "cookie", "date", "etag", "expect", "expires", "from", "host", "if-match",
-    "if-modified-since", "if-none-match", "if-range", "if-unmodified-since", "last-modified", "link", "location",
-    "max-forwards", "proxy-authenticate", "proxy-authorization", "range", "referer", "refresh", "retry-after",
-    "server", "set-cookie", "strict-transport-security", "transfer-encoding", "user-agent", "vary", "via",
+    ":authority",
+    ":method",
+    ":method",
+    ":path",
+    ":path",
+    ":scheme",
+    ":scheme",
+    ":status",
+    ":status",
+    ":status",
+    ":status",
+    ":status",
+    ":status",
+    ":status",
+    "accept-charset",
+    "accept-encoding",
+    "accept-language",
+    "accept-ranges",
+    "accept",
+    "access-control-allow-origin",
+    "age",
+    "allow",
+    "authorization",
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "content-length",
+    "content-location",
+    "content-range",
+    "content-type",
+    "cookie",
+    "date",
+    "etag",
+    "expect",
+    "expires",
+    "from",
+    "host",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-range",
+    "if-unmodified-since",
+    "last-modified",
+    "link",
+    "location",
+    "max-forwards",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "range",
+    "referer",
+    "refresh",
+    "retry-after",
+    "server",
+    "set-cookie",
+    "strict-transport-security",
+    "transfer-encoding",
+    "user-agent",
+    "vary",
+    "via",
     "www-authenticate",
 ];
 
@@ -1303,7 +1458,13 @@ impl Hpack {
         }
     }
 
-    fn string_bytes(&mut self, frag: &mut [u8], i: usize, names: &Names, stats: &mut RedactStats) -> usize {
+    fn string_bytes(
+        &mut self,
+        frag: &mut [u8],
+        i: usize,
+        names: &Names,
+        stats: &mut RedactStats,
+    ) -> usize {
         let n = self.left.min((frag.len() - i) as u64) as usize;
         let run = &mut frag[i..i + n];
         let last = n as u64 == self.left;
@@ -1341,7 +1502,11 @@ impl Hpack {
                     // a string) with as many symbols as the original has
                     // completed so far, so the last part can settle the count.
                     let m = n as u64;
-                    let q = self.huff.count.saturating_sub(self.emitted).clamp(m, m * 8 / 5);
+                    let q = self
+                        .huff
+                        .count
+                        .saturating_sub(self.emitted)
+                        .clamp(m, m * 8 / 5);
                     huffman_fill(q, run);
                     self.emitted += q;
                 }
@@ -1365,7 +1530,11 @@ impl Hpack {
             return;
         }
         if self.in_name {
-            self.name_len = if self.huff_str { self.huff.count as usize } else { self.str_len as usize };
+            self.name_len = if self.huff_str {
+                self.huff.count as usize
+            } else {
+                self.str_len as usize
+            };
             for b in self.name.iter_mut() {
                 b.make_ascii_lowercase();
             }
@@ -1376,7 +1545,11 @@ impl Hpack {
             return;
         }
         if self.rep == Rep::Incremental {
-            let value_len = if self.huff_str { self.huff.count as usize } else { self.str_len as usize };
+            let value_len = if self.huff_str {
+                self.huff.count as usize
+            } else {
+                self.str_len as usize
+            };
             self.insert(value_len);
         }
         self.st = Hs::Start;
@@ -1392,7 +1565,10 @@ impl Hpack {
         }
         self.evict(size);
         self.size += size;
-        self.table.push_front(Entry { name: std::mem::take(&mut self.name).into_boxed_slice(), size });
+        self.table.push_front(Entry {
+            name: std::mem::take(&mut self.name).into_boxed_slice(),
+            size,
+        });
     }
 
     fn evict(&mut self, room: usize) {
@@ -1449,7 +1625,13 @@ fn huff_table() -> &'static HuffTable {
     TABLE.get_or_init(|| {
         let mut syms: Vec<u16> = (0..257).collect();
         syms.sort_by_key(|&s| (HUFFMAN_LENGTHS[s as usize], s));
-        let mut t = HuffTable { code: [0; 257], first: [0; 31], count: [0; 31], offset: [0; 31], syms: [0; 257] };
+        let mut t = HuffTable {
+            code: [0; 257],
+            first: [0; 31],
+            count: [0; 31],
+            offset: [0; 31],
+            syms: [0; 257],
+        };
         let mut code: u32 = 0;
         let mut prev_len = HUFFMAN_LENGTHS[syms[0] as usize] as u32;
         for (k, &s) in syms.iter().enumerate() {
@@ -1641,7 +1823,10 @@ mod tests {
         let out = redact_all(input);
         assert_eq!(out.len(), input.len());
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains(&format!("Authorization: {}\r\n", stars("Bearer sk-abc123".len()))));
+        assert!(text.contains(&format!(
+            "Authorization: {}\r\n",
+            stars("Bearer sk-abc123".len())
+        )));
         assert!(text.contains(&format!("X-Api-Key:  {}\r\n", stars(3))));
         assert!(text.contains("Host: api.example.com\r\n"));
         assert!(text.ends_with("\r\n\r\n{}"));
@@ -1651,7 +1836,10 @@ mod tests {
     fn response_set_cookie_and_status_line() {
         let input = b"HTTP/1.1 200 OK\r\nSet-Cookie: session=abcdef; HttpOnly\r\nContent-Length: 5\r\n\r\nhello";
         let out = String::from_utf8(redact_all(input)).unwrap();
-        assert!(out.contains(&format!("Set-Cookie: {}\r\n", stars("session=abcdef; HttpOnly".len()))));
+        assert!(out.contains(&format!(
+            "Set-Cookie: {}\r\n",
+            stars("session=abcdef; HttpOnly".len())
+        )));
         assert!(out.ends_with("hello"));
     }
 
@@ -1670,7 +1858,11 @@ mod tests {
     fn bodies_pass_untouched_and_keep_alive_is_followed() {
         // The first body looks like headers; the second request is real.
         let body = b"Authorization: not-a-header\r\n\r\n";
-        let mut input = format!("POST /a HTTP/1.1\r\nContent-Length: {}\r\nCookie: c=1\r\n\r\n", body.len()).into_bytes();
+        let mut input = format!(
+            "POST /a HTTP/1.1\r\nContent-Length: {}\r\nCookie: c=1\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
         input.extend_from_slice(body);
         input.extend_from_slice(b"GET /b HTTP/1.1\r\nCookie: c=2\r\n\r\n");
         let out = String::from_utf8(redact_all(&input)).unwrap();
@@ -1690,7 +1882,8 @@ mod tests {
 
     #[test]
     fn folded_header_continuation_masked() {
-        let input = b"GET / HTTP/1.1\r\nAuthorization: Basic\r\n  dXNlcjpwYXNz\r\nAccept: */*\r\n\r\n";
+        let input =
+            b"GET / HTTP/1.1\r\nAuthorization: Basic\r\n  dXNlcjpwYXNz\r\nAccept: */*\r\n\r\n";
         let out = String::from_utf8(redact_all(input)).unwrap();
         assert!(out.contains("Authorization: *****\r\n  ************\r\nAccept: */*"));
     }
@@ -1712,7 +1905,9 @@ mod tests {
         s.redact(&mut a);
         let mut b = b"HTTP/1.1 200 OK\r\nSet-Cookie: secret\r\nContent-Length: 0\r\n\r\n".to_vec();
         assert!(s.redact(&mut b));
-        assert!(String::from_utf8(b).unwrap().contains("Set-Cookie: ******\r\n"));
+        assert!(String::from_utf8(b)
+            .unwrap()
+            .contains("Set-Cookie: ******\r\n"));
     }
 
     #[test]
@@ -1722,7 +1917,9 @@ mod tests {
         let mut a = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
         s.redact(&mut a);
         s.gap();
-        let mut b = b"Authorization: Bearer zzz\r\nAccept: */*\r\n\r\nGET /2 HTTP/1.1\r\nCookie: q\r\n\r\n".to_vec();
+        let mut b =
+            b"Authorization: Bearer zzz\r\nAccept: */*\r\n\r\nGET /2 HTTP/1.1\r\nCookie: q\r\n\r\n"
+                .to_vec();
         assert!(s.redact(&mut b));
         let t = String::from_utf8(b).unwrap();
         assert!(t.contains("Authorization: **********\r\n"), "{t}");
@@ -1745,7 +1942,9 @@ mod tests {
         s.redact(&mut a);
         let mut b = b"POST /x HTTP/1.1\r\nx-goog-api-key: AIza\r\n\r\n".to_vec();
         assert!(s.redact(&mut b));
-        assert!(String::from_utf8(b).unwrap().contains("x-goog-api-key: ****"));
+        assert!(String::from_utf8(b)
+            .unwrap()
+            .contains("x-goog-api-key: ****"));
     }
 
     #[test]
@@ -1756,7 +1955,8 @@ mod tests {
         let mut s = r.stream();
         assert!(!s.redact(&mut data));
         assert_eq!(data, orig);
-        let mut ws = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello".to_vec();
+        let mut ws =
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello".to_vec();
         let before = ws.clone();
         let mut s = r.stream();
         assert!(!s.redact(&mut ws));
@@ -1798,13 +1998,24 @@ mod tests {
 
     #[test]
     fn secrets_never_survive_any_split() {
-        let secrets: [&[u8]; 6] = [b"sk-proj-0123456789abcdef", b"sk-ant-api03-zzzz", b"Zm9vOmJhcg", b"__cf_bm=abc", b"x=1", b"folded"];
+        let secrets: [&[u8]; 6] = [
+            b"sk-proj-0123456789abcdef",
+            b"sk-ant-api03-zzzz",
+            b"Zm9vOmJhcg",
+            b"__cf_bm=abc",
+            b"x=1",
+            b"folded",
+        ];
         let r = Redactor::new();
         for f in fixtures() {
             for cut in 0..=f.len() {
                 let out = run(&r, &f, &[cut]).0;
                 for s in secrets {
-                    assert!(!out.windows(s.len()).any(|w| w == s), "{} leaked at split {cut}", String::from_utf8_lossy(s));
+                    assert!(
+                        !out.windows(s.len()).any(|w| w == s),
+                        "{} leaked at split {cut}",
+                        String::from_utf8_lossy(s)
+                    );
                 }
             }
         }
@@ -1829,7 +2040,13 @@ mod tests {
         for round in 0..3000 {
             let len = (rng.next() % 600) as usize;
             let mut data: Vec<u8> = (0..len)
-                .map(|_| if round % 2 == 0 { rng.next() as u8 } else { alphabet[(rng.next() % alphabet.len() as u64) as usize] })
+                .map(|_| {
+                    if round % 2 == 0 {
+                        rng.next() as u8
+                    } else {
+                        alphabet[(rng.next() % alphabet.len() as u64) as usize]
+                    }
+                })
                 .collect();
             if round % 5 == 0 {
                 data.splice(0..0, H2_PREFACE.iter().copied());
@@ -1861,8 +2078,17 @@ mod tests {
 
     fn huff_encode(s: &[u8]) -> Vec<u8> {
         let t = huff_table();
-        let mut out = vec![0u8; s.iter().map(|&c| HUFFMAN_LENGTHS[c as usize] as usize).sum::<usize>().div_ceil(8)];
-        let mut w = BitWriter { out: &mut out, pos: 0 };
+        let mut out = vec![
+            0u8;
+            s.iter()
+                .map(|&c| HUFFMAN_LENGTHS[c as usize] as usize)
+                .sum::<usize>()
+                .div_ceil(8)
+        ];
+        let mut w = BitWriter {
+            out: &mut out,
+            pos: 0,
+        };
         for &c in s {
             w.put((t.code[c as usize], HUFFMAN_LENGTHS[c as usize] as u32));
         }
@@ -1968,10 +2194,15 @@ mod tests {
         hpack_str(&mut hb, b"user-agent-x", false);
         hpack_str(&mut hb, b"curl/8", false);
         let (a, b) = hb.split_at(hb.len() / 2);
-        out.extend(frame(1, 0x01 | 0x20, 1, &[&[0, 0, 0, 0, 16][..], a].concat())); // END_STREAM|PRIORITY
+        out.extend(frame(
+            1,
+            0x01 | 0x20,
+            1,
+            &[&[0, 0, 0, 0, 16][..], a].concat(),
+        )); // END_STREAM|PRIORITY
         out.extend(frame(0, 0, 1, b"DATA x-api-key: not header"));
         out.extend(frame(9, 0x04, 1, b)); // CONTINUATION END_HEADERS
-        // Second request reuses the dynamic table: x-api-key by index (62 = newest).
+                                          // Second request reuses the dynamic table: x-api-key by index (62 = newest).
         let mut hb2 = vec![0x82];
         hpack_int(&mut hb2, 0x40, 6, 62); // name = dynamic 62: x-api-key, the newest entry
         hpack_str(&mut hb2, b"sk-ant-SECONDSECRET", false);

@@ -20,7 +20,14 @@ use super::events::{Fields, Header, EV_TLS_DATA, EV_TLS_META, HEADER_LEN};
 use super::redact::{Redactor, StreamRedactor};
 use super::tls_targets::{inspect_elf, FileId, TargetKind, TlsScanner, TlsTarget};
 
-#[allow(clippy::all, dead_code, unused_imports, non_camel_case_types, non_snake_case, non_upper_case_globals)]
+#[allow(
+    clippy::all,
+    dead_code,
+    unused_imports,
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals
+)]
 pub mod skel {
     include!(concat!(env!("OUT_DIR"), "/tls.skel.rs"));
 }
@@ -33,12 +40,18 @@ pub fn load<'obj>(
     cfg: &LoadConfig,
     tls_max_bytes: u64,
 ) -> Result<TlsSkel<'obj>> {
-    let mut open = skel::TlsSkelBuilder::default().open(storage).map_err(|e| anyhow!(explain_load_error(&e)))?;
+    let mut open = skel::TlsSkelBuilder::default()
+        .open(storage)
+        .map_err(|e| anyhow!(explain_load_error(&e)))?;
     // One pid set and one set of loss counters for both programs.
     open.maps.traced.reuse_fd(lifecycle.maps.traced.as_fd())?;
     open.maps.stats.reuse_fd(lifecycle.maps.stats.as_fd())?;
     open.maps.scratch.reuse_fd(lifecycle.maps.scratch.as_fd())?;
-    let rodata = open.maps.rodata_data.as_deref_mut().ok_or_else(|| anyhow!("TLS BPF object has no rodata"))?;
+    let rodata = open
+        .maps
+        .rodata_data
+        .as_deref_mut()
+        .ok_or_else(|| anyhow!("TLS BPF object has no rodata"))?;
     rodata.self_tgid = cfg.self_tgid;
     rodata.trace_all = cfg.trace_all as u8;
     rodata.tls_max_bytes = tls_max_bytes;
@@ -47,7 +60,13 @@ pub fn load<'obj>(
 }
 
 /// Which program pair serves each hooked function.
-fn programs<'a>(skel: &'a TlsSkel, func: &str) -> Option<(&'a libbpf_rs::ProgramMut<'a>, Option<&'a libbpf_rs::ProgramMut<'a>>)> {
+fn programs<'a>(
+    skel: &'a TlsSkel,
+    func: &str,
+) -> Option<(
+    &'a libbpf_rs::ProgramMut<'a>,
+    Option<&'a libbpf_rs::ProgramMut<'a>>,
+)> {
     let p = &skel.progs;
     Some(match func {
         "SSL_write" => (&p.uprobe_SSL_write, Some(&p.uretprobe_SSL_write)),
@@ -83,7 +102,11 @@ pub struct TlsHooks {
 fn file_id(path: &Path) -> Option<FileId> {
     let md = std::fs::metadata(path).ok()?;
     let dev = md.dev();
-    Some(FileId { dev_major: libc::major(dev), dev_minor: libc::minor(dev), ino: md.ino() })
+    Some(FileId {
+        dev_major: libc::major(dev),
+        dev_minor: libc::minor(dev),
+        ino: md.ino(),
+    })
 }
 
 /// libssl files the dynamic linker knows about: hooking them before any
@@ -103,7 +126,15 @@ pub fn system_libssl() -> Vec<PathBuf> {
             }
         }
     }
-    for dir in ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib64", "/usr/local/lib", "/usr/local/lib64"] {
+    for dir in [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib64",
+        "/usr/lib",
+        "/lib64",
+        "/usr/local/lib",
+        "/usr/local/lib64",
+    ] {
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
                 if e.file_name().to_string_lossy().starts_with("libssl.so") {
@@ -124,9 +155,19 @@ impl TlsHooks {
         let mut funcs = Vec::new();
         let mut errors = Vec::new();
         for sym in &target.tls.symbols {
-            let Some((entry, ret)) = programs(skel, sym.name) else { continue };
+            let Some((entry, ret)) = programs(skel, sym.name) else {
+                continue;
+            };
             let attach = |prog: &libbpf_rs::ProgramMut, retprobe: bool| {
-                prog.attach_uprobe_with_opts(-1, &target.path, sym.offset as usize, UprobeOpts { retprobe, ..Default::default() })
+                prog.attach_uprobe_with_opts(
+                    -1,
+                    &target.path,
+                    sym.offset as usize,
+                    UprobeOpts {
+                        retprobe,
+                        ..Default::default()
+                    },
+                )
             };
             let result = attach(entry, false).and_then(|l| {
                 links.push(l);
@@ -140,12 +181,24 @@ impl TlsHooks {
                 Err(e) => errors.push(format!("{}: {e}", sym.name)),
             }
         }
-        let kind = if target.kind == TargetKind::Executable { "executable" } else { "library" };
-        let mut line = format!("{} ({kind}, {}:{}:{}) [{}]", target.mapped_path.display(), target.id.dev_major, target.id.dev_minor, target.id.ino, funcs.join(", "));
+        let kind = if target.kind == TargetKind::Executable {
+            "executable"
+        } else {
+            "library"
+        };
+        let mut line = format!(
+            "{} ({kind}, {}:{}:{}) [{}]",
+            target.mapped_path.display(),
+            target.id.dev_major,
+            target.id.dev_minor,
+            target.id.ino,
+            funcs.join(", ")
+        );
         if !errors.is_empty() {
             line.push_str(&format!(" errors: {}", errors.join("; ")));
         }
-        self.pending_rows.push((pid, target.mapped_path.display().to_string()));
+        self.pending_rows
+            .push((pid, target.mapped_path.display().to_string()));
         self.attached.push(line);
         self.links.insert(target.id, links);
     }
@@ -160,15 +213,22 @@ impl TlsHooks {
         if !tls.hookable() {
             return;
         }
-        let target = TlsTarget { path: path.to_path_buf(), mapped_path: path.to_path_buf(), id, kind: TargetKind::Library, tls: Arc::new(tls) };
+        let target = TlsTarget {
+            path: path.to_path_buf(),
+            mapped_path: path.to_path_buf(),
+            id,
+            kind: TargetKind::Library,
+            tls: Arc::new(tls),
+        };
         self.attach_target(skel, &target, 0);
     }
-
 
     /// Finds and hooks the TLS a process has mapped now; remembers why a
     /// process has none we can hook.
     pub fn scan_pid(&mut self, skel: &TlsSkel, pid: u32) {
-        let Ok(found) = self.scanner.discover(pid) else { return };
+        let Ok(found) = self.scanner.discover(pid) else {
+            return;
+        };
         for target in &found.targets {
             self.attach_target(skel, target, pid);
         }
@@ -189,7 +249,14 @@ impl TlsHooks {
     pub fn take_attach_rows(&mut self, buffers: &mut RowBuffers, ts_ns: u64) {
         for (pid, path) in self.pending_rows.drain(..) {
             buffers.tls_events.push(&TlsEventRow {
-                subject: agentsight_analyzer::capture::rows::Subject { ts_ns, pid: pid as i32, tid: pid as i32, proc_key: 0, comm: "", uid: 0 },
+                subject: agentsight_analyzer::capture::rows::Subject {
+                    ts_ns,
+                    pid: pid as i32,
+                    tid: pid as i32,
+                    proc_key: 0,
+                    comm: "",
+                    uid: 0,
+                },
                 event: "attach",
                 ssl_ptr: 0,
                 fd: None,
@@ -230,7 +297,12 @@ fn func_name(f: u32) -> (&'static str, u8) {
 
 impl TlsRecords {
     pub fn new(redactor: Option<Redactor>, tls_max_bytes: u64) -> Self {
-        TlsRecords { redactor, streams: HashMap::new(), tls_max_bytes, scratch: Vec::new() }
+        TlsRecords {
+            redactor,
+            streams: HashMap::new(),
+            tls_max_bytes,
+            scratch: Vec::new(),
+        }
     }
 
     /// Stores one record; None when it is malformed.
@@ -252,12 +324,15 @@ impl TlsRecords {
                 let data = f.slice(b + 56, data_len)?;
 
                 let redactor = &self.redactor;
-                let st = self.streams.entry((h.pid, ssl_ptr, dir)).or_insert_with(|| StreamState {
-                    redactor: redactor.as_ref().map(|r| r.stream()),
-                    call_seq: u64::MAX,
-                    next_offset: 0,
-                    expected_end: 0,
-                });
+                let st = self
+                    .streams
+                    .entry((h.pid, ssl_ptr, dir))
+                    .or_insert_with(|| StreamState {
+                        redactor: redactor.as_ref().map(|r| r.stream()),
+                        call_seq: u64::MAX,
+                        next_offset: 0,
+                        expected_end: 0,
+                    });
                 // A missing chunk (ring full) or an uncaptured tail breaks the
                 // byte stream: the redactor must not assume continuity.
                 let new_call = st.call_seq != call_seq;
@@ -312,7 +387,8 @@ impl TlsRecords {
                 };
                 if event == 4 {
                     // The pointer may be reused for a new connection.
-                    self.streams.retain(|k, _| !(k.0 == h.pid && k.1 == ssl_ptr));
+                    self.streams
+                        .retain(|k, _| !(k.0 == h.pid && k.1 == ssl_ptr));
                 }
                 let text = (event == 2).then(|| super::events::text(value).into_owned());
                 buffers.tls_events.push(&TlsEventRow {

@@ -22,7 +22,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, ReadCache, SectionKind, SymbolKind};
+use object::{
+    Object, ObjectSection, ObjectSegment, ObjectSymbol, ReadCache, SectionKind, SymbolKind,
+};
 
 /// OpenSSL-API functions the TLS BPF programs hook, in the order the
 /// recorder attaches them. `SSL_set_tlsext_host_name` exists as a function in
@@ -74,21 +76,28 @@ impl ElfTls {
 
     #[cfg(test)]
     pub fn offset(&self, name: &str) -> Option<u64> {
-        self.symbols.iter().find(|s| s.name == name).map(|s| s.offset)
+        self.symbols
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.offset)
     }
 
     /// Plaintext is reachable: a read and a write function pair exists.
     pub fn hookable(&self) -> bool {
-        (self.has("SSL_write") && self.has("SSL_read")) || (self.has("SSL_write_ex") && self.has("SSL_read_ex"))
+        (self.has("SSL_write") && self.has("SSL_read"))
+            || (self.has("SSL_write_ex") && self.has("SSL_read_ex"))
     }
 }
 
 /// Reads what matters for TLS hooking from an ELF file, lazily.
 pub fn inspect_elf(path: &Path) -> io::Result<ElfTls> {
     let cache = ReadCache::new(File::open(path)?);
-    let elf = object::File::parse(&cache).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let elf =
+        object::File::parse(&cache).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     let mut out = ElfTls {
-        go: [".go.buildinfo", ".gopclntab", ".note.go.buildid"].iter().any(|n| elf.section_by_name(n).is_some()),
+        go: [".go.buildinfo", ".gopclntab", ".note.go.buildid"]
+            .iter()
+            .any(|n| elf.section_by_name(n).is_some()),
         ..ElfTls::default()
     };
     // File-backed segments, to turn a symbol's address into a file offset.
@@ -100,11 +109,16 @@ pub fn inspect_elf(path: &Path) -> io::Result<ElfTls> {
         })
         .collect();
     for sym in elf.dynamic_symbols() {
-        if sym.is_undefined() || sym.kind() != SymbolKind::Text || !(sym.is_global() || sym.is_weak()) {
+        if sym.is_undefined()
+            || sym.kind() != SymbolKind::Text
+            || !(sym.is_global() || sym.is_weak())
+        {
             continue;
         }
         let Ok(name) = sym.name() else { continue };
-        let Some(&known) = SSL_FUNCTIONS.iter().find(|&&f| f == name) else { continue };
+        let Some(&known) = SSL_FUNCTIONS.iter().find(|&&f| f == name) else {
+            continue;
+        };
         if out.has(known) {
             continue; // an older symbol version of the same function
         }
@@ -114,10 +128,14 @@ pub fn inspect_elf(path: &Path) -> io::Result<ElfTls> {
             .find(|&&(va, size, _, fsize)| addr >= va && addr - va < size.min(fsize))
             .map(|&(va, _, off, _)| addr - va + off);
         if let Some(offset) = offset {
-            out.symbols.push(SslSymbol { name: known, offset });
+            out.symbols.push(SslSymbol {
+                name: known,
+                offset,
+            });
         }
     }
-    out.symbols.sort_by_key(|s| SSL_FUNCTIONS.iter().position(|&f| f == s.name));
+    out.symbols
+        .sort_by_key(|s| SSL_FUNCTIONS.iter().position(|&f| f == s.name));
     Ok(out)
 }
 
@@ -211,12 +229,19 @@ pub fn parse_maps(text: &str) -> Vec<MapEntry> {
         if !path.starts_with('/') {
             continue;
         }
-        let (Some((s, e)), Some((maj, min)), Ok(ino)) = (range.split_once('-'), dev.split_once(':'), inode.parse::<u64>()) else {
+        let (Some((s, e)), Some((maj, min)), Ok(ino)) = (
+            range.split_once('-'),
+            dev.split_once(':'),
+            inode.parse::<u64>(),
+        ) else {
             continue;
         };
-        let (Ok(start), Ok(end), Ok(dev_major), Ok(dev_minor)) =
-            (u64::from_str_radix(s, 16), u64::from_str_radix(e, 16), u32::from_str_radix(maj, 16), u32::from_str_radix(min, 16))
-        else {
+        let (Ok(start), Ok(end), Ok(dev_major), Ok(dev_minor)) = (
+            u64::from_str_radix(s, 16),
+            u64::from_str_radix(e, 16),
+            u32::from_str_radix(maj, 16),
+            u32::from_str_radix(min, 16),
+        ) else {
             continue;
         };
         if ino == 0 {
@@ -230,7 +255,11 @@ pub fn parse_maps(text: &str) -> Vec<MapEntry> {
             start,
             end,
             exec: perms.as_bytes().get(2) == Some(&b'x'),
-            id: FileId { dev_major, dev_minor, ino },
+            id: FileId {
+                dev_major,
+                dev_minor,
+                ino,
+            },
             path: path.to_string(),
             deleted,
         });
@@ -257,10 +286,14 @@ impl TlsScanner {
         let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
         let entries = parse_maps(&maps);
         let root = foreign_root(pid);
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok().map(|p| {
-            let s = p.to_string_lossy().into_owned();
-            s.strip_suffix(" (deleted)").map(str::to_string).unwrap_or(s)
-        });
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()
+            .map(|p| {
+                let s = p.to_string_lossy().into_owned();
+                s.strip_suffix(" (deleted)")
+                    .map(str::to_string)
+                    .unwrap_or(s)
+            });
         let mut d = Discovery::default();
         let mut seen: Vec<FileId> = Vec::new();
         let mut exe_entry: Option<(MapEntry, PathBuf)> = None;
@@ -273,17 +306,28 @@ impl TlsScanner {
             let path = access_path(pid, e, root.as_deref());
             let is_exe = exe.as_deref() == Some(e.path.as_str());
             if let Some(reason) = library_reason(&e.path) {
-                d.unhookable.push(Unhookable { mapped_path: e.path.clone().into(), reason });
+                d.unhookable.push(Unhookable {
+                    mapped_path: e.path.clone().into(),
+                    reason,
+                });
                 continue;
             }
-            let tls = self.files.entry(e.id).or_insert_with(|| inspect_elf(&path).ok().map(Arc::new)).clone();
+            let tls = self
+                .files
+                .entry(e.id)
+                .or_insert_with(|| inspect_elf(&path).ok().map(Arc::new))
+                .clone();
             let Some(tls) = tls else { continue };
             if tls.hookable() {
                 d.targets.push(TlsTarget {
                     path: path.clone(),
                     mapped_path: e.path.clone().into(),
                     id: e.id,
-                    kind: if is_exe { TargetKind::Executable } else { TargetKind::Library },
+                    kind: if is_exe {
+                        TargetKind::Executable
+                    } else {
+                        TargetKind::Library
+                    },
                     tls,
                 });
             } else if is_exe {
@@ -292,9 +336,16 @@ impl TlsScanner {
         }
         if d.targets.is_empty() {
             if let Some((e, path)) = exe_entry {
-                let reasons = self.reasons.entry(e.id).or_insert_with(|| exe_reasons(&path)).clone();
+                let reasons = self
+                    .reasons
+                    .entry(e.id)
+                    .or_insert_with(|| exe_reasons(&path))
+                    .clone();
                 for reason in reasons {
-                    d.unhookable.push(Unhookable { mapped_path: e.path.clone().into(), reason });
+                    d.unhookable.push(Unhookable {
+                        mapped_path: e.path.clone().into(),
+                        reason,
+                    });
                 }
             }
         }
@@ -306,8 +357,12 @@ impl TlsScanner {
 /// mount namespace or a chroot); None when its paths are ours.
 fn foreign_root(pid: u32) -> Option<PathBuf> {
     let ns = |p: &str| std::fs::read_link(p).ok();
-    let same_ns = ns("/proc/self/ns/mnt").is_some() && ns("/proc/self/ns/mnt") == ns(&format!("/proc/{pid}/ns/mnt"));
-    let same_root = std::fs::read_link(format!("/proc/{pid}/root")).ok().as_deref() == Some(Path::new("/"));
+    let same_ns = ns("/proc/self/ns/mnt").is_some()
+        && ns("/proc/self/ns/mnt") == ns(&format!("/proc/{pid}/ns/mnt"));
+    let same_root = std::fs::read_link(format!("/proc/{pid}/root"))
+        .ok()
+        .as_deref()
+        == Some(Path::new("/"));
     if same_ns && same_root {
         None
     } else {
@@ -340,7 +395,9 @@ fn library_reason(path: &str) -> Option<NoHookReason> {
 
 /// Why an executable without exported SSL functions may still do TLS.
 fn exe_reasons(path: &Path) -> Vec<NoHookReason> {
-    let Ok(tls) = inspect_elf(path) else { return Vec::new() };
+    let Ok(tls) = inspect_elf(path) else {
+        return Vec::new();
+    };
     if tls.go {
         return vec![NoHookReason::Go];
     }
@@ -362,9 +419,15 @@ fn scan_markers(path: &Path) -> io::Result<Vec<NoHookReason>> {
     let file = File::open(path)?;
     let ranges: Vec<(u64, u64)> = {
         let cache = ReadCache::new(File::open(path)?);
-        let elf = object::File::parse(&cache).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let elf = object::File::parse(&cache)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         elf.sections()
-            .filter(|s| matches!(s.kind(), SectionKind::ReadOnlyData | SectionKind::ReadOnlyString | SectionKind::Data))
+            .filter(|s| {
+                matches!(
+                    s.kind(),
+                    SectionKind::ReadOnlyData | SectionKind::ReadOnlyString | SectionKind::Data
+                )
+            })
             .filter_map(|s| s.file_range())
             .collect()
     };
@@ -406,7 +469,9 @@ fn scan_markers(path: &Path) -> io::Result<Vec<NoHookReason>> {
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else { return true };
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
     let mut i = 0;
     while let Some(p) = hay[i..].iter().position(|&b| b == first) {
         let at = i + p;
@@ -435,7 +500,14 @@ mod tests {
 ";
         let m = parse_maps(text);
         assert_eq!(m.len(), 3);
-        assert_eq!(m[1].id, FileId { dev_major: 0xfe, dev_minor: 0, ino: 247030 });
+        assert_eq!(
+            m[1].id,
+            FileId {
+                dev_major: 0xfe,
+                dev_minor: 0,
+                ino: 247030
+            }
+        );
         assert!(m[1].exec && !m[0].exec);
         assert_eq!(m[2].path, "/opt/my app/libssl.so.3");
         assert!(m[2].deleted);
@@ -452,7 +524,16 @@ mod tests {
             return;
         }
         let t = inspect_elf(Path::new(LIBSSL)).unwrap();
-        for f in ["SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex", "SSL_set_fd", "SSL_ctrl", "SSL_shutdown", "SSL_free"] {
+        for f in [
+            "SSL_write",
+            "SSL_read",
+            "SSL_write_ex",
+            "SSL_read_ex",
+            "SSL_set_fd",
+            "SSL_ctrl",
+            "SSL_shutdown",
+            "SSL_free",
+        ] {
             assert!(t.has(f), "{f} missing");
         }
         assert!(!t.has("SSL_set_tlsext_host_name"), "a macro in OpenSSL");
@@ -466,11 +547,16 @@ mod tests {
         let elf = object::File::parse(&cache).unwrap();
         let exec: Vec<(u64, u64)> = elf
             .segments()
-            .filter(|s| matches!(s.flags(), object::SegmentFlags::Elf { p_flags } if p_flags & 1 != 0))
+            .filter(
+                |s| matches!(s.flags(), object::SegmentFlags::Elf { p_flags } if p_flags & 1 != 0),
+            )
             .map(|s| s.file_range())
             .collect();
         for s in &t.symbols {
-            assert!(exec.iter().any(|&(o, n)| s.offset >= o && s.offset < o + n), "{s:?}");
+            assert!(
+                exec.iter().any(|&(o, n)| s.offset >= o && s.offset < o + n),
+                "{s:?}"
+            );
         }
     }
 
@@ -481,7 +567,10 @@ mod tests {
             return;
         }
         let t = inspect_elf(node).unwrap();
-        eprintln!("node SSL_write at file offset {:#x}", t.offset("SSL_write").unwrap());
+        eprintln!(
+            "node SSL_write at file offset {:#x}",
+            t.offset("SSL_write").unwrap()
+        );
         assert!(t.hookable());
         assert!(t.has("SSL_read_ex") && t.has("SSL_set_fd"));
     }
@@ -494,7 +583,9 @@ mod tests {
         // Not ELF at all.
         assert!(inspect_elf(Path::new("/etc/passwd")).is_err());
         // Python's _ssl extension imports SSL_write; importing is not defining.
-        let out = std::process::Command::new("python3").args(["-c", "import _ssl; print(_ssl.__file__)"]).output();
+        let out = std::process::Command::new("python3")
+            .args(["-c", "import _ssl; print(_ssl.__file__)"])
+            .output();
         if let Ok(out) = out {
             let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
             if p.ends_with(".so") {
@@ -505,7 +596,11 @@ mod tests {
 
     #[test]
     fn go_and_rustls_are_explained() {
-        for go in ["/usr/bin/kubectl", "/usr/local/bin/docker", "/usr/local/bin/terraform"] {
+        for go in [
+            "/usr/bin/kubectl",
+            "/usr/local/bin/docker",
+            "/usr/local/bin/terraform",
+        ] {
             if Path::new(go).exists() {
                 assert!(inspect_elf(Path::new(go)).unwrap().go, "{go}");
                 assert_eq!(exe_reasons(Path::new(go)), vec![NoHookReason::Go]);
@@ -517,7 +612,11 @@ mod tests {
         if rustup.exists() {
             let r = exe_reasons(&rustup);
             assert!(r.contains(&NoHookReason::Static("rustls")), "{r:?}");
-            let msg = Unhookable { mapped_path: rustup.clone(), reason: NoHookReason::Static("rustls") }.to_string();
+            let msg = Unhookable {
+                mapped_path: rustup.clone(),
+                reason: NoHookReason::Static("rustls"),
+            }
+            .to_string();
             assert!(msg.contains("no exported SSL_write"));
         }
     }
@@ -533,7 +632,10 @@ mod tests {
     #[test]
     fn discover_finds_libssl_in_a_python_process() {
         let Ok(mut child) = std::process::Command::new("python3")
-            .args(["-c", "import ssl, sys; sys.stdout.write('ok\\n'); sys.stdout.flush(); sys.stdin.read()"])
+            .args([
+                "-c",
+                "import ssl, sys; sys.stdout.write('ok\\n'); sys.stdout.flush(); sys.stdin.read()",
+            ])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -542,13 +644,22 @@ mod tests {
         };
         let mut line = [0u8; 3];
         use std::io::Read;
-        child.stdout.as_mut().unwrap().read_exact(&mut line).unwrap();
+        child
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut line)
+            .unwrap();
         let mut scanner = TlsScanner::new();
         let d = scanner.discover(child.id()).unwrap();
         let again = scanner.discover(child.id()).unwrap();
         drop(child.stdin.take());
         let _ = child.wait();
-        let libssl: Vec<_> = d.targets.iter().filter(|t| t.mapped_path.to_string_lossy().contains("libssl.so")).collect();
+        let libssl: Vec<_> = d
+            .targets
+            .iter()
+            .filter(|t| t.mapped_path.to_string_lossy().contains("libssl.so"))
+            .collect();
         assert_eq!(libssl.len(), 1, "{d:?}");
         assert_eq!(libssl[0].kind, TargetKind::Library);
         assert!(libssl[0].tls.has("SSL_read_ex"));
@@ -562,7 +673,10 @@ mod tests {
             return;
         }
         let Ok(mut child) = std::process::Command::new("/usr/bin/node")
-            .args(["-e", "process.stdout.write('ok\\n'); process.stdin.resume()"])
+            .args([
+                "-e",
+                "process.stdout.write('ok\\n'); process.stdin.resume()",
+            ])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -571,12 +685,22 @@ mod tests {
         };
         let mut line = [0u8; 3];
         use std::io::Read;
-        child.stdout.as_mut().unwrap().read_exact(&mut line).unwrap();
+        child
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut line)
+            .unwrap();
         let d = TlsScanner::new().discover(child.id()).unwrap();
         drop(child.stdin.take());
         let _ = child.kill();
         let _ = child.wait();
-        assert!(d.targets.iter().any(|t| t.kind == TargetKind::Executable && t.tls.has("SSL_write")), "{d:?}");
+        assert!(
+            d.targets
+                .iter()
+                .any(|t| t.kind == TargetKind::Executable && t.tls.has("SSL_write")),
+            "{d:?}"
+        );
     }
 
     #[test]

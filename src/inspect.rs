@@ -12,7 +12,9 @@ use agentsight_analyzer::schema;
 use anyhow::{Context, Result};
 
 fn wall(ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(ns).format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string()
+    chrono::DateTime::from_timestamp_nanos(ns)
+        .format("%Y-%m-%d %H:%M:%S%.3f UTC")
+        .to_string()
 }
 
 /// Distinct process keys, reading only that column.
@@ -44,13 +46,22 @@ pub fn info(dir: &Path) -> Result<()> {
     println!("capture      {}", dir.display());
     println!("id           {}", m.capture_id);
     println!("state        {:?}", m.state);
-    println!("host         {} (kernel {}, {}, boot {})", m.host.hostname, m.host.kernel, m.host.machine, m.host.boot_id);
-    println!("recorder     agentsight {} (schema v{})", m.recorder_version, m.schema_version);
+    println!(
+        "host         {} (kernel {}, {}, boot {})",
+        m.host.hostname, m.host.kernel, m.host.machine, m.host.boot_id
+    );
+    println!(
+        "recorder     agentsight {} (schema v{})",
+        m.recorder_version, m.schema_version
+    );
     println!("command line {}", m.command_line.join(" "));
     let target = match m.targets.mode.as_str() {
         "command" => format!("command: {}", m.targets.command.join(" ")),
         "system" => "system-wide".to_string(),
-        other => format!("{other}: pids {:?} comms {:?}", m.targets.pids, m.targets.comms),
+        other => format!(
+            "{other}: pids {:?} comms {:?}",
+            m.targets.pids, m.targets.comms
+        ),
     };
     println!("targets      {target}");
     if let Some(code) = m.targets.command_exit_code {
@@ -67,12 +78,24 @@ pub fn info(dir: &Path) -> Result<()> {
         ),
         _ => println!("events       none"),
     }
-    println!("recorded     {} .. {}", wall(m.started_at_ns), m.ended_at_ns.map(wall).unwrap_or_else(|| "(not closed)".into()));
+    println!(
+        "recorded     {} .. {}",
+        wall(m.started_at_ns),
+        m.ended_at_ns
+            .map(wall)
+            .unwrap_or_else(|| "(not closed)".into())
+    );
     println!("rows");
     for t in schema::RAW_TABLES {
         let segs = capture::table_segments(&m, t);
         let bytes: u64 = segs.iter().map(|s| s.bytes).sum();
-        println!("  {:<16} {:>10} rows {:>4} segments {:>12} bytes", t, m.rows.get(*t).copied().unwrap_or(0), segs.len(), bytes);
+        println!(
+            "  {:<16} {:>10} rows {:>4} segments {:>12} bytes",
+            t,
+            m.rows.get(*t).copied().unwrap_or(0),
+            segs.len(),
+            bytes
+        );
     }
     println!("processes    {}", count_processes(dir, &m)?);
     if m.tls_attachments.is_empty() {
@@ -94,9 +117,15 @@ pub fn info(dir: &Path) -> Result<()> {
     }
     let report = verify::verify(dir, None)?;
     if report.intact() {
-        println!("integrity    intact: {} segments verified, chain head {}", report.segments_checked, report.chain_head);
+        println!(
+            "integrity    intact: {} segments verified, chain head {}",
+            report.segments_checked, report.chain_head
+        );
     } else {
-        println!("integrity    FAILED: {}", report.first_error.unwrap_or_default());
+        println!(
+            "integrity    FAILED: {}",
+            report.first_error.unwrap_or_default()
+        );
     }
     if !report.unsealed.is_empty() {
         println!("unsealed     {} journal file(s): the recorder did not stop cleanly; run `agentsight recover {}`", report.unsealed.len(), dir.display());
@@ -119,7 +148,10 @@ pub fn verify(dir: &Path, expect_head: Option<&str>) -> Result<i32> {
     }
     match &report.first_error {
         None => {
-            println!("intact: {} segments, {} bytes verified; chain head {}", report.segments_checked, report.bytes_checked, report.chain_head);
+            println!(
+                "intact: {} segments, {} bytes verified; chain head {}",
+                report.segments_checked, report.bytes_checked, report.chain_head
+            );
             Ok(0)
         }
         Some(first) => {

@@ -12,7 +12,11 @@ mod recorder;
 mod inspect;
 
 #[derive(Parser)]
-#[command(name = "agentsight", version, about = "Offline record-and-replay forensics for AI agents")]
+#[command(
+    name = "agentsight",
+    version,
+    about = "Offline record-and-replay forensics for AI agents"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,9 +28,7 @@ enum Command {
     #[cfg(feature = "record")]
     Record(recorder::RecordArgs),
     /// Summarize a capture: time range, rows per table, processes, drops, integrity.
-    Info {
-        capture: PathBuf,
-    },
+    Info { capture: PathBuf },
     /// Re-hash every segment and check the hash chain; exit 0 only when intact.
     Verify {
         capture: PathBuf,
@@ -35,9 +37,7 @@ enum Command {
         expect_head: Option<String>,
     },
     /// Seal the journals left by a recorder that was killed (kill -9, power loss).
-    Recover {
-        capture: PathBuf,
-    },
+    Recover { capture: PathBuf },
     /// Run SQL over one or more captures.
     Query(agentsight_analyzer::cli::QueryArgs),
     /// Interactive SQL shell over a capture.
@@ -54,7 +54,8 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AGENTSIGHT_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("AGENTSIGHT_LOG")
+                .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -63,7 +64,10 @@ fn main() -> ExitCode {
         #[cfg(feature = "record")]
         Command::Record(args) => recorder::run(args),
         Command::Info { capture } => inspect::info(&capture).map(|_| 0),
-        Command::Verify { capture, expect_head } => inspect::verify(&capture, expect_head.as_deref()),
+        Command::Verify {
+            capture,
+            expect_head,
+        } => inspect::verify(&capture, expect_head.as_deref()),
         Command::Recover { capture } => inspect::recover(&capture).map(|_| 0),
         Command::Query(args) => agentsight_analyzer::cli::query(args).map(|_| 0),
         Command::Shell(args) => agentsight_analyzer::cli::shell(args).map(|_| 0),

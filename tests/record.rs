@@ -38,30 +38,57 @@ fn records_a_shell_session_with_files_network_and_exit_code() {
     );
     let output = record(&out, &[], &["bash", "-c", &script]);
     let peer = server.join().unwrap();
-    assert_eq!(output.status.code(), Some(3), "the command's exit code is the recorder's");
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "the command's exit code is the recorder's"
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("hello from script"), "the command's output passes through: {stdout}");
+    assert!(
+        stdout.contains("hello from script"),
+        "the command's output passes through: {stdout}"
+    );
 
     let procs = rows(&out, "process_events");
     let bash_exec = procs
         .iter()
         .find(|r| r["kind"] == "exec" && argv(r).first().map(String::as_str) == Some("bash"))
         .expect("exec of bash");
-    assert_eq!(argv(bash_exec), vec!["bash".to_string(), "-c".into(), script.clone()]);
+    assert_eq!(
+        argv(bash_exec),
+        vec!["bash".to_string(), "-c".into(), script.clone()]
+    );
     let bash_key = bash_exec["proc_key"].clone();
 
-    let script_exec = procs.iter().find(|r| r["kind"] == "exec" && r["filename"] == "./run.sh").expect("exec of ./run.sh");
-    assert_eq!(argv(script_exec), vec!["/bin/sh".to_string(), "./run.sh".into(), "first-arg".into()]);
-    assert_eq!(script_exec["parent_key"], bash_key, "run.sh's parent is the bash that forked it");
+    let script_exec = procs
+        .iter()
+        .find(|r| r["kind"] == "exec" && r["filename"] == "./run.sh")
+        .expect("exec of ./run.sh");
+    assert_eq!(
+        argv(script_exec),
+        vec!["/bin/sh".to_string(), "./run.sh".into(), "first-arg".into()]
+    );
+    assert_eq!(
+        script_exec["parent_key"], bash_key,
+        "run.sh's parent is the bash that forked it"
+    );
     assert!(
-        procs.iter().any(|r| r["kind"] == "fork" && r["proc_key"] == script_exec["proc_key"] && r["parent_key"] == bash_key),
+        procs.iter().any(|r| r["kind"] == "fork"
+            && r["proc_key"] == script_exec["proc_key"]
+            && r["parent_key"] == bash_key),
         "fork row links the child to bash"
     );
-    let cat_exec = procs.iter().find(|r| r["kind"] == "exec" && argv(r) == vec!["cat", "/etc/hostname"]).expect("exec of cat");
+    let cat_exec = procs
+        .iter()
+        .find(|r| r["kind"] == "exec" && argv(r) == vec!["cat", "/etc/hostname"])
+        .expect("exec of cat");
     assert_eq!(cat_exec["parent_key"], bash_key);
     assert_eq!(cat_exec["cwd"], dir, "cwd of the exec, from the kernel");
 
-    let bash_exit = procs.iter().find(|r| r["kind"] == "exit" && r["proc_key"] == bash_key).expect("exit of bash");
+    let bash_exit = procs
+        .iter()
+        .find(|r| r["kind"] == "exit" && r["proc_key"] == bash_key)
+        .expect("exit of bash");
     assert_eq!(bash_exit["exit_code"], "3");
     assert_eq!(bash_exit["exit_signal"], "NULL");
 
@@ -72,24 +99,46 @@ fn records_a_shell_session_with_files_network_and_exit_code() {
         .find(|r| r["op"] == "open" && r["path"] == "run.sh" && r["proc_key"] == bash_key)
         .expect("bash opened run.sh for writing");
     let flags: u32 = created["flags"].parse().unwrap();
-    assert_eq!(flags & (O_WRONLY | O_CREAT | O_TRUNC), O_WRONLY | O_CREAT | O_TRUNC, "flags {flags:o}");
+    assert_eq!(
+        flags & (O_WRONLY | O_CREAT | O_TRUNC),
+        O_WRONLY | O_CREAT | O_TRUNC,
+        "flags {flags:o}"
+    );
     assert!(created["ret"].parse::<i64>().unwrap() >= 0);
-    let chmod = files.iter().find(|r| r["op"] == "chmod" && r["path"] == "run.sh").expect("chmod of run.sh");
+    let chmod = files
+        .iter()
+        .find(|r| r["op"] == "chmod" && r["path"] == "run.sh")
+        .expect("chmod of run.sh");
     assert_eq!(chmod["mode"].parse::<u32>().unwrap(), 0o755);
     assert_eq!(chmod["ret"], "0");
-    let secret = files.iter().find(|r| r["op"] == "open" && r["path"] == "/etc/hostname").expect("open of /etc/hostname");
+    let secret = files
+        .iter()
+        .find(|r| r["op"] == "open" && r["path"] == "/etc/hostname")
+        .expect("open of /etc/hostname");
     assert!(secret["ret"].parse::<i64>().unwrap() >= 0);
-    let missing = files.iter().find(|r| r["op"] == "open" && r["path"] == format!("{dir}/missing-file")).expect("failed open");
+    let missing = files
+        .iter()
+        .find(|r| r["op"] == "open" && r["path"] == format!("{dir}/missing-file"))
+        .expect("failed open");
     assert_eq!(missing["ret"], "-2", "ENOENT");
-    assert!(!files.iter().any(|r| r["path"] == script_path && r["ret"].starts_with('-')));
+    assert!(!files
+        .iter()
+        .any(|r| r["path"] == script_path && r["ret"].starts_with('-')));
 
     let net = rows(&out, "net_events");
-    let conn = net.iter().find(|r| r["op"] == "connect" && r["remote_port"] == port.to_string()).expect("connect row");
+    let conn = net
+        .iter()
+        .find(|r| r["op"] == "connect" && r["remote_port"] == port.to_string())
+        .expect("connect row");
     assert_eq!(conn["remote_addr"], "127.0.0.1");
     assert_eq!(conn["family"], "inet");
     assert_eq!(conn["ret"], "0");
     assert_eq!(conn["local_addr"], peer.ip().to_string());
-    assert_eq!(conn["local_port"], peer.port().to_string(), "local port is the one the server saw");
+    assert_eq!(
+        conn["local_port"],
+        peer.port().to_string(),
+        "local port is the one the server saw"
+    );
     assert_eq!(conn["proc_key"], bash_key);
 
     // The same facts, read independently with pyarrow.
@@ -109,7 +158,10 @@ print(json.dumps({"argv": run["argv"], "exit": bash_exit["exit_code"], "rport": 
 "#;
     if let Some(text) = python(py, &out) {
         let v: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
-        assert_eq!(v["argv"], serde_json::json!(["/bin/sh", "./run.sh", "first-arg"]));
+        assert_eq!(
+            v["argv"],
+            serde_json::json!(["/bin/sh", "./run.sh", "first-arg"])
+        );
         assert_eq!(v["exit"], 3);
         assert_eq!(v["rport"], port);
         assert_eq!(v["lport"], peer.port());
@@ -117,10 +169,17 @@ print(json.dumps({"argv": run["argv"], "exit": bash_exit["exit_code"], "rport": 
     }
 
     let verify = agentsight(&["verify", &out.display().to_string()]);
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
     let info = agentsight(&["info", &out.display().to_string()]);
     let info_text = String::from_utf8_lossy(&info.stdout);
-    assert!(info.status.success() && info_text.contains("integrity    intact"), "{info_text}");
+    assert!(
+        info.status.success() && info_text.contains("integrity    intact"),
+        "{info_text}"
+    );
     assert!(info_text.contains("exit code    3"), "{info_text}");
 }
 
@@ -136,22 +195,41 @@ fn snapshot_lists_processes_that_existed_before_recording() {
     assert!(output.status.success());
     let procs = rows(&out, "process_events");
     let me = std::process::id().to_string();
-    let mine = procs.iter().find(|r| r["kind"] == "snapshot" && r["pid"] == me).expect("snapshot row for the test process");
+    let mine = procs
+        .iter()
+        .find(|r| r["kind"] == "snapshot" && r["pid"] == me)
+        .expect("snapshot row for the test process");
     let own_args: Vec<String> = std::env::args().collect();
     assert_eq!(argv(mine), own_args);
-    assert!(procs.iter().any(|r| r["kind"] == "snapshot" && r["pid"] == "1"), "init is in the snapshot");
+    assert!(
+        procs
+            .iter()
+            .any(|r| r["kind"] == "snapshot" && r["pid"] == "1"),
+        "init is in the snapshot"
+    );
     // only the command ran under the recorder: its own helpers are not recorded
-    let execs: Vec<Vec<String>> = procs.iter().filter(|r| r["kind"] == "exec").map(argv).collect();
+    let execs: Vec<Vec<String>> = procs
+        .iter()
+        .filter(|r| r["kind"] == "exec")
+        .map(argv)
+        .collect();
     assert_eq!(execs, vec![vec!["true".to_string()]]);
     // the snapshot's proc_key agrees with the key scheme: pid in the low bits
     let key: u64 = mine["proc_key"].parse().unwrap();
-    assert_eq!(agentsight_analyzer::schema::split_proc_key(key).0, std::process::id());
+    assert_eq!(
+        agentsight_analyzer::schema::split_proc_key(key).0,
+        std::process::id()
+    );
 }
 
 fn count_created(files: &[std::collections::BTreeMap<String, String>], dir: &str) -> usize {
     files
         .iter()
-        .filter(|r| r["op"] == "open" && r["path"].starts_with(dir) && r["ret"].parse::<i64>().unwrap_or(-1) >= 0)
+        .filter(|r| {
+            r["op"] == "open"
+                && r["path"].starts_with(dir)
+                && r["ret"].parse::<i64>().unwrap_or(-1) >= 0
+        })
         .count()
 }
 
@@ -161,7 +239,9 @@ fn files_in(dir: &Path) -> usize {
 
 /// ids of loaded BPF programs named like ours, with the commands holding them.
 fn agentsight_programs() -> Vec<(u64, Vec<String>)> {
-    let out = Command::new("bpftool").args(["-j", "prog", "show"]).output();
+    let out = Command::new("bpftool")
+        .args(["-j", "prog", "show"])
+        .output();
     let o = out.expect("bpftool (installed by scripts/setup.sh) lists loaded programs");
     let progs: serde_json::Value = serde_json::from_slice(&o.stdout).expect("bpftool json");
     progs
@@ -170,7 +250,14 @@ fn agentsight_programs() -> Vec<(u64, Vec<String>)> {
         .iter()
         .filter(|p| p["name"] == "handle_exec" || p["name"] == "handle_fork")
         .map(|p| {
-            let holders = p["pids"].as_array().map(|a| a.iter().filter_map(|x| x["comm"].as_str().map(String::from)).collect()).unwrap_or_default();
+            let holders = p["pids"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x["comm"].as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
             (p["id"].as_u64().unwrap(), holders)
         })
         .collect()
@@ -178,13 +265,30 @@ fn agentsight_programs() -> Vec<(u64, Vec<String>)> {
 
 /// Records a bash loop that creates numbered files in `<work>/burst`, with
 /// `pause` between files (empty for as fast as it can).
-fn spawn_burst_recording(work: &Path, pause: &str, stderr: Stdio) -> (std::process::Child, std::path::PathBuf, std::path::PathBuf) {
+fn spawn_burst_recording(
+    work: &Path,
+    pause: &str,
+    stderr: Stdio,
+) -> (std::process::Child, std::path::PathBuf, std::path::PathBuf) {
     let out = work.join("cap");
     let burst = work.join("burst");
     std::fs::create_dir(&burst).unwrap();
-    let script = format!("i=0; while :; do i=$((i+1)); : > {}/f$i; {pause} done", burst.display());
+    let script = format!(
+        "i=0; while :; do i=$((i+1)); : > {}/f$i; {pause} done",
+        burst.display()
+    );
     let rec = Command::new(BIN)
-        .args(["record", "-o", &out.display().to_string(), "--segment-secs", "1", "--", "bash", "-c", &script])
+        .args([
+            "record",
+            "-o",
+            &out.display().to_string(),
+            "--segment-secs",
+            "1",
+            "--",
+            "bash",
+            "-c",
+            &script,
+        ])
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
@@ -213,7 +317,10 @@ fn sigint_during_a_burst_seals_everything_and_loses_nothing() {
     let mut err = String::new();
     rec.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     eprintln!("{err}");
-    assert!(status.code().is_some(), "recorder exited by itself after SIGINT");
+    assert!(
+        status.code().is_some(),
+        "recorder exited by itself after SIGINT"
+    );
 
     let on_disk = files_in(&burst);
     assert!(on_disk >= 20_000, "burst produced {on_disk} files");
@@ -222,19 +329,35 @@ fn sigint_during_a_burst_seals_everything_and_loses_nothing() {
     assert!(m.drops.is_empty(), "drops: {:?}", m.drops);
     assert!(agentsight_analyzer::capture::unsealed_files(&out).is_empty());
     let verify = agentsight(&["verify", &out.display().to_string()]);
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
     let files = rows(&out, "file_events");
-    assert_eq!(count_created(&files, &bdir), on_disk, "every created file has exactly one captured open");
+    assert_eq!(
+        count_created(&files, &bdir),
+        on_disk,
+        "every created file has exactly one captured open"
+    );
     // the launched command was stopped with the recorder, and no probe stayed loaded
     let procs = rows(&out, "process_events");
-    assert!(procs.iter().any(|r| r["kind"] == "exit" && r["comm"] == "bash"), "bash exit recorded");
+    assert!(
+        procs
+            .iter()
+            .any(|r| r["kind"] == "exit" && r["comm"] == "bash"),
+        "bash exit recorded"
+    );
     // a program that appeared during this recording and is still held by
     // anything but another live recorder (e.g. an inherited fd) is leaked
     // (the kernel frees a detached program after an RCU grace period: allow a moment)
     let leaked = || -> Vec<_> {
         agentsight_programs()
             .into_iter()
-            .filter(|(id, holders)| !before.contains(id) && (holders.is_empty() || holders.iter().any(|c| c != "agentsight")))
+            .filter(|(id, holders)| {
+                !before.contains(id)
+                    && (holders.is_empty() || holders.iter().any(|c| c != "agentsight"))
+            })
             .collect()
     };
     let t0 = Instant::now();
@@ -257,8 +380,14 @@ fn kill_9_leaves_sealed_segments_and_a_recoverable_journal() {
     // wait for the first sealed segment (startup time varies with load), then
     // let the journal fill for a while before the kill
     let t0 = Instant::now();
-    while agentsight_analyzer::capture::Manifest::load(&out).map(|m| m.segments.is_empty()).unwrap_or(true) {
-        assert!(t0.elapsed() < Duration::from_secs(60), "no segment sealed within 60 s");
+    while agentsight_analyzer::capture::Manifest::load(&out)
+        .map(|m| m.segments.is_empty())
+        .unwrap_or(true)
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no segment sealed within 60 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(1500));
@@ -267,19 +396,41 @@ fn kill_9_leaves_sealed_segments_and_a_recoverable_journal() {
     std::thread::sleep(Duration::from_millis(300)); // the command dies with the recorder (PDEATHSIG)
     let on_disk = files_in(&burst);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(files_in(&burst), on_disk, "the launched command did not outlive the recorder");
+    assert_eq!(
+        files_in(&burst),
+        on_disk,
+        "the launched command did not outlive the recorder"
+    );
 
     // sealed segments verify even before recovery
     let verify = agentsight(&["verify", &out.display().to_string()]);
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
-    let sealed_before = agentsight_analyzer::capture::Manifest::load(&out).unwrap().segments.len();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let sealed_before = agentsight_analyzer::capture::Manifest::load(&out)
+        .unwrap()
+        .segments
+        .len();
     assert!(sealed_before >= 1, "segments were sealed during recording");
-    assert!(!agentsight_analyzer::capture::unsealed_files(&out).is_empty(), "journal present after kill -9");
+    assert!(
+        !agentsight_analyzer::capture::unsealed_files(&out).is_empty(),
+        "journal present after kill -9"
+    );
 
     let rec_out = agentsight(&["recover", &out.display().to_string()]);
-    assert!(rec_out.status.success(), "{}", String::from_utf8_lossy(&rec_out.stderr));
+    assert!(
+        rec_out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rec_out.stderr)
+    );
     let verify = agentsight(&["verify", &out.display().to_string()]);
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
     let files = rows(&out, "file_events");
     let captured = count_created(&files, &bdir);
     let missing = on_disk - captured;
@@ -297,9 +448,15 @@ fn tampered_segment_fails_verification_naming_it() {
     }
     let work = tempdir();
     let out = work.path().join("cap");
-    assert!(record(&out, &[], &["sh", "-c", "ls / > /dev/null"]).status.success());
+    assert!(record(&out, &[], &["sh", "-c", "ls / > /dev/null"])
+        .status
+        .success());
     let m = agentsight_analyzer::capture::Manifest::load(&out).unwrap();
-    let victim = m.segments.iter().find(|s| s.table == "process_events").unwrap();
+    let victim = m
+        .segments
+        .iter()
+        .find(|s| s.table == "process_events")
+        .unwrap();
     let path = out.join(&victim.file);
     let mut bytes = std::fs::read(&path).unwrap();
     let mid = bytes.len() / 2;
@@ -321,12 +478,31 @@ fn capture_files_are_private() {
     let work = tempdir();
     let out = work.path().join("cap");
     assert!(record(&out, &[], &["true"]).status.success());
-    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     let m = agentsight_analyzer::capture::Manifest::load(&out).unwrap();
     for seg in &m.segments {
-        assert_eq!(std::fs::metadata(out.join(&seg.file)).unwrap().permissions().mode() & 0o777, 0o600, "{}", seg.file);
+        assert_eq!(
+            std::fs::metadata(out.join(&seg.file))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600,
+            "{}",
+            seg.file
+        );
     }
-    assert_eq!(std::fs::metadata(out.join("manifest.json")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(out.join("manifest.json"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
 }
 
 #[test]
@@ -347,7 +523,10 @@ fn bad_invocations_fail_with_one_clear_sentence() {
     let o = record(&nonempty, &["--force"], &["true"]);
     assert_ne!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stderr).contains("holds no capture manifest"));
-    assert!(nonempty.join("keep.txt").exists(), "never deletes a non-capture directory");
+    assert!(
+        nonempty.join("keep.txt").exists(),
+        "never deletes a non-capture directory"
+    );
     let o = record(&nonempty, &[], &["true"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("exists and is not empty"));
 
@@ -358,11 +537,25 @@ fn bad_invocations_fail_with_one_clear_sentence() {
 
     // not root: one sentence, non-zero
     let o = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN, "record", "-o", "/tmp/agentsight-nobody", "--", "true"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "record",
+            "-o",
+            "/tmp/agentsight-nobody",
+            "--",
+            "true",
+        ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("needs root"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("needs root"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -382,7 +575,15 @@ fn follows_an_existing_pid_and_its_new_children() {
         .unwrap();
     let pid = target.id().to_string();
     let mut rec = Command::new(BIN)
-        .args(["record", "-o", &out.display().to_string(), "-p", &pid, "--duration", "3"])
+        .args([
+            "record",
+            "-o",
+            &out.display().to_string(),
+            "-p",
+            &pid,
+            "--duration",
+            "3",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -391,12 +592,19 @@ fn follows_an_existing_pid_and_its_new_children() {
     target.wait().unwrap();
     assert!(rec.wait().unwrap().success());
     let procs = rows(&out, "process_events");
-    let cat = procs.iter().find(|r| r["kind"] == "exec" && argv(r) == vec!["cat", "/etc/os-release"]).expect("child exec followed");
+    let cat = procs
+        .iter()
+        .find(|r| r["kind"] == "exec" && argv(r) == vec!["cat", "/etc/os-release"])
+        .expect("child exec followed");
     assert_eq!(cat["ppid"], pid);
     let files = rows(&out, "file_events");
-    assert!(files.iter().any(|r| r["path"] == "/etc/os-release" && r["proc_key"] == cat["proc_key"]));
+    assert!(files
+        .iter()
+        .any(|r| r["path"] == "/etc/os-release" && r["proc_key"] == cat["proc_key"]));
     // an unrelated process is not recorded
-    assert!(!procs.iter().any(|r| r["kind"] == "exec" && r["comm"] == "cargo"));
+    assert!(!procs
+        .iter()
+        .any(|r| r["kind"] == "exec" && r["comm"] == "cargo"));
 }
 
 #[test]
@@ -408,7 +616,11 @@ fn disk_full_stops_recording_says_so_and_keeps_what_it_can() {
     let work = tempdir();
     let small = work.path().join("small");
     std::fs::create_dir(&small).unwrap();
-    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=600k", "tmpfs"]).arg(&small).status().unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=600k", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
     assert!(mounted.success(), "mount a tiny tmpfs");
     struct Unmount<'a>(&'a Path);
     impl Drop for Unmount<'_> {
@@ -420,17 +632,30 @@ fn disk_full_stops_recording_says_so_and_keeps_what_it_can() {
     let out = small.join("cap");
     let burst = work.path().join("burst");
     std::fs::create_dir(&burst).unwrap();
-    let script = format!("i=0; while :; do i=$((i+1)); : > {}/f$i; done", burst.display());
+    let script = format!(
+        "i=0; while :; do i=$((i+1)); : > {}/f$i; done",
+        burst.display()
+    );
     let t0 = Instant::now();
     let o = record(&out, &["--segment-secs", "1"], &["bash", "-c", &script]);
     assert!(t0.elapsed() < Duration::from_secs(60), "stopped by itself");
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("No space left on device") && err.contains("agentsight recover"), "{err}");
-    assert!(!out.join(".manifest.json.tmp").exists(), "no half-written manifest left");
+    assert!(
+        err.contains("No space left on device") && err.contains("agentsight recover"),
+        "{err}"
+    );
+    assert!(
+        !out.join(".manifest.json.tmp").exists(),
+        "no half-written manifest left"
+    );
     // the manifest is still valid and what was sealed verifies
     let verify = agentsight(&["verify", &out.display().to_string()]);
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
 }
 
 #[test]
@@ -445,19 +670,48 @@ fn system_wide_and_comm_modes_follow_the_right_processes() {
 
     // system-wide: an unrelated process is recorded, the recorder itself is not
     let out = work.path().join("all");
-    let mut rec = Command::new(BIN).args(["record", "-q", "-o", &out.display().to_string(), "--duration", "2.5"]).spawn().unwrap();
+    let mut rec = Command::new(BIN)
+        .args([
+            "record",
+            "-q",
+            "-o",
+            &out.display().to_string(),
+            "--duration",
+            "2.5",
+        ])
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(1200));
-    assert!(Command::new("sh").args(["-c", &format!("echo x > {mdir}")]).status().unwrap().success());
+    assert!(Command::new("sh")
+        .args(["-c", &format!("echo x > {mdir}")])
+        .status()
+        .unwrap()
+        .success());
     assert!(rec.wait().unwrap().success());
     let files = rows(&out, "file_events");
-    assert!(files.iter().any(|r| r["path"] == mdir && r["comm"] == "sh"), "unrelated process recorded system-wide");
+    assert!(
+        files.iter().any(|r| r["path"] == mdir && r["comm"] == "sh"),
+        "unrelated process recorded system-wide"
+    );
     let recorder_pid = rec.id().to_string();
-    assert!(!files.iter().any(|r| r["pid"] == recorder_pid), "the recorder's own file activity is excluded");
+    assert!(
+        !files.iter().any(|r| r["pid"] == recorder_pid),
+        "the recorder's own file activity is excluded"
+    );
 
     // --comm: only processes with that name (and their children) are followed
     let comm_out = work.path().join("comm");
     let mut rec = Command::new(BIN)
-        .args(["record", "-q", "-o", &comm_out.display().to_string(), "--comm", "agentsight-tgt", "--duration", "3"])
+        .args([
+            "record",
+            "-q",
+            "-o",
+            &comm_out.display().to_string(),
+            "--comm",
+            "agentsight-tgt",
+            "--duration",
+            "3",
+        ])
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1200));
@@ -465,13 +719,36 @@ fn system_wide_and_comm_modes_follow_the_right_processes() {
     std::fs::copy("/bin/sh", &tgt).unwrap();
     let followed = work.path().join("followed");
     let ignored = work.path().join("ignored");
-    assert!(Command::new(&tgt).args(["-c", &format!("cat /etc/hostname > {}", followed.display())]).status().unwrap().success());
-    assert!(Command::new("sh").args(["-c", &format!("echo y > {}", ignored.display())]).status().unwrap().success());
+    assert!(Command::new(&tgt)
+        .args(["-c", &format!("cat /etc/hostname > {}", followed.display())])
+        .status()
+        .unwrap()
+        .success());
+    assert!(Command::new("sh")
+        .args(["-c", &format!("echo y > {}", ignored.display())])
+        .status()
+        .unwrap()
+        .success());
     assert!(rec.wait().unwrap().success());
     let files = rows(&comm_out, "file_events");
-    assert!(files.iter().any(|r| r["path"] == followed.display().to_string()), "the named process is followed");
-    assert!(files.iter().any(|r| r["path"] == "/etc/hostname" && r["comm"] == "cat"), "and its child");
-    assert!(!files.iter().any(|r| r["path"] == ignored.display().to_string()), "others are not");
+    assert!(
+        files
+            .iter()
+            .any(|r| r["path"] == followed.display().to_string()),
+        "the named process is followed"
+    );
+    assert!(
+        files
+            .iter()
+            .any(|r| r["path"] == "/etc/hostname" && r["comm"] == "cat"),
+        "and its child"
+    );
+    assert!(
+        !files
+            .iter()
+            .any(|r| r["path"] == ignored.display().to_string()),
+        "others are not"
+    );
 }
 
 #[test]
@@ -483,13 +760,19 @@ fn long_argv_is_cut_and_flagged_not_silently_truncated() {
     let work = tempdir();
     let out = work.path().join("cap");
     let long = "a".repeat(20_000);
-    assert!(record(&out, &[], &["/bin/echo", "short", &long]).status.success());
+    assert!(record(&out, &[], &["/bin/echo", "short", &long])
+        .status
+        .success());
     let procs = rows(&out, "process_events");
     let exec = procs.iter().find(|r| r["kind"] == "exec").unwrap();
     assert_eq!(exec["argv_truncated"], "true");
     let args = argv(exec);
     assert_eq!(&args[..2], &["/bin/echo".to_string(), "short".to_string()]);
-    assert!(args[2].len() > 10_000 && args[2].len() < 20_000, "kept the first 16 KiB: {}", args[2].len());
+    assert!(
+        args[2].len() > 10_000 && args[2].len() < 20_000,
+        "kept the first 16 KiB: {}",
+        args[2].len()
+    );
 }
 
 #[test]
@@ -500,7 +783,15 @@ fn recorded_pipeline_is_queryable_with_argv_and_exit_codes() {
     }
     let work = tempdir();
     let out = work.path().join("cap");
-    let o = record(&out, &[], &["bash", "-c", "printf 'b\\na\\n' | sort | grep -q zzz; exit 0"]);
+    let o = record(
+        &out,
+        &[],
+        &[
+            "bash",
+            "-c",
+            "printf 'b\\na\\n' | sort | grep -q zzz; exit 0",
+        ],
+    );
     assert!(o.status.success());
     let q = agentsight(&[
         "query",
@@ -511,13 +802,25 @@ fn recorded_pipeline_is_queryable_with_argv_and_exit_codes() {
     ]);
     assert!(q.status.success(), "{}", String::from_utf8_lossy(&q.stderr));
     let text = String::from_utf8_lossy(&q.stdout);
-    let rows: Vec<serde_json::Value> = match serde_json::from_str::<serde_json::Value>(text.trim()) {
+    let rows: Vec<serde_json::Value> = match serde_json::from_str::<serde_json::Value>(text.trim())
+    {
         Ok(serde_json::Value::Array(a)) => a,
-        _ => text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect(),
+        _ => text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect(),
     };
-    let find = |cmd: &str| rows.iter().find(|r| r["argv"][0] == cmd).unwrap_or_else(|| panic!("{cmd} in {text}"));
+    let find = |cmd: &str| {
+        rows.iter()
+            .find(|r| r["argv"][0] == cmd)
+            .unwrap_or_else(|| panic!("{cmd} in {text}"))
+    };
     assert_eq!(find("sort")["exit_code"], 0);
-    assert_eq!(find("grep")["argv"], serde_json::json!(["grep", "-q", "zzz"]));
+    assert_eq!(
+        find("grep")["argv"],
+        serde_json::json!(["grep", "-q", "zzz"])
+    );
     assert_eq!(find("grep")["exit_code"], 1, "grep found nothing");
     assert_eq!(find("bash")["exit_code"], 0);
 }

@@ -42,16 +42,26 @@ impl MockServer {
             .args(["--cert-dir", &dir.join("certs").display().to_string()])
             .args(["--log", &log.display().to_string()])
             .args(["--dump-dir", &dir.join("dump").display().to_string()])
-            .args(["--ready-file", &ready.display().to_string(), "--quiet-ready", "--max-seconds", "600"])
+            .args([
+                "--ready-file",
+                &ready.display().to_string(),
+                "--quiet-ready",
+                "--max-seconds",
+                "600",
+            ])
             .stdout(Stdio::null())
             .spawn()
             .expect("start mock server");
         let t0 = Instant::now();
         while !ready.exists() {
-            assert!(t0.elapsed() < Duration::from_secs(60), "mock server did not start");
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "mock server did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
         MockServer {
             child,
             port: v["port"].as_u64().unwrap() as u16,
@@ -86,8 +96,10 @@ impl MockServer {
             .map(|v| {
                 let id = v["conn_id"].as_u64().unwrap();
                 ServerConn {
-                    received: std::fs::read(self.dump.join(format!("conn-{id}.in"))).unwrap_or_default(),
-                    sent: std::fs::read(self.dump.join(format!("conn-{id}.out"))).unwrap_or_default(),
+                    received: std::fs::read(self.dump.join(format!("conn-{id}.in")))
+                        .unwrap_or_default(),
+                    sent: std::fs::read(self.dump.join(format!("conn-{id}.out")))
+                        .unwrap_or_default(),
                     log: v,
                 }
             })
@@ -110,11 +122,20 @@ impl Drop for MockServer {
 
 fn record_with(server: &MockServer, out: &Path, extra: &[&str], command: &[&str]) -> Output {
     let mut cmd = Command::new(BIN);
-    cmd.arg("record").arg("-o").arg(out).args(extra).arg("--").args(command).current_dir(repo());
+    cmd.arg("record")
+        .arg("-o")
+        .arg(out)
+        .args(extra)
+        .arg("--")
+        .args(command)
+        .current_dir(repo());
     server.env(&mut cmd);
     let output = cmd.output().expect("run recorder");
     eprintln!("client stdout: {}", String::from_utf8_lossy(&output.stdout));
-    eprintln!("recorder stderr: {}", String::from_utf8_lossy(&output.stderr));
+    eprintln!(
+        "recorder stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     output
 }
 
@@ -133,7 +154,10 @@ fn captured_streams(dir: &Path) -> BTreeMap<(i32, u64, String), Stream> {
     let mut frees: HashMap<(i32, u64), Vec<u64>> = HashMap::new();
     for r in rows(dir, "tls_events") {
         if r["event"] == "free" {
-            frees.entry((r["pid"].parse().unwrap(), r["ssl_ptr"].parse().unwrap())).or_default().push(r["ts_ns"].parse().unwrap());
+            frees
+                .entry((r["pid"].parse().unwrap(), r["ssl_ptr"].parse().unwrap()))
+                .or_default()
+                .push(r["ts_ns"].parse().unwrap());
         }
     }
     let mut chunks: Vec<(i32, u64, String, u64, u64, Vec<u8>, Option<i32>, u64, u64)> = Vec::new();
@@ -148,7 +172,10 @@ fn captured_streams(dir: &Path) -> BTreeMap<(i32, u64, String), Stream> {
         let lost = column::<UInt64Array>(&batch, "lost_bytes");
         let ts = column::<UInt64Array>(&batch, "ts_ns");
         for i in 0..batch.num_rows() {
-            let generation = frees.get(&(pid.value(i), ssl.value(i))).map(|f| f.iter().filter(|&&t| t < ts.value(i)).count()).unwrap_or(0);
+            let generation = frees
+                .get(&(pid.value(i), ssl.value(i)))
+                .map(|f| f.iter().filter(|&&t| t < ts.value(i)).count())
+                .unwrap_or(0);
             chunks.push((
                 pid.value(i),
                 ssl.value(i),
@@ -165,7 +192,9 @@ fn captured_streams(dir: &Path) -> BTreeMap<(i32, u64, String), Stream> {
     chunks.sort_by_key(|c| (c.3, c.4));
     let mut streams: BTreeMap<(i32, u64, String), Stream> = BTreeMap::new();
     for (pid, ssl, d, _, _, data, fd, lost, generation) in chunks {
-        let s = streams.entry((pid, ssl ^ (generation << 56), d)).or_default();
+        let s = streams
+            .entry((pid, ssl ^ (generation << 56), d))
+            .or_default();
         s.pid = pid;
         s.bytes.extend_from_slice(&data);
         s.lost += lost;
@@ -178,8 +207,16 @@ fn captured_streams(dir: &Path) -> BTreeMap<(i32, u64, String), Stream> {
     streams
 }
 
-fn column<'a, T: 'static>(batch: &'a agentsight_analyzer::arrow::record_batch::RecordBatch, name: &str) -> &'a T {
-    batch.column_by_name(name).unwrap_or_else(|| panic!("column {name}")).as_any().downcast_ref::<T>().unwrap()
+fn column<'a, T: 'static>(
+    batch: &'a agentsight_analyzer::arrow::record_batch::RecordBatch,
+    name: &str,
+) -> &'a T {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"))
+        .as_any()
+        .downcast_ref::<T>()
+        .unwrap()
 }
 
 fn sha(bytes: &[u8]) -> String {
@@ -193,11 +230,23 @@ fn sha(bytes: &[u8]) -> String {
 fn assert_connections_captured(dir: &Path, conns: &[ServerConn], min_conns: usize) {
     const UNREAD_TAIL_MAX: usize = 64;
     let streams = captured_streams(dir);
-    let writes: HashMap<String, &Stream> = streams.iter().filter(|(k, _)| k.2 == "write").map(|(_, s)| (sha(&s.bytes), s)).collect();
-    assert!(conns.len() >= min_conns, "server saw {} connections", conns.len());
+    let writes: HashMap<String, &Stream> = streams
+        .iter()
+        .filter(|(k, _)| k.2 == "write")
+        .map(|(_, s)| (sha(&s.bytes), s))
+        .collect();
+    assert!(
+        conns.len() >= min_conns,
+        "server saw {} connections",
+        conns.len()
+    );
     for c in conns {
         let id = &c.log["conn_id"];
-        assert_eq!(sha(&c.received), c.log["in_sha256"].as_str().unwrap(), "server dump agrees with its log");
+        assert_eq!(
+            sha(&c.received),
+            c.log["in_sha256"].as_str().unwrap(),
+            "server dump agrees with its log"
+        );
         let w = writes.get(&sha(&c.received)).unwrap_or_else(|| {
             panic!(
                 "connection {id} ({} bytes in, alpn {}): client writes not captured byte-exact; captured write streams: {:?}",
@@ -206,8 +255,14 @@ fn assert_connections_captured(dir: &Path, conns: &[ServerConn], min_conns: usiz
                 streams.iter().filter(|(k, _)| k.2 == "write").map(|(k, s)| (k.0, k.1, s.bytes.len())).collect::<Vec<_>>()
             )
         });
-        let key = streams.iter().find(|(k, s)| k.2 == "write" && std::ptr::eq(*s, *w)).map(|(k, _)| k.clone()).unwrap();
-        let r = streams.get(&(key.0, key.1, "read".to_string())).unwrap_or_else(|| panic!("connection {id}: no read stream"));
+        let key = streams
+            .iter()
+            .find(|(k, s)| k.2 == "write" && std::ptr::eq(*s, *w))
+            .map(|(k, _)| k.clone())
+            .unwrap();
+        let r = streams
+            .get(&(key.0, key.1, "read".to_string()))
+            .unwrap_or_else(|| panic!("connection {id}: no read stream"));
         assert!(
             c.sent.starts_with(&r.bytes) && c.sent.len() - r.bytes.len() <= UNREAD_TAIL_MAX,
             "connection {id}: client reads ({} bytes) are not the server's {} bytes (first difference at {})",
@@ -233,39 +288,76 @@ fn setup() -> Option<(tempfile::TempDir, MockServer)> {
 #[test]
 fn python_urllib_keepalive_5mb_upload_and_50mb_download_byte_exact() {
     let _g = serial();
-    let Some((work, server)) = setup() else { return };
+    let Some((work, server)) = setup() else {
+        return;
+    };
     let out = work.path().join("cap");
-    let o = record_with(&server, &out, &["--no-redact"], &["python3", "tests/clients/py_urllib.py", "--do", "keepalive,upload,blob"]);
+    let o = record_with(
+        &server,
+        &out,
+        &["--no-redact"],
+        &[
+            "python3",
+            "tests/clients/py_urllib.py",
+            "--do",
+            "keepalive,upload,blob",
+        ],
+    );
     assert!(o.status.success());
     let conns = server.stop();
     assert_connections_captured(&out, &conns, 3);
     let streams = captured_streams(&out);
     let biggest = streams.values().map(|s| s.bytes.len()).max().unwrap();
-    assert!(biggest > 50_000_000, "the 50 MB download is in one stream ({biggest} bytes)");
+    assert!(
+        biggest > 50_000_000,
+        "the 50 MB download is in one stream ({biggest} bytes)"
+    );
     // python binds the fd with SSL_set_fd: every chunk knows its socket
-    assert!(streams.values().all(|s| !s.fds.is_empty()), "fd known for every stream");
+    assert!(
+        streams.values().all(|s| !s.fds.is_empty()),
+        "fd known for every stream"
+    );
 }
 
 #[test]
 fn curl_http2_download_byte_exact() {
     let _g = serial();
-    let Some((work, server)) = setup() else { return };
+    let Some((work, server)) = setup() else {
+        return;
+    };
     let out = work.path().join("cap");
     let url = format!("{}/blob?size=50000000&seed=curl", server.base_url());
     let cert = server.cert.display().to_string();
-    let o = record_with(&server, &out, &["--no-redact"], &["curl", "-sS", "--cacert", &cert, "-o", "/dev/null", &url]);
+    let o = record_with(
+        &server,
+        &out,
+        &["--no-redact"],
+        &["curl", "-sS", "--cacert", &cert, "-o", "/dev/null", &url],
+    );
     assert!(o.status.success());
     let conns = server.stop();
-    assert!(conns.iter().any(|c| c.log["alpn"] == "h2"), "curl negotiated HTTP/2");
+    assert!(
+        conns.iter().any(|c| c.log["alpn"] == "h2"),
+        "curl negotiated HTTP/2"
+    );
     assert_connections_captured(&out, &conns, 1);
-    let sni: Vec<String> = rows(&out, "tls_events").into_iter().filter(|r| r["event"] == "sni").map(|r| r["value"].clone()).collect();
-    assert!(sni.contains(&"localhost".to_string()), "SNI recorded: {sni:?}");
+    let sni: Vec<String> = rows(&out, "tls_events")
+        .into_iter()
+        .filter(|r| r["event"] == "sni")
+        .map(|r| r["value"].clone())
+        .collect();
+    assert!(
+        sni.contains(&"localhost".to_string()),
+        "SNI recorded: {sni:?}"
+    );
 }
 
 #[test]
 fn python_sdks_openai_and_anthropic_byte_exact() {
     let _g = serial();
-    let Some((work, server)) = setup() else { return };
+    let Some((work, server)) = setup() else {
+        return;
+    };
     let out = work.path().join("cap");
     let o = record_with(
         &server,
@@ -281,7 +373,9 @@ fn python_sdks_openai_and_anthropic_byte_exact() {
 #[test]
 fn node_fetch_and_sdks_byte_exact_with_fd_from_syscalls() {
     let _g = serial();
-    let Some((work, server)) = setup() else { return };
+    let Some((work, server)) = setup() else {
+        return;
+    };
     let out = work.path().join("cap");
     let o = record_with(
         &server,
@@ -297,20 +391,35 @@ fn node_fetch_and_sdks_byte_exact_with_fd_from_syscalls() {
     let conns = server.stop();
     assert_connections_captured(&out, &conns, 3);
     let m = capture::Manifest::load(&out).unwrap();
-    assert!(m.tls_attachments.iter().any(|a| a.contains("node")), "node's own OpenSSL hooked: {:?}", m.tls_attachments);
+    assert!(
+        m.tls_attachments.iter().any(|a| a.contains("node")),
+        "node's own OpenSSL hooked: {:?}",
+        m.tls_attachments
+    );
     // node uses memory BIOs: the fd comes from the syscalls around SSL calls
-    let set_fd = rows(&out, "tls_events").into_iter().filter(|r| r["event"] == "set_fd").count();
+    let set_fd = rows(&out, "tls_events")
+        .into_iter()
+        .filter(|r| r["event"] == "set_fd")
+        .count();
     assert!(set_fd >= 3, "fd bound for node connections ({set_fd})");
 }
 
 #[test]
 fn two_concurrent_connections_are_kept_apart_and_tied_to_their_sockets() {
     let _g = serial();
-    let Some((work, server)) = setup() else { return };
+    let Some((work, server)) = setup() else {
+        return;
+    };
     let out = work.path().join("cap");
-    let o = record_with(&server, &out, &["--no-redact"], &["python3", "tests/clients/two_connections.py"]);
+    let o = record_with(
+        &server,
+        &out,
+        &["--no-redact"],
+        &["python3", "tests/clients/two_connections.py"],
+    );
     assert!(o.status.success());
-    let report: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
     let conns = server.stop();
     assert_connections_captured(&out, &conns, 2);
     let streams = captured_streams(&out);
@@ -323,14 +432,28 @@ fn two_concurrent_connections_are_kept_apart_and_tied_to_their_sockets() {
         let local_port = c["local_port"].as_u64().unwrap().to_string();
         let (key, s) = streams
             .iter()
-            .find(|(k, s)| k.2 == "write" && s.bytes.windows(marker.len()).any(|w| w == marker.as_bytes()))
+            .find(|(k, s)| {
+                k.2 == "write"
+                    && s.bytes
+                        .windows(marker.len())
+                        .any(|w| w == marker.as_bytes())
+            })
             .unwrap_or_else(|| panic!("stream with {marker}"));
-        let other = format!("two_connections conn={} ", if name == "A" { "B" } else { "A" });
-        assert!(!s.bytes.windows(other.len()).any(|w| w == other.as_bytes()), "connections mixed in {key:?}");
+        let other = format!(
+            "two_connections conn={} ",
+            if name == "A" { "B" } else { "A" }
+        );
+        assert!(
+            !s.bytes.windows(other.len()).any(|w| w == other.as_bytes()),
+            "connections mixed in {key:?}"
+        );
         assert_eq!(s.fds.len(), 1, "one fd per connection: {:?}", s.fds);
         let fd = s.fds[0].to_string();
         assert!(
-            net.iter().any(|r| r["op"] == "connect" && r["pid"] == s.pid.to_string() && r["fd"] == fd && r["local_port"] == local_port),
+            net.iter().any(|r| r["op"] == "connect"
+                && r["pid"] == s.pid.to_string()
+                && r["fd"] == fd
+                && r["local_port"] == local_port),
             "connect row for fd {fd} with local port {local_port}"
         );
     }
@@ -341,7 +464,13 @@ fn two_concurrent_connections_are_kept_apart_and_tied_to_their_sockets() {
 fn assert_key_absent(dir: &Path) {
     for entry in walk(dir) {
         let bytes = std::fs::read(&entry).unwrap();
-        assert!(!bytes.windows(API_KEY.len()).any(|w| w == API_KEY.as_bytes()), "key in raw file {}", entry.display());
+        assert!(
+            !bytes
+                .windows(API_KEY.len())
+                .any(|w| w == API_KEY.as_bytes()),
+            "key in raw file {}",
+            entry.display()
+        );
     }
     let py = format!(
         r#"
@@ -377,7 +506,9 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn api_keys_never_reach_the_capture_unless_no_redact() {
     let _g = serial();
-    let Some((work, server)) = setup() else { return };
+    let Some((work, server)) = setup() else {
+        return;
+    };
     let out = work.path().join("cap");
     let o = record_with(
         &server,
@@ -389,34 +520,72 @@ fn api_keys_never_reach_the_capture_unless_no_redact() {
     assert_key_absent(&out);
     // the evidence stays honest: header names kept, masked value as long as the key
     let streams = captured_streams(&out);
-    let all: Vec<u8> = streams.iter().filter(|(k, _)| k.2 == "write").flat_map(|(_, s)| s.bytes.clone()).collect();
+    let all: Vec<u8> = streams
+        .iter()
+        .filter(|(k, _)| k.2 == "write")
+        .flat_map(|(_, s)| s.bytes.clone())
+        .collect();
     let text = String::from_utf8_lossy(&all).to_lowercase();
     let masked = "*".repeat(API_KEY.len());
-    assert!(text.contains(&format!("x-api-key: {masked}")), "anthropic key masked in place");
-    assert!(text.contains(&format!("authorization: bearer {masked}")) || text.contains(&format!("authorization: {}", "*".repeat(API_KEY.len() + 7))), "openai key masked");
-    let redacted = rows(&out, "tls_chunks").iter().filter(|r| r["redacted"] == "true").count();
+    assert!(
+        text.contains(&format!("x-api-key: {masked}")),
+        "anthropic key masked in place"
+    );
+    assert!(
+        text.contains(&format!("authorization: bearer {masked}"))
+            || text.contains(&format!("authorization: {}", "*".repeat(API_KEY.len() + 7))),
+        "openai key masked"
+    );
+    let redacted = rows(&out, "tls_chunks")
+        .iter()
+        .filter(|r| r["redacted"] == "true")
+        .count();
     assert!(redacted >= 3);
     drop(server);
 
     // opting out keeps the key, and the manifest says so
     let server = MockServer::start(work.path());
     let raw = work.path().join("raw");
-    let o = record_with(&server, &raw, &["--no-redact"], &["python3", "tests/clients/py_anthropic.py", "--mode", "basic"]);
+    let o = record_with(
+        &server,
+        &raw,
+        &["--no-redact"],
+        &[
+            "python3",
+            "tests/clients/py_anthropic.py",
+            "--mode",
+            "basic",
+        ],
+    );
     assert!(o.status.success());
     let streams = captured_streams(&raw);
-    assert!(streams.values().any(|s| s.bytes.windows(API_KEY.len()).any(|w| w == API_KEY.as_bytes())));
+    assert!(streams.values().any(|s| s
+        .bytes
+        .windows(API_KEY.len())
+        .any(|w| w == API_KEY.as_bytes())));
     assert!(!capture::Manifest::load(&raw).unwrap().options.redact);
 }
 
 #[test]
 fn a_process_that_starts_tls_late_is_still_captured() {
     let _g = serial();
-    let Some((work, server)) = setup() else { return };
+    let Some((work, server)) = setup() else {
+        return;
+    };
     let out = work.path().join("cap");
-    let o = record_with(&server, &out, &["--no-redact"], &["python3", "tests/clients/late_tls.py", "--delay", "2"]);
+    let o = record_with(
+        &server,
+        &out,
+        &["--no-redact"],
+        &["python3", "tests/clients/late_tls.py", "--delay", "2"],
+    );
     assert!(o.status.success());
-    let report: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
-    assert_eq!(report["libssl_mapped_before_sleep"], false, "libssl really loaded late");
+    let report: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    assert_eq!(
+        report["libssl_mapped_before_sleep"], false,
+        "libssl really loaded late"
+    );
     let conns = server.stop();
     assert_connections_captured(&out, &conns, 1);
 }
@@ -424,16 +593,35 @@ fn a_process_that_starts_tls_late_is_still_captured() {
 #[test]
 fn tls_max_bytes_counts_what_it_does_not_keep() {
     let _g = serial();
-    let Some((work, server)) = setup() else { return };
+    let Some((work, server)) = setup() else {
+        return;
+    };
     let out = work.path().join("cap");
-    let o = record_with(&server, &out, &["--no-redact", "--tls-max-bytes", "4K"], &["python3", "tests/clients/py_urllib.py", "--do", "upload", "--upload-bytes", "1000000"]);
+    let o = record_with(
+        &server,
+        &out,
+        &["--no-redact", "--tls-max-bytes", "4K"],
+        &[
+            "python3",
+            "tests/clients/py_urllib.py",
+            "--do",
+            "upload",
+            "--upload-bytes",
+            "1000000",
+        ],
+    );
     assert!(o.status.success());
     let streams = captured_streams(&out);
     let lost: u64 = streams.values().map(|s| s.lost).sum();
     assert!(lost > 0, "bytes past the cap are counted");
     let m = capture::Manifest::load(&out).unwrap();
-    assert_eq!(m.drops.get("tls_bytes_lost").copied().unwrap_or(0), lost, "manifest loss matches the rows");
+    assert_eq!(
+        m.drops.get("tls_bytes_lost").copied().unwrap_or(0),
+        lost,
+        "manifest loss matches the rows"
+    );
     let mut buf = String::new();
-    let _ = std::io::Cursor::new(agentsight(&["info", &out.display().to_string()]).stdout).read_to_string(&mut buf);
+    let _ = std::io::Cursor::new(agentsight(&["info", &out.display().to_string()]).stdout)
+        .read_to_string(&mut buf);
     assert!(buf.contains("tls_bytes_lost"), "{buf}");
 }

@@ -38,12 +38,20 @@ async fn main() -> anyhow::Result<()> {
                 first_row = b
                     .columns()
                     .iter()
-                    .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).map(|f| f.value(0).to_string()))
+                    .map(|c| {
+                        ArrayFormatter::try_new(c.as_ref(), &opts).map(|f| f.value(0).to_string())
+                    })
                     .collect::<Result<_, _>>()?;
             }
         }
-        results.insert(name.clone(), serde_json::json!({ "times": times, "rows": rows, "first_row": first_row }));
+        results.insert(
+            name.clone(),
+            serde_json::json!({ "times": times, "rows": rows, "first_row": first_row }),
+        );
     }
-    println!("{}", serde_json::json!({ "open_s": open_s, "queries": results }));
+    println!(
+        "{}",
+        serde_json::json!({ "open_s": open_s, "queries": results })
+    );
     Ok(())
 }

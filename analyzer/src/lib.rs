@@ -2,8 +2,8 @@
 //! everything that reads captures. Builds on any OS: no BPF, no root.
 
 pub mod capture;
-pub mod decode;
 pub mod cli;
+pub mod decode;
 pub mod fixtures;
 pub mod output;
 pub mod schema;

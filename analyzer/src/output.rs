@@ -34,11 +34,20 @@ pub enum Format {
 const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
 
 fn format_options(null: &str) -> FormatOptions<'_> {
-    FormatOptions::new().with_null(null).with_timestamp_tz_format(Some(TS_FORMAT)).with_display_error(true)
+    FormatOptions::new()
+        .with_null(null)
+        .with_timestamp_tz_format(Some(TS_FORMAT))
+        .with_display_error(true)
 }
 
 fn is_binary(t: &DataType) -> bool {
-    matches!(t, DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_))
+    matches!(
+        t,
+        DataType::Binary
+            | DataType::LargeBinary
+            | DataType::BinaryView
+            | DataType::FixedSizeBinary(_)
+    )
 }
 
 fn is_nested(t: &DataType) -> bool {
@@ -67,7 +76,9 @@ fn binary_as_text(a: &ArrayRef) -> Result<ArrayRef> {
 fn display_as_text(a: &ArrayRef) -> Result<ArrayRef> {
     let opts = format_options("");
     let f = ArrayFormatter::try_new(a.as_ref(), &opts)?;
-    let v: StringArray = (0..a.len()).map(|i| a.is_valid(i).then(|| f.value(i).to_string())).collect();
+    let v: StringArray = (0..a.len())
+        .map(|i| a.is_valid(i).then(|| f.value(i).to_string()))
+        .collect();
     Ok(Arc::new(v))
 }
 
@@ -142,7 +153,12 @@ struct Grid {
     total: usize,
 }
 
-fn grid(schema: &SchemaRef, batches: &[RecordBatch], max_cell: usize, max_rows: usize) -> Result<Grid> {
+fn grid(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    max_cell: usize,
+    max_rows: usize,
+) -> Result<Grid> {
     let total: usize = batches.iter().map(|b| b.num_rows()).sum();
     let opts = format_options("NULL");
     let mut rows = Vec::new();
@@ -157,12 +173,25 @@ fn grid(schema: &SchemaRef, batches: &[RecordBatch], max_cell: usize, max_rows: 
             if max_rows > 0 && rows.len() >= max_rows {
                 break 'outer;
             }
-            rows.push(formatters.iter().map(|f| cell_text(&f.value(row).to_string(), max_cell)).collect());
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|f| cell_text(&f.value(row).to_string(), max_cell))
+                    .collect(),
+            );
         }
     }
     Ok(Grid {
-        headers: schema.fields().iter().map(|f| cell_text(f.name(), max_cell)).collect(),
-        right: schema.fields().iter().map(|f| right_aligned(f.data_type())).collect(),
+        headers: schema
+            .fields()
+            .iter()
+            .map(|f| cell_text(f.name(), max_cell))
+            .collect(),
+        right: schema
+            .fields()
+            .iter()
+            .map(|f| right_aligned(f.data_type()))
+            .collect(),
         rows,
         total,
     })
@@ -185,11 +214,21 @@ impl Grid {
     /// `cols`: column index, or None for an elision marker column.
     fn render(&self, cols: &[Option<usize>], max: usize) -> String {
         let mut table = Table::new();
-        table.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Disabled);
+        table
+            .load_preset(presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Disabled);
         let text = |s: &String| cell_text(s, max);
-        table.set_header(cols.iter().map(|c| Cell::new(c.map(|c| text(&self.headers[c])).unwrap_or_else(|| "…".into()))));
+        table.set_header(cols.iter().map(|c| {
+            Cell::new(
+                c.map(|c| text(&self.headers[c]))
+                    .unwrap_or_else(|| "…".into()),
+            )
+        }));
         for r in &self.rows {
-            table.add_row(cols.iter().map(|c| Cell::new(c.map(|c| text(&r[c])).unwrap_or_else(|| "…".into()))));
+            table.add_row(
+                cols.iter()
+                    .map(|c| Cell::new(c.map(|c| text(&r[c])).unwrap_or_else(|| "…".into()))),
+            );
         }
         for (i, c) in cols.iter().enumerate() {
             if c.is_some_and(|c| self.right[c]) {
@@ -203,9 +242,16 @@ impl Grid {
         let shown = self.rows.len();
         let mut notes = Vec::new();
         if shown < self.total {
-            notes.push(format!("{} rows, first {shown} shown; use --max-rows 0 or another --format for all", self.total));
+            notes.push(format!(
+                "{} rows, first {shown} shown; use --max-rows 0 or another --format for all",
+                self.total
+            ));
         } else {
-            notes.push(format!("{} row{}", self.total, if self.total == 1 { "" } else { "s" }));
+            notes.push(format!(
+                "{} row{}",
+                self.total,
+                if self.total == 1 { "" } else { "s" }
+            ));
         }
         let visible = cols.iter().filter(|c| c.is_some()).count();
         if visible < self.headers.len() {
@@ -218,7 +264,12 @@ impl Grid {
 
 /// Renders batches as an aligned table. `max_cell` cuts wide cells (0 = no
 /// limit); `max_rows` stops after that many rows (0 = all) and says so.
-pub fn render_table(schema: &SchemaRef, batches: &[RecordBatch], max_cell: usize, max_rows: usize) -> Result<String> {
+pub fn render_table(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    max_cell: usize,
+    max_rows: usize,
+) -> Result<String> {
     let g = grid(schema, batches, max_cell, max_rows)?;
     let all: Vec<Option<usize>> = (0..g.headers.len()).map(Some).collect();
     Ok(g.render(&all, max_cell))
@@ -278,7 +329,11 @@ pub fn render_table_fit(
             cols.extend(right);
             return Ok(g.render(&cols, limit));
         }
-        limit = if limit == usize::MAX { 60 } else { (limit * 2 / 3).max(16) };
+        limit = if limit == usize::MAX {
+            60
+        } else {
+            (limit * 2 / 3).max(16)
+        };
     }
 }
 
@@ -310,10 +365,16 @@ impl ResultWriter {
                     .build(w),
             ),
             Format::Parquet => Sink::Parquet(
-                parquet::arrow::ArrowWriter::try_new(w, schema.clone(), None).context("starting Parquet output")?,
+                parquet::arrow::ArrowWriter::try_new(w, schema.clone(), None)
+                    .context("starting Parquet output")?,
             ),
         };
-        Ok(ResultWriter { sink, schema, rows: 0, batches: 0 })
+        Ok(ResultWriter {
+            sink,
+            schema,
+            rows: 0,
+            batches: 0,
+        })
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -359,7 +420,12 @@ impl ResultWriter {
 }
 
 /// Writes batches in a machine format to `w`.
-pub fn write_results(format: Format, schema: &SchemaRef, batches: &[RecordBatch], w: Box<dyn Write + Send>) -> Result<()> {
+pub fn write_results(
+    format: Format,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    w: Box<dyn Write + Send>,
+) -> Result<()> {
     let mut rw = ResultWriter::new(format, schema.clone(), w)?;
     for b in batches {
         rw.write(b)?;
@@ -426,25 +492,45 @@ mod tests {
         let t = render_table(&schema, &batches, 40, 1).unwrap();
         assert!(t.contains("first 1 shown"), "{t}");
         // Fitting narrows cells first, then elides middle columns.
-        let wide = Arc::new(Schema::new((0..12).map(|i| Field::new(format!("column_{i}"), DataType::Utf8, true)).collect::<Vec<_>>()));
+        let wide = Arc::new(Schema::new(
+            (0..12)
+                .map(|i| Field::new(format!("column_{i}"), DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ));
         let long = "x".repeat(50);
-        let cols: Vec<ArrayRef> = (0..12).map(|_| Arc::new(StringArray::from(vec![long.as_str()])) as ArrayRef).collect();
+        let cols: Vec<ArrayRef> = (0..12)
+            .map(|_| Arc::new(StringArray::from(vec![long.as_str()])) as ArrayRef)
+            .collect();
         let wb = vec![RecordBatch::try_new(wide.clone(), cols).unwrap()];
         let t = render_table_fit(&wide, &wb, 60, 0, 100).unwrap();
         assert!(t.lines().all(|l| l.chars().count() <= 100), "{t}");
-        assert!(t.contains("12 columns, ") && t.contains("column_0") && t.contains("column_11"), "{t}");
+        assert!(
+            t.contains("12 columns, ") && t.contains("column_0") && t.contains("column_11"),
+            "{t}"
+        );
         let t = render_table_fit(&schema, &batches, 60, 0, 100).unwrap();
         assert_eq!(t, render_table(&schema, &batches, 60, 0).unwrap());
 
-        let v: serde_json::Value = serde_json::from_slice(&written(Format::Json, &schema, &batches)).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&written(Format::Json, &schema, &batches)).unwrap();
         assert_eq!(v[0]["data"], "GET /\r\n\\xff");
         assert_eq!(v[0]["n"], 1);
 
         let text = String::from_utf8(written(Format::Csv, &schema, &batches)).unwrap();
         assert!(text.starts_with("n,data\n1,"), "{text}");
 
-        assert_eq!(String::from_utf8(written(Format::Json, &schema, &[])).unwrap().trim(), "[]");
-        assert_eq!(String::from_utf8(written(Format::Csv, &schema, &[])).unwrap().trim(), "n,data");
+        assert_eq!(
+            String::from_utf8(written(Format::Json, &schema, &[]))
+                .unwrap()
+                .trim(),
+            "[]"
+        );
+        assert_eq!(
+            String::from_utf8(written(Format::Csv, &schema, &[]))
+                .unwrap()
+                .trim(),
+            "n,data"
+        );
         let ndjson = String::from_utf8(written(Format::Ndjson, &schema, &batches)).unwrap();
         assert_eq!(ndjson.lines().count(), 2);
         let pq = written(Format::Parquet, &schema, &batches);

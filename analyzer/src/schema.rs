@@ -56,9 +56,7 @@ impl ColType {
             ColType::U16 => DataType::UInt16,
             ColType::Bool => DataType::Boolean,
             ColType::Text | ColType::Tag => DataType::Utf8,
-            ColType::TextList => {
-                DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
-            }
+            ColType::TextList => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
             ColType::Bytes => DataType::Binary,
         }
     }
@@ -93,11 +91,21 @@ pub struct Table {
 }
 
 const fn col(name: &'static str, ty: ColType, doc: &'static str) -> Column {
-    Column { name, ty, nullable: false, doc }
+    Column {
+        name,
+        ty,
+        nullable: false,
+        doc,
+    }
 }
 
 const fn opt(name: &'static str, ty: ColType, doc: &'static str) -> Column {
-    Column { name, ty, nullable: true, doc }
+    Column {
+        name,
+        ty,
+        nullable: true,
+        doc,
+    }
 }
 
 use ColType::*;
@@ -106,7 +114,11 @@ const TS: Column = col("ts_ns", U64, "Event time, kernel CLOCK_BOOTTIME nanoseco
 const PID: Column = col("pid", I32, "Process id (kernel tgid).");
 const TID: Column = col("tid", I32, "Thread id.");
 const PROC_KEY: Column = col("proc_key", U64, "Stable process key: `(start_ticks << 22) | pid`, start_ticks = process start in 10 ms ticks since boot (as /proc/PID/stat). Unique within a boot even when pids are reused.");
-const COMM: Column = col("comm", Tag, "Thread command name (16 bytes max) at the time of the event.");
+const COMM: Column = col(
+    "comm",
+    Tag,
+    "Thread command name (16 bytes max) at the time of the event.",
+);
 const UID: Column = col("uid", U32, "Real user id.");
 
 pub static TABLES: &[Table] = &[
@@ -259,7 +271,10 @@ pub fn markdown() -> String {
          Times are kernel CLOCK_BOOTTIME nanoseconds; the manifest's `boot_anchor` maps them to wall clock.\n\n"
     ));
     for t in TABLES {
-        out.push_str(&format!("### `{}`\n\n{}\n\n| column | type | null | meaning |\n|---|---|---|---|\n", t.name, t.doc));
+        out.push_str(&format!(
+            "### `{}`\n\n{}\n\n| column | type | null | meaning |\n|---|---|---|---|\n",
+            t.name, t.doc
+        ));
         for c in t.columns {
             out.push_str(&format!(
                 "| `{}` | {} | {} | {} |\n",
@@ -297,7 +312,10 @@ mod tests {
         let key = proc_key(4_194_303, ns);
         assert_eq!(split_proc_key(key), (4_194_303, 123_450_000_000));
         // /proc/PID/stat starttime in ticks of 10 ms gives the same key
-        assert_eq!(proc_key(77, 12_345 * 10_000_000 + 9_999_999), proc_key(77, 12_345 * 10_000_000));
+        assert_eq!(
+            proc_key(77, 12_345 * 10_000_000 + 9_999_999),
+            proc_key(77, 12_345 * 10_000_000)
+        );
         assert_ne!(proc_key(77, ns), proc_key(78, ns));
     }
 
@@ -326,7 +344,12 @@ mod tests {
             let mut names: Vec<_> = t.columns.iter().map(|c| c.name).collect();
             names.sort();
             names.dedup();
-            assert_eq!(names.len(), t.columns.len(), "duplicate column in {}", t.name);
+            assert_eq!(
+                names.len(),
+                t.columns.len(),
+                "duplicate column in {}",
+                t.name
+            );
         }
         assert_eq!(RAW_TABLES.len(), TABLES.len());
         for name in RAW_TABLES {

@@ -16,7 +16,9 @@ use anyhow::{bail, Context, Result};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::datasource::{provider_as_source, MemTable, ViewTable};
 use datafusion::logical_expr::{col, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -72,9 +74,17 @@ fn inside_capture(rel: &str) -> bool {
 
 /// Checks that a sealed segment is a complete Parquet file with the rows and
 /// columns the manifest and schema promise. Only the footer is read.
-fn check_segment(path: &Path, table: &Table, rows: u64, bytes: u64) -> std::result::Result<(), String> {
+fn check_segment(
+    path: &Path,
+    table: &Table,
+    rows: u64,
+    bytes: u64,
+) -> std::result::Result<(), String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot be opened: {e}"))?;
-    let len = file.metadata().map(|m| m.len()).map_err(|e| format!("cannot be read: {e}"))?;
+    let len = file
+        .metadata()
+        .map(|m| m.len())
+        .map_err(|e| format!("cannot be read: {e}"))?;
     if len != bytes {
         return Err(format!(
             "has {len} bytes but the manifest recorded {bytes} (truncated or altered; `agentsight verify` checks every hash)"
@@ -91,7 +101,13 @@ fn check_segment(path: &Path, table: &Table, rows: u64, bytes: u64) -> std::resu
         let want = c.ty.arrow();
         match found.field_with_name(c.name) {
             Ok(f) if *f.data_type() == want => {}
-            Ok(f) => return Err(format!("column {} has type {} instead of {want}", c.name, f.data_type())),
+            Ok(f) => {
+                return Err(format!(
+                    "column {} has type {} instead of {want}",
+                    c.name,
+                    f.data_type()
+                ))
+            }
             Err(_) => return Err(format!("lacks column {}", c.name)),
         }
     }
@@ -107,36 +123,59 @@ fn file_url(path: &Path) -> Result<ListingTableUrl> {
 }
 
 /// Scan of one capture's segments of `table`, with its `capture` column.
-fn capture_scan(ctx: &SessionContext, table: &Table, label: &str, files: &[PathBuf]) -> Result<LogicalPlan> {
-    let urls = files.iter().map(|f| file_url(f)).collect::<Result<Vec<_>>>()?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+fn capture_scan(
+    ctx: &SessionContext,
+    table: &Table,
+    label: &str,
+    files: &[PathBuf],
+) -> Result<LogicalPlan> {
+    let urls = files
+        .iter()
+        .map(|f| file_url(f))
+        .collect::<Result<Vec<_>>>()?;
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(table.arrow_schema());
     let listing = ListingTable::try_new(config)?
         .with_cache(ctx.runtime_env().cache_manager.get_file_statistic_cache());
     let provider: Arc<dyn TableProvider> = Arc::new(listing);
-    with_capture_column(LogicalPlanBuilder::scan(table.name, provider_as_source(provider), None)?, table, label)
+    with_capture_column(
+        LogicalPlanBuilder::scan(table.name, provider_as_source(provider), None)?,
+        table,
+        label,
+    )
 }
 
 fn with_capture_column(b: LogicalPlanBuilder, table: &Table, label: &str) -> Result<LogicalPlan> {
-    let mut exprs: Vec<datafusion::logical_expr::Expr> = table.columns.iter().map(|c| col(c.name)).collect();
+    let mut exprs: Vec<datafusion::logical_expr::Expr> =
+        table.columns.iter().map(|c| col(c.name)).collect();
     // Utf8View: grouping and joining on (capture, proc_key) is much faster
     // with view strings than with plain Utf8. Not a literal: see CaptureFill.
-    let fill = Arc::new(datafusion::logical_expr::ScalarUDF::from(udf::CaptureFill::new(label)));
+    let fill = Arc::new(datafusion::logical_expr::ScalarUDF::from(
+        udf::CaptureFill::new(label),
+    ));
     exprs.push(fill.call(vec![col("ts_ns")]).alias(CAPTURE_COLUMN));
     Ok(b.project(exprs)?.build()?)
 }
 
 fn empty_scan(table: &Table) -> Result<LogicalPlan> {
-    let provider: Arc<dyn TableProvider> = Arc::new(MemTable::try_new(table.arrow_schema(), vec![vec![]])?);
-    with_capture_column(LogicalPlanBuilder::scan(table.name, provider_as_source(provider), None)?, table, "")
+    let provider: Arc<dyn TableProvider> =
+        Arc::new(MemTable::try_new(table.arrow_schema(), vec![vec![]])?);
+    with_capture_column(
+        LogicalPlanBuilder::scan(table.name, provider_as_source(provider), None)?,
+        table,
+        "",
+    )
 }
 
 fn progress_bar(len: u64, enabled: bool) -> indicatif::ProgressBar {
     if enabled && len >= 64 && std::io::stderr().is_terminal() {
         let pb = indicatif::ProgressBar::new(len);
-        if let Ok(style) = indicatif::ProgressStyle::with_template("checking segments {bar:30} {pos}/{len}") {
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("checking segments {bar:30} {pos}/{len}")
+        {
             pb.set_style(style);
         }
         pb
@@ -159,7 +198,8 @@ pub fn session_config() -> SessionConfig {
     opts.sql_parser.enable_subquery_sort_elimination = false;
     // Per-process aggregates barely reduce the input (3 events per
     // process): skip the partial phase early instead of hashing twice.
-    opts.execution.skip_partial_aggregation_probe_ratio_threshold = 0.1;
+    opts.execution
+        .skip_partial_aggregation_probe_ratio_threshold = 0.1;
     config
 }
 
@@ -184,10 +224,17 @@ impl Session {
                     );
                 }
                 for f in unsealed {
-                    skipped.push(BadSegment { file: f, reason: "unsealed (run `agentsight recover`)".into() });
+                    skipped.push(BadSegment {
+                        file: f,
+                        reason: "unsealed (run `agentsight recover`)".into(),
+                    });
                 }
             }
-            captures.push(CaptureSource { label: manifest.capture_id.clone(), dir: dir.clone(), manifest });
+            captures.push(CaptureSource {
+                label: manifest.capture_id.clone(),
+                dir: dir.clone(),
+                manifest,
+            });
         }
         // Labels must tell captures apart; fall back to the directory.
         let ids: Vec<String> = captures.iter().map(|c| c.label.clone()).collect();
@@ -245,14 +292,26 @@ impl Session {
         }
         pb.finish_and_clear();
 
-        let anchors = udf::Anchors::new(captures.iter().map(|c| (c.label.clone(), c.manifest.boot_anchor)));
-        let machine = captures.first().map(|c| c.manifest.host.machine.clone()).unwrap_or_default();
+        let anchors = udf::Anchors::new(
+            captures
+                .iter()
+                .map(|c| (c.label.clone(), c.manifest.boot_anchor)),
+        );
+        let machine = captures
+            .first()
+            .map(|c| c.manifest.host.machine.clone())
+            .unwrap_or_default();
         udf::register(&ctx, anchors, &machine);
 
         let defs = views::load(opts.queries_dir.as_deref())?;
         views::register(&ctx, &defs).await?;
         tree::register(&ctx).await?;
-        Ok(Session { ctx, captures, skipped, views: defs })
+        Ok(Session {
+            ctx,
+            captures,
+            skipped,
+            views: defs,
+        })
     }
 
     /// One line for stderr when segments were left out, None otherwise.

@@ -42,12 +42,19 @@ impl Direction {
 
 /// Registers `descendants` and `ancestors` over the current `processes` view.
 pub async fn register(ctx: &SessionContext) -> anyhow::Result<()> {
-    let processes = ctx.table_provider("processes").await.context("the processes view is missing")?;
+    let processes = ctx
+        .table_provider("processes")
+        .await
+        .context("the processes view is missing")?;
     let cache = EdgeCache::default();
     for direction in [Direction::Descendants, Direction::Ancestors] {
         ctx.register_udtf(
             direction.name(),
-            Arc::new(TreeFunction { direction, processes: processes.clone(), edges: cache.clone() }),
+            Arc::new(TreeFunction {
+                direction,
+                processes: processes.clone(),
+                edges: cache.clone(),
+            }),
         );
     }
     Ok(())
@@ -80,9 +87,9 @@ fn literal_key(e: &Expr) -> Option<u64> {
             ScalarValue::UInt16(Some(x)) => Some(*x as u64),
             ScalarValue::UInt32(Some(x)) => Some(*x as u64),
             ScalarValue::UInt64(Some(x)) => Some(*x),
-            ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-                s.trim().parse().ok()
-            }
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)) => s.trim().parse().ok(),
             _ => None,
         },
         Expr::Cast(c) => literal_key(&c.expr),
@@ -92,9 +99,12 @@ fn literal_key(e: &Expr) -> Option<u64> {
 
 fn literal_text(e: &Expr) -> Option<String> {
     match e {
-        Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)), _) => {
-            Some(s.clone())
-        }
+        Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)),
+            _,
+        ) => Some(s.clone()),
         _ => None,
     }
 }
@@ -114,7 +124,9 @@ impl TableFunctionImpl for TreeFunction {
         };
         let capture = match exprs.get(1) {
             None => None,
-            Some(e) => Some(literal_text(e).ok_or_else(|| plan_datafusion_err!("{name}: capture must be a text literal, got {e}"))?),
+            Some(e) => Some(literal_text(e).ok_or_else(|| {
+                plan_datafusion_err!("{name}: capture must be a text literal, got {e}")
+            })?),
         };
         let base = self.processes.schema();
         for needed in ["capture", "proc_key", "parent_key"] {
@@ -124,8 +136,15 @@ impl TableFunctionImpl for TreeFunction {
         }
         // Every column nullable: the result is rebuilt from a join whose
         // nullability need not match the view's.
-        let mut fields = vec![Field::new("root_key", DataType::UInt64, true), Field::new("depth", DataType::Int32, true)];
-        fields.extend(base.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)));
+        let mut fields = vec![
+            Field::new("root_key", DataType::UInt64, true),
+            Field::new("depth", DataType::Int32, true),
+        ];
+        fields.extend(
+            base.fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true)),
+        );
         Ok(Arc::new(TreeTable {
             direction: self.direction,
             root,
@@ -197,7 +216,9 @@ impl Edges {
     fn walk(&self, root: u64, capture: Option<&str>, direction: Direction) -> Vec<(u32, u64, i32)> {
         let mut out = Vec::new();
         for ci in 0..self.captures.len() as u32 {
-            if capture.is_some_and(|c| c != self.captures[ci as usize]) || !self.parent.contains_key(&(ci, root)) {
+            if capture.is_some_and(|c| c != self.captures[ci as usize])
+                || !self.parent.contains_key(&(ci, root))
+            {
                 continue;
             }
             let mut seen = HashSet::from([root]);
@@ -205,7 +226,9 @@ impl Edges {
             while let Some((key, depth)) = queue.pop_front() {
                 out.push((ci, key, depth));
                 let next: Vec<u64> = match direction {
-                    Direction::Descendants => self.children.get(&(ci, key)).cloned().unwrap_or_default(),
+                    Direction::Descendants => {
+                        self.children.get(&(ci, key)).cloned().unwrap_or_default()
+                    }
                     // The top ancestor is often never seen itself (init):
                     // stop at keys that are not processes of the capture.
                     Direction::Ancestors => match self.parent.get(&(ci, key)) {
@@ -244,7 +267,12 @@ impl TableProvider for TreeTable {
         let state = state
             .as_any()
             .downcast_ref::<SessionState>()
-            .ok_or_else(|| DataFusionError::Plan(format!("{}() needs a DataFusion SessionState", self.direction.name())))?;
+            .ok_or_else(|| {
+                DataFusionError::Plan(format!(
+                    "{}() needs a DataFusion SessionState",
+                    self.direction.name()
+                ))
+            })?;
         let ctx = SessionContext::new_with_state(state.clone());
         let procs = ctx.read_table(self.processes.clone())?;
 
@@ -253,8 +281,11 @@ impl TableProvider for TreeTable {
             Some(e) => e,
             None => {
                 let mut edges = Edges::default();
-                let edge_batches =
-                    procs.clone().select(vec![col("capture"), col("proc_key"), col("parent_key")])?.collect().await?;
+                let edge_batches = procs
+                    .clone()
+                    .select(vec![col("capture"), col("proc_key"), col("parent_key")])?
+                    .collect()
+                    .await?;
                 for b in &edge_batches {
                     edges.add_batch(b)?;
                 }
@@ -268,7 +299,12 @@ impl TableProvider for TreeTable {
         let hits = edges.walk(self.root, self.capture.as_deref(), self.direction);
 
         // Same type as the view's capture column, so the join keys match.
-        let cap_type = self.processes.schema().field_with_name("capture")?.data_type().clone();
+        let cap_type = self
+            .processes
+            .schema()
+            .field_with_name("capture")?
+            .data_type()
+            .clone();
         let hit_schema = Arc::new(Schema::new(vec![
             Field::new("__cap", cap_type.clone(), false),
             Field::new("__key", DataType::UInt64, false),
@@ -278,7 +314,9 @@ impl TableProvider for TreeTable {
             hit_schema,
             vec![
                 cast(
-                    &(Arc::new(StringArray::from_iter_values(hits.iter().map(|h| edges.captures[h.0 as usize].as_str()))) as ArrayRef),
+                    &(Arc::new(StringArray::from_iter_values(
+                        hits.iter().map(|h| edges.captures[h.0 as usize].as_str()),
+                    )) as ArrayRef),
                     &cap_type,
                 )?,
                 Arc::new(UInt64Array::from_iter_values(hits.iter().map(|h| h.1))),
@@ -286,11 +324,27 @@ impl TableProvider for TreeTable {
             ],
         )?;
         let mut select = vec![lit(self.root).alias("root_key"), col("depth")];
-        select.extend(self.processes.schema().fields().iter().map(|f| col(datafusion::common::Column::from_name(f.name()))));
+        select.extend(
+            self.processes
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| col(datafusion::common::Column::from_name(f.name()))),
+        );
         let rows = ctx
             .read_batch(hit_batch)?
-            .join(procs, JoinType::Inner, &["__cap", "__key"], &["capture", "proc_key"], None)?
-            .sort(vec![col("__cap").sort(true, false), col("depth").sort(true, false), col("__key").sort(true, false)])?
+            .join(
+                procs,
+                JoinType::Inner,
+                &["__cap", "__key"],
+                &["capture", "proc_key"],
+                None,
+            )?
+            .sort(vec![
+                col("__cap").sort(true, false),
+                col("depth").sort(true, false),
+                col("__key").sort(true, false),
+            ])?
             .select(select)?
             .collect()
             .await?;
@@ -299,6 +353,10 @@ impl TableProvider for TreeTable {
             .into_iter()
             .map(|b| RecordBatch::try_new(self.schema.clone(), b.columns().to_vec()))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(MemorySourceConfig::try_new_exec(&[batches], self.schema.clone(), projection.cloned())?)
+        Ok(MemorySourceConfig::try_new_exec(
+            &[batches],
+            self.schema.clone(),
+            projection.cloned(),
+        )?)
     }
 }

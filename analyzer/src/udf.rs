@@ -13,8 +13,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int32Builder, StringBuilder, TimestampNanosecondArray,
-    UInt64Array,
+    Array, ArrayRef, AsArray, Int32Builder, StringBuilder, TimestampNanosecondArray, UInt64Array,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
@@ -30,16 +29,37 @@ use crate::capture::manifest::BootAnchor;
 /// Names of the scalar functions registered by [`register`], with a one-line
 /// description each (shown by `.help` in the shell and in docs/views.md).
 pub const FUNCTIONS: &[(&str, &str)] = &[
-    ("to_wall(ts_ns [, capture])", "boot-time ns -> UTC timestamp using the capture's manifest anchor"),
-    ("bytes_text(data)", "bytes -> text; invalid UTF-8 shown as \\xNN"),
-    ("bytes_preview(data, max_chars)", "bytes -> one line: control bytes escaped, cut with …"),
-    ("open_flags(flags [, machine])", "open(2) flags -> 'O_WRONLY|O_CREAT|O_TRUNC'"),
-    ("errno_name(ret)", "negative syscall result -> 'ENOENT'; NULL when ret >= 0"),
+    (
+        "to_wall(ts_ns [, capture])",
+        "boot-time ns -> UTC timestamp using the capture's manifest anchor",
+    ),
+    (
+        "bytes_text(data)",
+        "bytes -> text; invalid UTF-8 shown as \\xNN",
+    ),
+    (
+        "bytes_preview(data, max_chars)",
+        "bytes -> one line: control bytes escaped, cut with …",
+    ),
+    (
+        "open_flags(flags [, machine])",
+        "open(2) flags -> 'O_WRONLY|O_CREAT|O_TRUNC'",
+    ),
+    (
+        "errno_name(ret)",
+        "negative syscall result -> 'ENOENT'; NULL when ret >= 0",
+    ),
     ("signal_name(sig)", "signal number -> 'SIGKILL'"),
     ("file_mode(mode)", "mode bits -> octal text '0755'"),
     ("key_pid(proc_key)", "pid part of a process key"),
-    ("key_start_ns(proc_key)", "process start (boot-time ns, 10 ms resolution) from a process key"),
-    ("capture_no(capture)", "capture label -> small integer (fast grouping/joining key); capture_label(n) reverses it"),
+    (
+        "key_start_ns(proc_key)",
+        "process start (boot-time ns, 10 ms resolution) from a process key",
+    ),
+    (
+        "capture_no(capture)",
+        "capture label -> small integer (fast grouping/joining key); capture_label(n) reverses it",
+    ),
 ];
 
 /// Wall-clock anchors of the open captures, by capture label.
@@ -50,7 +70,9 @@ pub struct Anchors {
 
 impl Anchors {
     pub fn new(by_capture: impl IntoIterator<Item = (String, BootAnchor)>) -> Self {
-        Anchors { by_capture: by_capture.into_iter().collect() }
+        Anchors {
+            by_capture: by_capture.into_iter().collect(),
+        }
     }
 
     /// The anchor `to_wall(ts)` uses without a capture argument: only
@@ -58,13 +80,17 @@ impl Anchors {
     /// cannot silently convert with the wrong clock.
     fn single(&self) -> std::result::Result<Option<BootAnchor>, String> {
         let mut it = self.by_capture.values();
-        let Some(first) = it.next() else { return Ok(None) };
+        let Some(first) = it.next() else {
+            return Ok(None);
+        };
         if it.all(|a| a.boottime_ns == first.boottime_ns && a.realtime_ns == first.realtime_ns) {
             Ok(Some(*first))
         } else {
-            Err("to_wall(ts_ns) is ambiguous over several captures with different clocks; \
+            Err(
+                "to_wall(ts_ns) is ambiguous over several captures with different clocks; \
                  use to_wall(ts_ns, capture)"
-                .to_string())
+                    .to_string(),
+            )
         }
     }
 }
@@ -78,11 +104,31 @@ pub fn wall_ns(anchor: &BootAnchor, boottime_ns: u64) -> Option<i64> {
 /// Registers every function of this module in `ctx`.
 pub fn register(ctx: &SessionContext, anchors: Anchors, machine: &str) {
     let labels: Vec<String> = anchors.by_capture.keys().cloned().collect();
-    ctx.register_udf(ScalarUDF::from(CaptureNo { labels: labels.clone(), reverse: false, signature: arity(1, 1) }));
-    ctx.register_udf(ScalarUDF::from(CaptureNo { labels, reverse: true, signature: arity(1, 1) }));
+    ctx.register_udf(ScalarUDF::from(CaptureNo {
+        labels: labels.clone(),
+        reverse: false,
+        signature: arity(1, 1),
+    }));
+    ctx.register_udf(ScalarUDF::from(CaptureNo {
+        labels,
+        reverse: true,
+        signature: arity(1, 1),
+    }));
     ctx.register_udf(ScalarUDF::from(ToWall::new(anchors)));
-    ctx.register_udf(ScalarUDF::from(Simple::new("bytes_text", 1, 1, DataType::Utf8, Kind::BytesText)));
-    ctx.register_udf(ScalarUDF::from(Simple::new("bytes_preview", 2, 2, DataType::Utf8, Kind::BytesPreview)));
+    ctx.register_udf(ScalarUDF::from(Simple::new(
+        "bytes_text",
+        1,
+        1,
+        DataType::Utf8,
+        Kind::BytesText,
+    )));
+    ctx.register_udf(ScalarUDF::from(Simple::new(
+        "bytes_preview",
+        2,
+        2,
+        DataType::Utf8,
+        Kind::BytesPreview,
+    )));
     ctx.register_udf(ScalarUDF::from(Simple::new(
         "open_flags",
         1,
@@ -90,11 +136,41 @@ pub fn register(ctx: &SessionContext, anchors: Anchors, machine: &str) {
         DataType::Utf8,
         Kind::OpenFlags(FlagArch::from_machine(machine)),
     )));
-    ctx.register_udf(ScalarUDF::from(Simple::new("errno_name", 1, 1, DataType::Utf8, Kind::Errno)));
-    ctx.register_udf(ScalarUDF::from(Simple::new("signal_name", 1, 1, DataType::Utf8, Kind::Signal)));
-    ctx.register_udf(ScalarUDF::from(Simple::new("file_mode", 1, 1, DataType::Utf8, Kind::FileMode)));
-    ctx.register_udf(ScalarUDF::from(Simple::new("key_pid", 1, 1, DataType::Int32, Kind::KeyPid)));
-    ctx.register_udf(ScalarUDF::from(Simple::new("key_start_ns", 1, 1, DataType::UInt64, Kind::KeyStart)));
+    ctx.register_udf(ScalarUDF::from(Simple::new(
+        "errno_name",
+        1,
+        1,
+        DataType::Utf8,
+        Kind::Errno,
+    )));
+    ctx.register_udf(ScalarUDF::from(Simple::new(
+        "signal_name",
+        1,
+        1,
+        DataType::Utf8,
+        Kind::Signal,
+    )));
+    ctx.register_udf(ScalarUDF::from(Simple::new(
+        "file_mode",
+        1,
+        1,
+        DataType::Utf8,
+        Kind::FileMode,
+    )));
+    ctx.register_udf(ScalarUDF::from(Simple::new(
+        "key_pid",
+        1,
+        1,
+        DataType::Int32,
+        Kind::KeyPid,
+    )));
+    ctx.register_udf(ScalarUDF::from(Simple::new(
+        "key_start_ns",
+        1,
+        1,
+        DataType::UInt64,
+        Kind::KeyStart,
+    )));
 }
 
 fn arity(min: usize, max: usize) -> Signature {
@@ -103,18 +179,27 @@ fn arity(min: usize, max: usize) -> Signature {
 }
 
 fn is_int(t: &DataType) -> bool {
-    t.is_integer() || matches!(t, DataType::Null)
+    t.is_integer()
+        || matches!(t, DataType::Null)
         || matches!(t, DataType::Dictionary(_, v) if v.is_integer())
 }
 
 fn is_text(t: &DataType) -> bool {
-    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null)
-        || matches!(t, DataType::Dictionary(_, v) if matches!(**v, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View))
+    matches!(
+        t,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
+    ) || matches!(t, DataType::Dictionary(_, v) if matches!(**v, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View))
 }
 
 fn is_bytes(t: &DataType) -> bool {
     is_text(t)
-        || matches!(t, DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_))
+        || matches!(
+            t,
+            DataType::Binary
+                | DataType::LargeBinary
+                | DataType::BinaryView
+                | DataType::FixedSizeBinary(_)
+        )
 }
 
 /// Casts with NULL for values that do not fit (safe cast).
@@ -132,7 +217,10 @@ struct ToWall {
 
 impl ToWall {
     fn new(anchors: Anchors) -> Self {
-        ToWall { anchors, signature: arity(1, 2) }
+        ToWall {
+            anchors,
+            signature: arity(1, 2),
+        }
     }
 }
 
@@ -163,10 +251,15 @@ impl ScalarUDFImpl for ToWall {
     }
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         if !args.first().is_some_and(is_int) {
-            return plan_err!("to_wall(ts_ns [, capture]) needs an integer boot-time in ns, got {args:?}");
+            return plan_err!(
+                "to_wall(ts_ns [, capture]) needs an integer boot-time in ns, got {args:?}"
+            );
         }
         if args.len() == 2 && !is_text(&args[1]) {
-            return plan_err!("to_wall(ts_ns, capture): capture must be text, got {}", args[1]);
+            return plan_err!(
+                "to_wall(ts_ns, capture): capture must be text, got {}",
+                args[1]
+            );
         }
         Ok(utc_ns())
     }
@@ -238,7 +331,10 @@ impl ScalarUDFImpl for CaptureNo {
         if self.reverse {
             let n = cast_to(&arrays[0], &DataType::UInt64)?;
             let mut b = datafusion::arrow::array::StringViewBuilder::with_capacity(n.len());
-            for v in n.as_primitive::<datafusion::arrow::datatypes::UInt64Type>().iter() {
+            for v in n
+                .as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
+                .iter()
+            {
                 b.append_option(v.and_then(|i| self.labels.get(usize::try_from(i).ok()?)));
             }
             return Ok(ColumnarValue::Array(Arc::new(b.finish())));
@@ -259,10 +355,14 @@ impl ScalarUDFImpl for CaptureNo {
             last = Some((self.labels[i as usize].as_str(), i));
             Some(i)
         };
-        let out: datafusion::arrow::array::UInt32Array = if let Some(v) = text.as_string_view_opt() {
+        let out: datafusion::arrow::array::UInt32Array = if let Some(v) = text.as_string_view_opt()
+        {
             v.iter().map(|s| s.and_then(&mut lookup)).collect()
         } else {
-            text.as_string::<i32>().iter().map(|s| s.and_then(&mut lookup)).collect()
+            text.as_string::<i32>()
+                .iter()
+                .map(|s| s.and_then(&mut lookup))
+                .collect()
         };
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
@@ -285,7 +385,10 @@ pub struct CaptureFill {
 
 impl CaptureFill {
     pub fn new(label: &str) -> Self {
-        CaptureFill { label: label.to_string(), signature: arity(1, 1) }
+        CaptureFill {
+            label: label.to_string(),
+            signature: arity(1, 1),
+        }
     }
 }
 
@@ -299,7 +402,11 @@ impl ScalarUDFImpl for CaptureFill {
     fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
         Ok(DataType::Utf8View)
     }
-    fn is_nullable(&self, _args: &[datafusion::logical_expr::Expr], _schema: &dyn datafusion::common::ExprSchema) -> bool {
+    fn is_nullable(
+        &self,
+        _args: &[datafusion::logical_expr::Expr],
+        _schema: &dyn datafusion::common::ExprSchema,
+    ) -> bool {
         false
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -353,7 +460,12 @@ struct Simple {
 
 impl Simple {
     fn new(name: &'static str, min: usize, max: usize, ret: DataType, kind: Kind) -> Self {
-        Simple { name, ret, kind, signature: arity(min, max) }
+        Simple {
+            name,
+            ret,
+            kind,
+            signature: arity(min, max),
+        }
     }
 }
 
@@ -393,7 +505,9 @@ impl ScalarUDFImpl for Simple {
                 let n = n.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
                 let mut sb = StringBuilder::new();
                 for (v, n) in b.as_binary::<i32>().iter().zip(n.iter()) {
-                    sb.append_option(v.map(|v| bytes_preview(v, n.unwrap_or(80).clamp(0, 1 << 20) as usize)));
+                    sb.append_option(
+                        v.map(|v| bytes_preview(v, n.unwrap_or(80).clamp(0, 1 << 20) as usize)),
+                    );
                 }
                 Arc::new(sb.finish())
             }
@@ -407,10 +521,15 @@ impl ScalarUDFImpl for Simple {
                 let mut sb = StringBuilder::new();
                 for i in 0..f.len() {
                     let arch = match &machines {
-                        Some(m) if m.is_valid(i) => FlagArch::from_machine(m.as_string::<i32>().value(i)),
+                        Some(m) if m.is_valid(i) => {
+                            FlagArch::from_machine(m.as_string::<i32>().value(i))
+                        }
                         _ => default_arch,
                     };
-                    let v = f.is_valid(i).then(|| f.value(i)).and_then(|v| u32::try_from(v).ok());
+                    let v = f
+                        .is_valid(i)
+                        .then(|| f.value(i))
+                        .and_then(|v| u32::try_from(v).ok());
                     sb.append_option(v.map(|v| open_flags(v, arch)));
                 }
                 Arc::new(sb.finish())
@@ -454,7 +573,10 @@ impl ScalarUDFImpl for Simple {
             Kind::KeyStart => {
                 let k = cast_to(&arrays[0], &DataType::UInt64)?;
                 let k = k.as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
-                let out: UInt64Array = k.iter().map(|v| v.map(|k| crate::schema::split_proc_key(k).1)).collect();
+                let out: UInt64Array = k
+                    .iter()
+                    .map(|v| v.map(|k| crate::schema::split_proc_key(k).1))
+                    .collect();
                 Arc::new(out)
             }
         };
@@ -572,23 +694,140 @@ fn open_flags(flags: u32, arch: FlagArch) -> String {
 }
 
 const ERRNO: &[&str] = &[
-    "", "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF", "ECHILD",
-    "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST", "EXDEV", "ENODEV",
-    "ENOTDIR", "EISDIR", "EINVAL", "ENFILE", "EMFILE", "ENOTTY", "ETXTBSY", "EFBIG", "ENOSPC",
-    "ESPIPE", "EROFS", "EMLINK", "EPIPE", "EDOM", "ERANGE", "EDEADLK", "ENAMETOOLONG", "ENOLCK",
-    "ENOSYS", "ENOTEMPTY", "ELOOP", "E41", "ENOMSG", "EIDRM", "ECHRNG", "EL2NSYNC", "EL3HLT",
-    "EL3RST", "ELNRNG", "EUNATCH", "ENOCSI", "EL2HLT", "EBADE", "EBADR", "EXFULL", "ENOANO",
-    "EBADRQC", "EBADSLT", "E58", "EBFONT", "ENOSTR", "ENODATA", "ETIME", "ENOSR", "ENONET",
-    "ENOPKG", "EREMOTE", "ENOLINK", "EADV", "ESRMNT", "ECOMM", "EPROTO", "EMULTIHOP", "EDOTDOT",
-    "EBADMSG", "EOVERFLOW", "ENOTUNIQ", "EBADFD", "EREMCHG", "ELIBACC", "ELIBBAD", "ELIBSCN",
-    "ELIBMAX", "ELIBEXEC", "EILSEQ", "ERESTART", "ESTRPIPE", "EUSERS", "ENOTSOCK", "EDESTADDRREQ",
-    "EMSGSIZE", "EPROTOTYPE", "ENOPROTOOPT", "EPROTONOSUPPORT", "ESOCKTNOSUPPORT", "EOPNOTSUPP",
-    "EPFNOSUPPORT", "EAFNOSUPPORT", "EADDRINUSE", "EADDRNOTAVAIL", "ENETDOWN", "ENETUNREACH",
-    "ENETRESET", "ECONNABORTED", "ECONNRESET", "ENOBUFS", "EISCONN", "ENOTCONN", "ESHUTDOWN",
-    "ETOOMANYREFS", "ETIMEDOUT", "ECONNREFUSED", "EHOSTDOWN", "EHOSTUNREACH", "EALREADY",
-    "EINPROGRESS", "ESTALE", "EUCLEAN", "ENOTNAM", "ENAVAIL", "EISNAM", "EREMOTEIO", "EDQUOT",
-    "ENOMEDIUM", "EMEDIUMTYPE", "ECANCELED", "ENOKEY", "EKEYEXPIRED", "EKEYREVOKED",
-    "EKEYREJECTED", "EOWNERDEAD", "ENOTRECOVERABLE", "ERFKILL", "EHWPOISON",
+    "",
+    "EPERM",
+    "ENOENT",
+    "ESRCH",
+    "EINTR",
+    "EIO",
+    "ENXIO",
+    "E2BIG",
+    "ENOEXEC",
+    "EBADF",
+    "ECHILD",
+    "EAGAIN",
+    "ENOMEM",
+    "EACCES",
+    "EFAULT",
+    "ENOTBLK",
+    "EBUSY",
+    "EEXIST",
+    "EXDEV",
+    "ENODEV",
+    "ENOTDIR",
+    "EISDIR",
+    "EINVAL",
+    "ENFILE",
+    "EMFILE",
+    "ENOTTY",
+    "ETXTBSY",
+    "EFBIG",
+    "ENOSPC",
+    "ESPIPE",
+    "EROFS",
+    "EMLINK",
+    "EPIPE",
+    "EDOM",
+    "ERANGE",
+    "EDEADLK",
+    "ENAMETOOLONG",
+    "ENOLCK",
+    "ENOSYS",
+    "ENOTEMPTY",
+    "ELOOP",
+    "E41",
+    "ENOMSG",
+    "EIDRM",
+    "ECHRNG",
+    "EL2NSYNC",
+    "EL3HLT",
+    "EL3RST",
+    "ELNRNG",
+    "EUNATCH",
+    "ENOCSI",
+    "EL2HLT",
+    "EBADE",
+    "EBADR",
+    "EXFULL",
+    "ENOANO",
+    "EBADRQC",
+    "EBADSLT",
+    "E58",
+    "EBFONT",
+    "ENOSTR",
+    "ENODATA",
+    "ETIME",
+    "ENOSR",
+    "ENONET",
+    "ENOPKG",
+    "EREMOTE",
+    "ENOLINK",
+    "EADV",
+    "ESRMNT",
+    "ECOMM",
+    "EPROTO",
+    "EMULTIHOP",
+    "EDOTDOT",
+    "EBADMSG",
+    "EOVERFLOW",
+    "ENOTUNIQ",
+    "EBADFD",
+    "EREMCHG",
+    "ELIBACC",
+    "ELIBBAD",
+    "ELIBSCN",
+    "ELIBMAX",
+    "ELIBEXEC",
+    "EILSEQ",
+    "ERESTART",
+    "ESTRPIPE",
+    "EUSERS",
+    "ENOTSOCK",
+    "EDESTADDRREQ",
+    "EMSGSIZE",
+    "EPROTOTYPE",
+    "ENOPROTOOPT",
+    "EPROTONOSUPPORT",
+    "ESOCKTNOSUPPORT",
+    "EOPNOTSUPP",
+    "EPFNOSUPPORT",
+    "EAFNOSUPPORT",
+    "EADDRINUSE",
+    "EADDRNOTAVAIL",
+    "ENETDOWN",
+    "ENETUNREACH",
+    "ENETRESET",
+    "ECONNABORTED",
+    "ECONNRESET",
+    "ENOBUFS",
+    "EISCONN",
+    "ENOTCONN",
+    "ESHUTDOWN",
+    "ETOOMANYREFS",
+    "ETIMEDOUT",
+    "ECONNREFUSED",
+    "EHOSTDOWN",
+    "EHOSTUNREACH",
+    "EALREADY",
+    "EINPROGRESS",
+    "ESTALE",
+    "EUCLEAN",
+    "ENOTNAM",
+    "ENAVAIL",
+    "EISNAM",
+    "EREMOTEIO",
+    "EDQUOT",
+    "ENOMEDIUM",
+    "EMEDIUMTYPE",
+    "ECANCELED",
+    "ENOKEY",
+    "EKEYEXPIRED",
+    "EKEYREVOKED",
+    "EKEYREJECTED",
+    "EOWNERDEAD",
+    "ENOTRECOVERABLE",
+    "ERFKILL",
+    "EHWPOISON",
 ];
 
 /// Name of a negative syscall result (`-2` -> `ENOENT`); None for success.
@@ -598,16 +837,46 @@ pub fn errno_name(ret: i64) -> Option<String> {
     }
     let e = ret.unsigned_abs();
     Some(match ERRNO.get(e as usize) {
-        Some(name) if !name.is_empty() && !name[1..].starts_with(|c: char| c.is_ascii_digit()) => name.to_string(),
+        Some(name) if !name.is_empty() && !name[1..].starts_with(|c: char| c.is_ascii_digit()) => {
+            name.to_string()
+        }
         _ => format!("E{e}"),
     })
 }
 
 const SIGNALS: &[&str] = &[
-    "", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL",
-    "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD",
-    "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ",
-    "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+    "",
+    "SIGHUP",
+    "SIGINT",
+    "SIGQUIT",
+    "SIGILL",
+    "SIGTRAP",
+    "SIGABRT",
+    "SIGBUS",
+    "SIGFPE",
+    "SIGKILL",
+    "SIGUSR1",
+    "SIGSEGV",
+    "SIGUSR2",
+    "SIGPIPE",
+    "SIGALRM",
+    "SIGTERM",
+    "SIGSTKFLT",
+    "SIGCHLD",
+    "SIGCONT",
+    "SIGSTOP",
+    "SIGTSTP",
+    "SIGTTIN",
+    "SIGTTOU",
+    "SIGURG",
+    "SIGXCPU",
+    "SIGXFSZ",
+    "SIGVTALRM",
+    "SIGPROF",
+    "SIGWINCH",
+    "SIGIO",
+    "SIGPWR",
+    "SIGSYS",
 ];
 
 /// Linux signal name (`9` -> `SIGKILL`, `34` -> `SIGRTMIN+0`).
@@ -625,15 +894,30 @@ mod tests {
 
     fn anchors() -> Anchors {
         Anchors::new([
-            ("a".to_string(), BootAnchor { boottime_ns: 1_000, realtime_ns: 1_700_000_000_000_000_000 }),
-            ("b".to_string(), BootAnchor { boottime_ns: 0, realtime_ns: 1_000_000_000 }),
+            (
+                "a".to_string(),
+                BootAnchor {
+                    boottime_ns: 1_000,
+                    realtime_ns: 1_700_000_000_000_000_000,
+                },
+            ),
+            (
+                "b".to_string(),
+                BootAnchor {
+                    boottime_ns: 0,
+                    realtime_ns: 1_000_000_000,
+                },
+            ),
         ])
     }
 
     async fn one(ctx: &SessionContext, sql: &str) -> Result<String> {
         let batches = ctx.sql(sql).await?.collect().await?;
         let col = batches[0].column(0);
-        let f = datafusion::arrow::util::display::ArrayFormatter::try_new(col.as_ref(), &Default::default())?;
+        let f = datafusion::arrow::util::display::ArrayFormatter::try_new(
+            col.as_ref(),
+            &Default::default(),
+        )?;
         Ok(f.value(0).to_string())
     }
 
@@ -641,26 +925,85 @@ mod tests {
     async fn functions_in_sql() {
         let ctx = SessionContext::new();
         register(&ctx, anchors(), "x86_64");
-        assert_eq!(one(&ctx, "SELECT to_wall(1001, 'a')").await.unwrap(), "2023-11-14T22:13:20.000000001Z");
-        assert_eq!(one(&ctx, "SELECT to_wall(arrow_cast(5, 'UInt64'), 'b')").await.unwrap(), "1970-01-01T00:00:01.000000005Z");
-        assert_eq!(one(&ctx, "SELECT to_wall(5, 'unknown') IS NULL").await.unwrap(), "true");
+        assert_eq!(
+            one(&ctx, "SELECT to_wall(1001, 'a')").await.unwrap(),
+            "2023-11-14T22:13:20.000000001Z"
+        );
+        assert_eq!(
+            one(&ctx, "SELECT to_wall(arrow_cast(5, 'UInt64'), 'b')")
+                .await
+                .unwrap(),
+            "1970-01-01T00:00:01.000000005Z"
+        );
+        assert_eq!(
+            one(&ctx, "SELECT to_wall(5, 'unknown') IS NULL")
+                .await
+                .unwrap(),
+            "true"
+        );
         // Two captures with different clocks: the one-argument form refuses.
-        let err = one(&ctx, "SELECT to_wall(5)").await.unwrap_err().to_string();
+        let err = one(&ctx, "SELECT to_wall(5)")
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("ambiguous"), "{err}");
-        assert_eq!(one(&ctx, "SELECT open_flags(577)").await.unwrap(), "O_WRONLY|O_CREAT|O_TRUNC");
+        assert_eq!(
+            one(&ctx, "SELECT open_flags(577)").await.unwrap(),
+            "O_WRONLY|O_CREAT|O_TRUNC"
+        );
         assert_eq!(one(&ctx, "SELECT errno_name(-2)").await.unwrap(), "ENOENT");
-        assert_eq!(one(&ctx, "SELECT errno_name(3) IS NULL").await.unwrap(), "true");
-        assert_eq!(one(&ctx, "SELECT bytes_text(X'6869ff')").await.unwrap(), "hi\\xff");
-        assert_eq!(one(&ctx, "SELECT bytes_preview(X'610a62', 2)").await.unwrap(), "a\\n…");
-        assert_eq!(one(&ctx, "SELECT bytes_text('plain')").await.unwrap(), "plain");
-        assert_eq!(one(&ctx, "SELECT key_pid(arrow_cast(17179869311, 'UInt64'))").await.unwrap(), "127");
-        assert_eq!(one(&ctx, "SELECT key_start_ns(17179869311)").await.unwrap(), "40960000000");
+        assert_eq!(
+            one(&ctx, "SELECT errno_name(3) IS NULL").await.unwrap(),
+            "true"
+        );
+        assert_eq!(
+            one(&ctx, "SELECT bytes_text(X'6869ff')").await.unwrap(),
+            "hi\\xff"
+        );
+        assert_eq!(
+            one(&ctx, "SELECT bytes_preview(X'610a62', 2)")
+                .await
+                .unwrap(),
+            "a\\n…"
+        );
+        assert_eq!(
+            one(&ctx, "SELECT bytes_text('plain')").await.unwrap(),
+            "plain"
+        );
+        assert_eq!(
+            one(&ctx, "SELECT key_pid(arrow_cast(17179869311, 'UInt64'))")
+                .await
+                .unwrap(),
+            "127"
+        );
+        assert_eq!(
+            one(&ctx, "SELECT key_start_ns(17179869311)").await.unwrap(),
+            "40960000000"
+        );
         assert_eq!(one(&ctx, "SELECT signal_name(9)").await.unwrap(), "SIGKILL");
         assert_eq!(one(&ctx, "SELECT file_mode(33261)").await.unwrap(), "0755");
-        assert_eq!(one(&ctx, "SELECT open_flags(16384, 'aarch64')").await.unwrap(), "O_RDONLY|O_DIRECTORY");
+        assert_eq!(
+            one(&ctx, "SELECT open_flags(16384, 'aarch64')")
+                .await
+                .unwrap(),
+            "O_RDONLY|O_DIRECTORY"
+        );
         assert_eq!(one(&ctx, "SELECT capture_no('b')").await.unwrap(), "1");
-        assert_eq!(one(&ctx, "SELECT capture_label(capture_no('a'))").await.unwrap(), "a");
-        assert_eq!(one(&ctx, "SELECT capture_no('zz') IS NULL AND capture_label(7) IS NULL").await.unwrap(), "true");
+        assert_eq!(
+            one(&ctx, "SELECT capture_label(capture_no('a'))")
+                .await
+                .unwrap(),
+            "a"
+        );
+        assert_eq!(
+            one(
+                &ctx,
+                "SELECT capture_no('zz') IS NULL AND capture_label(7) IS NULL"
+            )
+            .await
+            .unwrap(),
+            "true"
+        );
         // Wrong argument types are plan errors, not panics.
         assert!(one(&ctx, "SELECT key_pid('x')").await.is_err());
         assert!(one(&ctx, "SELECT to_wall('x')").await.is_err());
@@ -670,23 +1013,56 @@ mod tests {
     #[tokio::test]
     async fn single_capture_to_wall() {
         let ctx = SessionContext::new();
-        register(&ctx, Anchors::new([("a".to_string(), BootAnchor { boottime_ns: 10, realtime_ns: 20 })]), "x86_64");
-        assert_eq!(one(&ctx, "SELECT to_wall(15)").await.unwrap(), "1970-01-01T00:00:00.000000025Z");
+        register(
+            &ctx,
+            Anchors::new([(
+                "a".to_string(),
+                BootAnchor {
+                    boottime_ns: 10,
+                    realtime_ns: 20,
+                },
+            )]),
+            "x86_64",
+        );
+        assert_eq!(
+            one(&ctx, "SELECT to_wall(15)").await.unwrap(),
+            "1970-01-01T00:00:00.000000025Z"
+        );
         // Overflowing values become NULL instead of wrapping or panicking.
-        assert_eq!(one(&ctx, "SELECT to_wall(arrow_cast(18446744073709551615, 'UInt64')) IS NULL").await.unwrap(), "true");
+        assert_eq!(
+            one(
+                &ctx,
+                "SELECT to_wall(arrow_cast(18446744073709551615, 'UInt64')) IS NULL"
+            )
+            .await
+            .unwrap(),
+            "true"
+        );
     }
 
     #[test]
     fn pure_functions() {
         assert_eq!(open_flags(0, FlagArch::Generic), "O_RDONLY");
-        assert_eq!(open_flags(0o2000000 | 0o200000 | 0o4000, FlagArch::Generic), "O_RDONLY|O_NONBLOCK|O_DIRECTORY|O_CLOEXEC");
-        assert_eq!(open_flags(0o20200000 | 2, FlagArch::Generic), "O_RDWR|O_TMPFILE");
+        assert_eq!(
+            open_flags(0o2000000 | 0o200000 | 0o4000, FlagArch::Generic),
+            "O_RDONLY|O_NONBLOCK|O_DIRECTORY|O_CLOEXEC"
+        );
+        assert_eq!(
+            open_flags(0o20200000 | 2, FlagArch::Generic),
+            "O_RDWR|O_TMPFILE"
+        );
         assert_eq!(open_flags(0o4010001, FlagArch::Generic), "O_WRONLY|O_SYNC");
-        assert_eq!(open_flags(0x8000_0000 | 1, FlagArch::Generic), "O_WRONLY|0x80000000");
+        assert_eq!(
+            open_flags(0x8000_0000 | 1, FlagArch::Generic),
+            "O_WRONLY|0x80000000"
+        );
         assert_eq!(errno_name(-115).as_deref(), Some("EINPROGRESS"));
         assert_eq!(errno_name(-41).as_deref(), Some("E41"));
         assert_eq!(errno_name(-100000).as_deref(), Some("E100000"));
-        assert_eq!(errno_name(i64::MIN).as_deref(), Some(format!("E{}", i64::MIN.unsigned_abs()).as_str()));
+        assert_eq!(
+            errno_name(i64::MIN).as_deref(),
+            Some(format!("E{}", i64::MIN.unsigned_abs()).as_str())
+        );
         assert_eq!(errno_name(0), None);
         assert_eq!(signal_name(15), "SIGTERM");
         assert_eq!(signal_name(34), "SIGRTMIN+0");
@@ -696,7 +1072,10 @@ mod tests {
         assert_eq!(bytes_preview("héllo\x01".as_bytes(), 10), "héllo\\x01");
         assert_eq!(bytes_preview(b"abc", 0), "…");
         assert_eq!(bytes_preview(b"", 0), "");
-        let a = BootAnchor { boottime_ns: u64::MAX, realtime_ns: i64::MIN };
+        let a = BootAnchor {
+            boottime_ns: u64::MAX,
+            realtime_ns: i64::MIN,
+        };
         assert_eq!(wall_ns(&a, 0), None);
     }
 }

@@ -20,9 +20,18 @@ use datafusion::prelude::SessionContext;
 /// Built-in views in dependency order.
 const BUILTIN: &[(&str, &str)] = &[
     ("processes.sql", include_str!("../../queries/processes.sql")),
-    ("process_tree.sql", include_str!("../../queries/process_tree.sql")),
-    ("file_activity.sql", include_str!("../../queries/file_activity.sql")),
-    ("net_activity.sql", include_str!("../../queries/net_activity.sql")),
+    (
+        "process_tree.sql",
+        include_str!("../../queries/process_tree.sql"),
+    ),
+    (
+        "file_activity.sql",
+        include_str!("../../queries/file_activity.sql"),
+    ),
+    (
+        "net_activity.sql",
+        include_str!("../../queries/net_activity.sql"),
+    ),
     ("timeline.sql", include_str!("../../queries/timeline.sql")),
 ];
 
@@ -38,20 +47,27 @@ pub struct ViewDef {
 
 fn valid_name(n: &str) -> bool {
     let mut chars = n.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Parses one view file. `file_name` gives the default name.
 pub fn parse(file_name: &str, source: &str, text: &str) -> Result<ViewDef> {
-    let mut name = file_name.strip_suffix(".sql").unwrap_or(file_name).to_string();
+    let mut name = file_name
+        .strip_suffix(".sql")
+        .unwrap_or(file_name)
+        .to_string();
     let mut description = String::new();
     for line in text.lines() {
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
-        let Some(comment) = line.strip_prefix("--") else { break };
+        let Some(comment) = line.strip_prefix("--") else {
+            break;
+        };
         if let Some((key, value)) = comment.trim().split_once(':') {
             match key.trim().to_ascii_lowercase().as_str() {
                 "name" => name = value.trim().to_string(),
@@ -67,16 +83,26 @@ pub fn parse(file_name: &str, source: &str, text: &str) -> Result<ViewDef> {
         bail!("{source}: the header needs a `-- description: ...` line");
     }
     let sql = text.trim_end().trim_end_matches(';').trim_end().to_string();
-    if sql.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with("--")) {
+    if sql
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with("--"))
+    {
         bail!("{source}: no SQL statement after the header");
     }
-    Ok(ViewDef { name, description, sql, source: source.to_string() })
+    Ok(ViewDef {
+        name,
+        description,
+        sql,
+        source: source.to_string(),
+    })
 }
 
 pub fn builtin() -> Vec<ViewDef> {
     BUILTIN
         .iter()
-        .map(|(file, text)| parse(file, &format!("builtin:{file}"), text).expect("built-in views parse (tested)"))
+        .map(|(file, text)| {
+            parse(file, &format!("builtin:{file}"), text).expect("built-in views parse (tested)")
+        })
         .collect()
 }
 
@@ -93,8 +119,12 @@ pub fn load(dir: Option<&Path>) -> Result<Vec<ViewDef>> {
         .collect();
     files.sort();
     for path in files {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let file_name = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let file_name = path
+            .file_name()
+            .map(|f| f.to_string_lossy().to_string())
+            .unwrap_or_default();
         let def = parse(&file_name, &path.display().to_string(), &text)?;
         match views.iter_mut().find(|v| v.name == def.name) {
             Some(v) => *v = def,
@@ -137,15 +167,37 @@ mod tests {
     fn builtin_views_have_headers() {
         let v = builtin();
         let names: Vec<_> = v.iter().map(|v| v.name.as_str()).collect();
-        assert_eq!(names, ["processes", "process_tree", "file_activity", "net_activity", "timeline"]);
-        assert!(v.iter().all(|v| !v.description.is_empty() && !v.sql.ends_with(';')));
+        assert_eq!(
+            names,
+            [
+                "processes",
+                "process_tree",
+                "file_activity",
+                "net_activity",
+                "timeline"
+            ]
+        );
+        assert!(v
+            .iter()
+            .all(|v| !v.description.is_empty() && !v.sql.ends_with(';')));
     }
 
     #[test]
     fn header_parsing() {
-        let d = parse("x.sql", "t", "-- description: hello\n-- name: my_view\nSELECT 1;\n").unwrap();
-        assert_eq!((d.name.as_str(), d.description.as_str()), ("my_view", "hello"));
-        assert!(parse("x.sql", "t", "SELECT 1").unwrap_err().to_string().contains("description"));
+        let d = parse(
+            "x.sql",
+            "t",
+            "-- description: hello\n-- name: my_view\nSELECT 1;\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (d.name.as_str(), d.description.as_str()),
+            ("my_view", "hello")
+        );
+        assert!(parse("x.sql", "t", "SELECT 1")
+            .unwrap_err()
+            .to_string()
+            .contains("description"));
         assert!(parse("Bad-Name.sql", "t", "-- description: d\nSELECT 1").is_err());
         assert!(parse("x.sql", "t", "-- description: d\n").is_err());
         // A description further down (after SQL) does not count.

@@ -4,9 +4,11 @@ mod common;
 
 use std::path::Path;
 
-use agentsight_analyzer::capture::{table_segments, Manifest, MANIFEST_FILE};
 use agentsight_analyzer::capture::manifest::BootAnchor;
-use agentsight_analyzer::fixtures::{incident, incident_keys, incident_with_anchor, write_capture, SEC};
+use agentsight_analyzer::capture::{table_segments, Manifest, MANIFEST_FILE};
+use agentsight_analyzer::fixtures::{
+    incident, incident_keys, incident_with_anchor, write_capture, SEC,
+};
 use agentsight_analyzer::session::OpenOptions;
 use common::*;
 
@@ -16,7 +18,10 @@ fn first_segment(dir: &Path, table: &str) -> std::path::PathBuf {
 }
 
 fn skip() -> OpenOptions {
-    OpenOptions { skip_bad_segments: true, ..Default::default() }
+    OpenOptions {
+        skip_bad_segments: true,
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
@@ -30,7 +35,13 @@ async fn corrupt_segment_is_named_and_can_be_skipped() {
     bytes[n - 4..].copy_from_slice(b"XXXX");
     std::fs::write(&seg, &bytes).unwrap();
 
-    let err = format!("{:#}", try_open(&[dir.path()], &OpenOptions::default()).await.err().unwrap());
+    let err = format!(
+        "{:#}",
+        try_open(&[dir.path()], &OpenOptions::default())
+            .await
+            .err()
+            .unwrap()
+    );
     assert!(err.contains(&seg.display().to_string()), "{err}");
     assert!(err.contains("not a readable Parquet file"), "{err}");
     assert!(err.contains("--skip-bad-segments"), "{err}");
@@ -38,7 +49,10 @@ async fn corrupt_segment_is_named_and_can_be_skipped() {
     let s = try_open(&[dir.path()], &skip()).await.unwrap();
     assert_eq!(s.skipped.len(), 1);
     let note = s.skipped_note().unwrap();
-    assert!(note.starts_with("skipped 1 bad segment(s)") && note.contains("seg-"), "{note}");
+    assert!(
+        note.starts_with("skipped 1 bad segment(s)") && note.contains("seg-"),
+        "{note}"
+    );
     // The first batch (8 rows) is gone; the second segment is still there.
     assert_eq!(count(&s, "SELECT count(*) FROM process_events").await, 7);
     assert_eq!(count(&s, "SELECT count(*) FROM file_events").await, 6);
@@ -53,12 +67,30 @@ async fn truncated_or_missing_segment_is_named() {
     let seg = first_segment(dir.path(), "file_events");
     let bytes = std::fs::read(&seg).unwrap();
     std::fs::write(&seg, &bytes[..bytes.len() / 2]).unwrap();
-    let err = format!("{:#}", try_open(&[dir.path()], &OpenOptions::default()).await.err().unwrap());
-    assert!(err.contains(&seg.display().to_string()) && err.contains("bytes"), "{err}");
+    let err = format!(
+        "{:#}",
+        try_open(&[dir.path()], &OpenOptions::default())
+            .await
+            .err()
+            .unwrap()
+    );
+    assert!(
+        err.contains(&seg.display().to_string()) && err.contains("bytes"),
+        "{err}"
+    );
 
     std::fs::remove_file(&seg).unwrap();
-    let err = format!("{:#}", try_open(&[dir.path()], &OpenOptions::default()).await.err().unwrap());
-    assert!(err.contains(&seg.display().to_string()) && err.contains("cannot be opened"), "{err}");
+    let err = format!(
+        "{:#}",
+        try_open(&[dir.path()], &OpenOptions::default())
+            .await
+            .err()
+            .unwrap()
+    );
+    assert!(
+        err.contains(&seg.display().to_string()) && err.contains("cannot be opened"),
+        "{err}"
+    );
     let s = try_open(&[dir.path()], &skip()).await.unwrap();
     assert_eq!(count(&s, "SELECT count(*) FROM file_events").await, 0);
 }
@@ -69,9 +101,18 @@ async fn unsealed_journal_asks_for_recover() {
     incident(dir.path(), "inc").unwrap();
     let journal = dir.path().join("net_events").join("seg-000099.journal");
     std::fs::write(&journal, b"partial").unwrap();
-    let err = format!("{:#}", try_open(&[dir.path()], &OpenOptions::default()).await.err().unwrap());
+    let err = format!(
+        "{:#}",
+        try_open(&[dir.path()], &OpenOptions::default())
+            .await
+            .err()
+            .unwrap()
+    );
     assert!(err.contains(&journal.display().to_string()), "{err}");
-    assert!(err.contains(&format!("agentsight recover {}", dir.path().display())), "{err}");
+    assert!(
+        err.contains(&format!("agentsight recover {}", dir.path().display())),
+        "{err}"
+    );
 
     let s = try_open(&[dir.path()], &skip()).await.unwrap();
     assert_eq!(s.skipped.len(), 1);
@@ -86,11 +127,23 @@ async fn newer_schema_version_is_refused_clearly() {
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     v["schema_version"] = serde_json::json!(agentsight_analyzer::schema::SCHEMA_VERSION + 1);
     std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
-    let err = format!("{:#}", try_open(&[dir.path()], &skip()).await.err().unwrap());
-    assert!(err.contains("newer than this agentsight understands"), "{err}");
+    let err = format!(
+        "{:#}",
+        try_open(&[dir.path()], &skip()).await.err().unwrap()
+    );
+    assert!(
+        err.contains("newer than this agentsight understands"),
+        "{err}"
+    );
 
     let not_capture = tempfile::tempdir().unwrap();
-    let err = format!("{:#}", try_open(&[not_capture.path()], &skip()).await.err().unwrap());
+    let err = format!(
+        "{:#}",
+        try_open(&[not_capture.path()], &skip())
+            .await
+            .err()
+            .unwrap()
+    );
     assert!(err.contains("is not a capture"), "{err}");
 }
 
@@ -99,7 +152,11 @@ async fn stray_files_are_not_read() {
     let dir = tempfile::tempdir().unwrap();
     incident(dir.path(), "inc").unwrap();
     let seg = first_segment(dir.path(), "process_events");
-    std::fs::copy(&seg, dir.path().join("process_events").join("seg-999999.parquet")).unwrap();
+    std::fs::copy(
+        &seg,
+        dir.path().join("process_events").join("seg-999999.parquet"),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("process_events").join("notes.txt"), b"x").unwrap();
     let s = open(&[dir.path()]).await;
     assert_eq!(count(&s, "SELECT count(*) FROM process_events").await, 15);
@@ -113,7 +170,13 @@ async fn manifest_paths_cannot_leave_the_capture() {
     let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     m["segments"][0]["file"] = serde_json::json!("../../etc/passwd");
     std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
-    let err = format!("{:#}", try_open(&[dir.path()], &OpenOptions::default()).await.err().unwrap());
+    let err = format!(
+        "{:#}",
+        try_open(&[dir.path()], &OpenOptions::default())
+            .await
+            .err()
+            .unwrap()
+    );
     assert!(err.contains("not inside the capture directory"), "{err}");
 }
 
@@ -123,10 +186,24 @@ async fn empty_capture_is_queryable() {
     write_capture(dir.path(), "empty", Default::default(), |_| Ok(())).unwrap();
     let s = open(&[dir.path()]).await;
     for t in agentsight_analyzer::schema::RAW_TABLES {
-        assert_eq!(count(&s, &format!("SELECT count(*) FROM {t}")).await, 0, "{t}");
+        assert_eq!(
+            count(&s, &format!("SELECT count(*) FROM {t}")).await,
+            0,
+            "{t}"
+        );
     }
-    for v in ["processes", "process_tree", "file_activity", "net_activity", "timeline"] {
-        assert_eq!(count(&s, &format!("SELECT count(*) FROM {v}")).await, 0, "{v}");
+    for v in [
+        "processes",
+        "process_tree",
+        "file_activity",
+        "net_activity",
+        "timeline",
+    ] {
+        assert_eq!(
+            count(&s, &format!("SELECT count(*) FROM {v}")).await,
+            0,
+            "{v}"
+        );
     }
     assert_eq!(count(&s, "SELECT count(*) FROM descendants(1)").await, 0);
 }
@@ -136,22 +213,65 @@ async fn several_captures_are_told_apart() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     incident(a.path(), "cap-a").unwrap();
     // Same processes, another boot: the wall clock is one hour later.
-    let later = BootAnchor { boottime_ns: 100 * SEC, realtime_ns: (1_700_000_000 + 3600) * SEC as i64 };
+    let later = BootAnchor {
+        boottime_ns: 100 * SEC,
+        realtime_ns: (1_700_000_000 + 3600) * SEC as i64,
+    };
     incident_with_anchor(b.path(), "cap-b", later).unwrap();
     let s = open(&[a.path(), b.path()]).await;
-    let per = rows(&s, "SELECT capture, count(*) FROM process_events GROUP BY capture ORDER BY capture").await;
+    let per = rows(
+        &s,
+        "SELECT capture, count(*) FROM process_events GROUP BY capture ORDER BY capture",
+    )
+    .await;
     assert_eq!(per, vec![strs(&["cap-a", "15"]), strs(&["cap-b", "15"])]);
     assert_eq!(count(&s, "SELECT count(*) FROM processes").await, 10);
     assert_eq!(count(&s, "SELECT count(*) FROM timeline").await, 54);
     let k = incident_keys();
-    let t = rows(&s, &format!("SELECT capture, start_time FROM processes WHERE proc_key = {} ORDER BY capture", k.python)).await;
-    assert_eq!(t, vec![strs(&["cap-a", "2023-11-14T22:13:21Z"]), strs(&["cap-b", "2023-11-14T23:13:21Z"])]);
+    let t = rows(
+        &s,
+        &format!(
+            "SELECT capture, start_time FROM processes WHERE proc_key = {} ORDER BY capture",
+            k.python
+        ),
+    )
+    .await;
+    assert_eq!(
+        t,
+        vec![
+            strs(&["cap-a", "2023-11-14T22:13:21Z"]),
+            strs(&["cap-b", "2023-11-14T23:13:21Z"])
+        ]
+    );
     // The same keys in both captures must not join across them.
-    assert_eq!(count(&s, &format!("SELECT count(*) FROM process_tree WHERE root_key = {}", k.bash)).await, 10);
-    assert_eq!(count(&s, &format!("SELECT count(*) FROM descendants({})", k.bash)).await, 10);
-    assert_eq!(count(&s, &format!("SELECT count(*) FROM descendants({}, 'cap-b')", k.bash)).await, 5);
+    assert_eq!(
+        count(
+            &s,
+            &format!(
+                "SELECT count(*) FROM process_tree WHERE root_key = {}",
+                k.bash
+            )
+        )
+        .await,
+        10
+    );
+    assert_eq!(
+        count(&s, &format!("SELECT count(*) FROM descendants({})", k.bash)).await,
+        10
+    );
+    assert_eq!(
+        count(
+            &s,
+            &format!("SELECT count(*) FROM descendants({}, 'cap-b')", k.bash)
+        )
+        .await,
+        5
+    );
     // One-argument to_wall cannot know which clock to use.
-    let err = try_rows(&s, "SELECT to_wall(ts_ns) FROM process_events").await.unwrap_err().to_string();
+    let err = try_rows(&s, "SELECT to_wall(ts_ns) FROM process_events")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("ambiguous"), "{err}");
     let ok = rows(&s, "SELECT to_wall(ts_ns, capture) FROM process_events WHERE capture = 'cap-b' ORDER BY ts_ns LIMIT 1").await;
     assert_eq!(ok, vec![strs(&["2023-11-14T23:13:20Z"])]);
@@ -160,11 +280,27 @@ async fn several_captures_are_told_apart() {
     let c = tempfile::tempdir().unwrap();
     incident(c.path(), "cap-a").unwrap();
     let s = open(&[a.path(), c.path()]).await;
-    let caps = rows(&s, "SELECT DISTINCT capture FROM file_events ORDER BY capture").await;
-    let mut want = vec![a.path().display().to_string(), c.path().display().to_string()];
+    let caps = rows(
+        &s,
+        "SELECT DISTINCT capture FROM file_events ORDER BY capture",
+    )
+    .await;
+    let mut want = vec![
+        a.path().display().to_string(),
+        c.path().display().to_string(),
+    ];
     want.sort();
-    assert_eq!(caps.into_iter().map(|r| r[0].clone()).collect::<Vec<_>>(), want);
-    let err = format!("{:#}", try_open(&[a.path(), a.path()], &OpenOptions::default()).await.err().unwrap());
+    assert_eq!(
+        caps.into_iter().map(|r| r[0].clone()).collect::<Vec<_>>(),
+        want
+    );
+    let err = format!(
+        "{:#}",
+        try_open(&[a.path(), a.path()], &OpenOptions::default())
+            .await
+            .err()
+            .unwrap()
+    );
     assert!(err.contains("given twice"), "{err}");
 }
 
@@ -183,15 +319,28 @@ async fn queries_dir_overrides_and_adds_views() {
         "-- name: killed\n-- description: processes ended by a signal\nSELECT pid, exit_signal FROM processes WHERE exit_signal IS NOT NULL\n",
     )
     .unwrap();
-    let opts = OpenOptions { queries_dir: Some(q.path().to_path_buf()), ..Default::default() };
+    let opts = OpenOptions {
+        queries_dir: Some(q.path().to_path_buf()),
+        ..Default::default()
+    };
     let s = try_open(&[dir.path()], &opts).await.unwrap();
-    assert_eq!(rows(&s, "SELECT * FROM net_activity").await, vec![strs(&["400", "93.184.216.34"])]);
-    assert_eq!(rows(&s, "SELECT * FROM killed").await, vec![strs(&["400", "9"])]);
+    assert_eq!(
+        rows(&s, "SELECT * FROM net_activity").await,
+        vec![strs(&["400", "93.184.216.34"])]
+    );
+    assert_eq!(
+        rows(&s, "SELECT * FROM killed").await,
+        vec![strs(&["400", "9"])]
+    );
     let v = s.views.iter().find(|v| v.name == "net_activity").unwrap();
     assert_eq!(v.description, "only connects");
 
     // A broken view names its file.
-    std::fs::write(q.path().join("broken.sql"), "-- description: typo\nSELEC 1\n").unwrap();
+    std::fs::write(
+        q.path().join("broken.sql"),
+        "-- description: typo\nSELEC 1\n",
+    )
+    .unwrap();
     let err = format!("{:#}", try_open(&[dir.path()], &opts).await.err().unwrap());
     assert!(err.contains("broken.sql"), "{err}");
 }

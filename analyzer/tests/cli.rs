@@ -36,7 +36,10 @@ fn query_writes_every_format() {
     assert_eq!(v[2]["data"], "echo pwned \\xff\n");
     // Results can hold secrets: owner-only.
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     let f = out.path().join("r.csv");
     cli::query(query_args(dir.path(), sql, Format::Csv, f.clone())).unwrap();
@@ -47,18 +50,28 @@ fn query_writes_every_format() {
     let f = out.path().join("r.parquet");
     cli::query(query_args(dir.path(), sql, Format::Parquet, f.clone())).unwrap();
     let file = std::fs::File::open(&f).unwrap();
-    let reader = agentsight_analyzer::parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    let reader =
+        agentsight_analyzer::parquet::file::reader::SerializedFileReader::new(file).unwrap();
     use agentsight_analyzer::parquet::file::reader::FileReader;
     assert_eq!(reader.metadata().file_metadata().num_rows(), 3);
 
     let f = out.path().join("r.txt");
-    cli::query(query_args(dir.path(), "SELECT summary FROM timeline WHERE source = 'tls'", Format::Table, f.clone())).unwrap();
+    cli::query(query_args(
+        dir.path(),
+        "SELECT summary FROM timeline WHERE source = 'tls'",
+        Format::Table,
+        f.clone(),
+    ))
+    .unwrap();
     let text = std::fs::read_to_string(&f).unwrap();
     // Wide cells are cut with a marker, never wrapped: one line per row.
     assert!(text.contains("…"), "{text}");
     assert!(text.contains("(4 rows)"), "{text}");
-    let widths: std::collections::BTreeSet<usize> =
-        text.lines().filter(|l| l.starts_with('│') || l.starts_with('┌')).map(|l| l.chars().count()).collect();
+    let widths: std::collections::BTreeSet<usize> = text
+        .lines()
+        .filter(|l| l.starts_with('│') || l.starts_with('┌'))
+        .map(|l| l.chars().count())
+        .collect();
     assert_eq!(widths.len(), 1, "{text}");
 
     // -f with several statements: the last result is printed.
@@ -73,7 +86,13 @@ fn query_writes_every_format() {
     assert_eq!(v, serde_json::json!([{"n": 1}]));
 
     // SQL errors come back as errors.
-    assert!(cli::query(query_args(dir.path(), "SELECT nope FROM processes", Format::Json, out.path().join("e"))).is_err());
+    assert!(cli::query(query_args(
+        dir.path(),
+        "SELECT nope FROM processes",
+        Format::Json,
+        out.path().join("e")
+    ))
+    .is_err());
 }
 
 #[test]
@@ -81,28 +100,56 @@ fn shell_commands_and_completion() {
     let dir = tempfile::tempdir().unwrap();
     incident(dir.path(), "inc").unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let session = rt.block_on(Session::open(&[dir.path().to_path_buf()], &OpenOptions::default())).unwrap();
+    let session = rt
+        .block_on(Session::open(
+            &[dir.path().to_path_buf()],
+            &OpenOptions::default(),
+        ))
+        .unwrap();
     let mut sh = Shell::new(session, rt, 40, 100).unwrap();
 
-    let out = sh.handle("SELECT pid, comm FROM processes ORDER BY pid;").unwrap().unwrap();
-    assert!(out.contains("python3") && out.contains("(5 rows)") && out.contains("Time: "), "{out}");
+    let out = sh
+        .handle("SELECT pid, comm FROM processes ORDER BY pid;")
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.contains("python3") && out.contains("(5 rows)") && out.contains("Time: "),
+        "{out}"
+    );
     // Several statements in one input each print a result.
     let out = sh.handle("SELECT 1 AS a; SELECT 2 AS b;").unwrap().unwrap();
     assert!(out.contains("│ a │") && out.contains("│ b │"), "{out}");
     let out = sh.handle(".tables").unwrap().unwrap();
-    assert!(out.contains("process_events") && out.contains("timeline"), "{out}");
+    assert!(
+        out.contains("process_events") && out.contains("timeline"),
+        "{out}"
+    );
     let out = sh.handle(".schema file_events").unwrap().unwrap();
-    assert!(out.contains("flags") && out.contains("open_flags") && out.contains("capture"), "{out}");
+    assert!(
+        out.contains("flags") && out.contains("open_flags") && out.contains("capture"),
+        "{out}"
+    );
     let out = sh.handle(".schema processes").unwrap().unwrap();
     assert!(out.contains("start_time") && out.contains("view:"), "{out}");
     let out = sh.handle(".views").unwrap().unwrap();
-    assert!(out.contains("process_tree") && out.contains("descendants(K)"), "{out}");
-    assert!(sh.handle(".help").unwrap().unwrap().contains(".schema NAME"));
+    assert!(
+        out.contains("process_tree") && out.contains("descendants(K)"),
+        "{out}"
+    );
+    assert!(sh
+        .handle(".help")
+        .unwrap()
+        .unwrap()
+        .contains(".schema NAME"));
     assert!(sh.handle(".schema nope").is_err());
     assert!(sh.handle(".bogus").is_err());
     assert!(sh.handle("SELEC 1;").is_err());
     sh.handle(".maxrows 2").unwrap();
-    assert!(sh.handle("SELECT * FROM timeline;").unwrap().unwrap().contains("first 2 shown"));
+    assert!(sh
+        .handle("SELECT * FROM timeline;")
+        .unwrap()
+        .unwrap()
+        .contains("first 2 shown"));
     assert!(sh.handle(".quit").unwrap().is_none());
 
     let (start, words) = sh.complete("SELECT * FROM proc", 18);
@@ -121,7 +168,19 @@ fn shell_commands_and_completion() {
 
 #[test]
 fn views_command_prints_sql() {
-    cli::views(cli::ViewsArgs { name: Some("processes".into()), queries: None }).unwrap();
-    assert!(cli::views(cli::ViewsArgs { name: Some("nope".into()), queries: None }).is_err());
-    cli::views(cli::ViewsArgs { name: None, queries: None }).unwrap();
+    cli::views(cli::ViewsArgs {
+        name: Some("processes".into()),
+        queries: None,
+    })
+    .unwrap();
+    assert!(cli::views(cli::ViewsArgs {
+        name: Some("nope".into()),
+        queries: None
+    })
+    .is_err());
+    cli::views(cli::ViewsArgs {
+        name: None,
+        queries: None,
+    })
+    .unwrap();
 }

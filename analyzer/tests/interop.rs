@@ -36,9 +36,15 @@ print(json.dumps(out))
 "#;
 
 fn python_ready() -> Result<(), String> {
-    match Command::new("python3").args(["-c", "import pyarrow, duckdb"]).output() {
+    match Command::new("python3")
+        .args(["-c", "import pyarrow, duckdb"])
+        .output()
+    {
         Ok(o) if o.status.success() => Ok(()),
-        Ok(o) => Err(format!("python3 cannot import pyarrow/duckdb: {}", String::from_utf8_lossy(&o.stderr).trim())),
+        Ok(o) => Err(format!(
+            "python3 cannot import pyarrow/duckdb: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
         Err(e) => Err(format!("python3 not runnable: {e}")),
     }
 }
@@ -58,8 +64,10 @@ async fn pyarrow_and_duckdb_agree_on_row_counts() {
     let files: serde_json::Map<String, serde_json::Value> = RAW_TABLES
         .iter()
         .map(|t| {
-            let paths: Vec<String> =
-                table_segments(&m, t).iter().map(|s| dir.path().join(&s.file).display().to_string()).collect();
+            let paths: Vec<String> = table_segments(&m, t)
+                .iter()
+                .map(|s| dir.path().join(&s.file).display().to_string())
+                .collect();
             (t.to_string(), serde_json::json!(paths))
         })
         .collect();
@@ -67,20 +75,31 @@ async fn pyarrow_and_duckdb_agree_on_row_counts() {
         .args(["-c", SCRIPT, &serde_json::Value::Object(files).to_string()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
 
     let s = open(&[dir.path()]).await;
     for t in RAW_TABLES {
         let ours = count(&s, &format!("SELECT count(*) FROM {t}")).await;
         let theirs = &got[*t];
-        assert_eq!(theirs, &serde_json::json!([ours, ours, ours]), "{t}: pyarrow footer, pyarrow read, duckdb");
+        assert_eq!(
+            theirs,
+            &serde_json::json!([ours, ours, ours]),
+            "{t}: pyarrow footer, pyarrow read, duckdb"
+        );
     }
-    let mut ours: Vec<String> = rows(&s, "SELECT array_to_string(argv, ' ') FROM process_events WHERE kind = 'exec'")
-        .await
-        .into_iter()
-        .map(|r| r[0].clone())
-        .collect();
+    let mut ours: Vec<String> = rows(
+        &s,
+        "SELECT array_to_string(argv, ' ') FROM process_events WHERE kind = 'exec'",
+    )
+    .await
+    .into_iter()
+    .map(|r| r[0].clone())
+    .collect();
     ours.sort();
     assert_eq!(got["_argv"], serde_json::json!(ours));
 }

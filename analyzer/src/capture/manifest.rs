@@ -153,14 +153,24 @@ impl Manifest {
     pub fn load(capture_dir: &Path) -> Result<Self> {
         let path = capture_dir.join(MANIFEST_FILE);
         let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("{} is not a capture: cannot read {}", capture_dir.display(), path.display())
+            format!(
+                "{} is not a capture: cannot read {}",
+                capture_dir.display(),
+                path.display()
+            )
         })?;
         let probe: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("{} is not valid JSON", path.display()))?;
         if probe.get("format").and_then(|v| v.as_str()) != Some(FORMAT_NAME) {
-            bail!("{} is not an agentsight manifest (format field missing or different)", path.display());
+            bail!(
+                "{} is not an agentsight manifest (format field missing or different)",
+                path.display()
+            );
         }
-        let version = probe.get("schema_version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+        let version = probe
+            .get("schema_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0) as u32;
         if version > SCHEMA_VERSION {
             bail!(
                 "capture {} has schema version {version}, newer than this agentsight understands \
@@ -175,7 +185,8 @@ impl Manifest {
                 capture_dir.display()
             );
         }
-        serde_json::from_value(probe).with_context(|| format!("{} has an invalid layout", path.display()))
+        serde_json::from_value(probe)
+            .with_context(|| format!("{} has an invalid layout", path.display()))
     }
 
     /// Atomic rewrite: temp file, fsync, rename, fsync directory.
@@ -198,11 +209,17 @@ impl Manifest {
     }
 
     pub fn chain_genesis(&self) -> String {
-        hex::encode(Sha256::digest(format!("agentsight-chain-v1:{}", self.capture_id)))
+        hex::encode(Sha256::digest(format!(
+            "agentsight-chain-v1:{}",
+            self.capture_id
+        )))
     }
 
     pub fn chain_head(&self) -> String {
-        self.segments.last().map(|s| s.chain.clone()).unwrap_or_else(|| self.chain_genesis())
+        self.segments
+            .last()
+            .map(|s| s.chain.clone())
+            .unwrap_or_else(|| self.chain_genesis())
     }
 
     pub fn total_drops(&self) -> u64 {
@@ -212,7 +229,14 @@ impl Manifest {
 
 /// Next chain value: binds the segment's content hash, position and identity
 /// to everything sealed before it, so removing or reordering segments shows.
-pub fn chain_next(prev: &str, seq: u64, table: &str, file: &str, rows: u64, sha256: &str) -> String {
+pub fn chain_next(
+    prev: &str,
+    seq: u64,
+    table: &str,
+    file: &str,
+    rows: u64,
+    sha256: &str,
+) -> String {
     let mut h = Sha256::new();
     h.update(prev.as_bytes());
     h.update(format!("\n{seq}\n{table}\n{file}\n{rows}\n{sha256}").as_bytes());
@@ -228,9 +252,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut m = Manifest::new("abc".into());
         m.schema_version = SCHEMA_VERSION + 1;
-        std::fs::write(dir.path().join(MANIFEST_FILE), serde_json::to_vec(&m).unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            serde_json::to_vec(&m).unwrap(),
+        )
+        .unwrap();
         let err = Manifest::load(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("newer than this agentsight understands"), "{err}");
+        assert!(
+            err.contains("newer than this agentsight understands"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -238,6 +269,9 @@ mod tests {
         let a = chain_next("g", 1, "t", "f", 3, "aa");
         let b = chain_next("g", 1, "t", "f", 3, "ab");
         assert_ne!(a, b);
-        assert_ne!(chain_next(&a, 2, "t", "g", 1, "x"), chain_next(&b, 2, "t", "g", 1, "x"));
+        assert_ne!(
+            chain_next(&a, 2, "t", "g", 1, "x"),
+            chain_next(&b, 2, "t", "g", 1, "x")
+        );
     }
 }

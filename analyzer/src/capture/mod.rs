@@ -46,8 +46,10 @@ pub(crate) fn create_private_file(path: &Path) -> Result<File> {
 
 pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = create_private_file(path)?;
-    f.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
-    f.sync_all().with_context(|| format!("syncing {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.sync_all()
+        .with_context(|| format!("syncing {}", path.display()))?;
     Ok(())
 }
 
@@ -78,9 +80,13 @@ pub fn prepare_output_dir(dir: &Path, force: bool) -> Result<()> {
                 bail!("output directory {} exists and is not empty (use --force to replace a previous capture)", dir.display());
             }
             if !dir.join(MANIFEST_FILE).exists() {
-                bail!("refusing to replace {}: it is not empty and holds no capture manifest", dir.display());
+                bail!(
+                    "refusing to replace {}: it is not empty and holds no capture manifest",
+                    dir.display()
+                );
             }
-            std::fs::remove_dir_all(dir).with_context(|| format!("removing old capture {}", dir.display()))?;
+            std::fs::remove_dir_all(dir)
+                .with_context(|| format!("removing old capture {}", dir.display()))?;
         }
     }
     create_private_dir(dir)?;
@@ -90,17 +96,25 @@ pub fn prepare_output_dir(dir: &Path, force: bool) -> Result<()> {
 
 /// Sealed segment files of one table in seal order, as listed in the manifest.
 pub fn table_segments<'a>(manifest: &'a Manifest, table: &str) -> Vec<&'a SegmentInfo> {
-    manifest.segments.iter().filter(|s| s.table == table).collect()
+    manifest
+        .segments
+        .iter()
+        .filter(|s| s.table == table)
+        .collect()
 }
 
 /// Journals and partial files left by a recorder that did not stop cleanly.
 pub fn unsealed_files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for table in crate::schema::RAW_TABLES {
-        let Ok(entries) = std::fs::read_dir(dir.join(table)) else { continue };
+        let Ok(entries) = std::fs::read_dir(dir.join(table)) else {
+            continue;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            if name.ends_with(&format!(".{JOURNAL_EXT}")) || name.ends_with(&format!(".{PARTIAL_EXT}")) {
+            if name.ends_with(&format!(".{JOURNAL_EXT}"))
+                || name.ends_with(&format!(".{PARTIAL_EXT}"))
+            {
                 found.push(e.path());
             }
         }
@@ -116,7 +130,8 @@ pub fn read_table(dir: &Path, table: &str) -> Result<Vec<RecordBatch>> {
     let mut batches = Vec::new();
     for seg in table_segments(&manifest, table) {
         let path = dir.join(&seg.file);
-        let file = File::open(&path).with_context(|| format!("opening segment {}", path.display()))?;
+        let file =
+            File::open(&path).with_context(|| format!("opening segment {}", path.display()))?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .with_context(|| format!("segment {} is not readable Parquet", path.display()))?
             .build()?;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
 use datafusion::arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
-    UInt16Builder, UInt32Builder, UInt64Builder,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder,
+    StringBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
 };
 use datafusion::arrow::record_batch::RecordBatch;
 
@@ -15,7 +15,10 @@ use crate::schema::{self, Table};
 
 /// Puts named arrays in the table's column order, so a swapped pair of
 /// same-typed columns cannot slip through.
-fn assemble(table: &'static Table, mut named: Vec<(&'static str, ArrayRef)>) -> Result<RecordBatch> {
+fn assemble(
+    table: &'static Table,
+    mut named: Vec<(&'static str, ArrayRef)>,
+) -> Result<RecordBatch> {
     let mut columns = Vec::with_capacity(table.columns.len());
     for c in table.columns {
         let pos = named
@@ -25,7 +28,10 @@ fn assemble(table: &'static Table, mut named: Vec<(&'static str, ArrayRef)>) -> 
         columns.push(named.swap_remove(pos).1);
     }
     if let Some((extra, _)) = named.first() {
-        return Err(anyhow!("row buffer for {} has unknown column {extra}", table.name));
+        return Err(anyhow!(
+            "row buffer for {} has unknown column {extra}",
+            table.name
+        ));
     }
     Ok(RecordBatch::try_new(table.arrow_schema(), columns)?)
 }
@@ -348,7 +354,12 @@ pub struct RowBuffers {
 
 impl RowBuffers {
     pub fn rows(&self) -> usize {
-        self.process.rows + self.file.rows + self.net.rows + self.tls_chunks.rows + self.tls_events.rows + self.stats.rows
+        self.process.rows
+            + self.file.rows
+            + self.net.rows
+            + self.tls_chunks.rows
+            + self.tls_events.rows
+            + self.stats.rows
     }
 
     /// Drains every non-empty buffer into (table, batch) pairs.
@@ -371,7 +382,10 @@ impl RowBuffers {
                 ("exit_code", Arc::new(p.exit_code.finish())),
                 ("exit_signal", Arc::new(p.exit_signal.finish())),
             ]);
-            out.push((schema::PROCESS_EVENTS, assemble(schema::table(schema::PROCESS_EVENTS).unwrap(), cols)?));
+            out.push((
+                schema::PROCESS_EVENTS,
+                assemble(schema::table(schema::PROCESS_EVENTS).unwrap(), cols)?,
+            ));
         }
         if self.file.rows > 0 {
             let f = &mut self.file;
@@ -386,7 +400,10 @@ impl RowBuffers {
                 ("mode", Arc::new(f.mode.finish())),
                 ("ret", Arc::new(f.ret.finish())),
             ]);
-            out.push((schema::FILE_EVENTS, assemble(schema::table(schema::FILE_EVENTS).unwrap(), cols)?));
+            out.push((
+                schema::FILE_EVENTS,
+                assemble(schema::table(schema::FILE_EVENTS).unwrap(), cols)?,
+            ));
         }
         if self.net.rows > 0 {
             let n = &mut self.net;
@@ -403,7 +420,10 @@ impl RowBuffers {
                 ("remote_port", Arc::new(n.remote_port.finish())),
                 ("unix_path", Arc::new(n.unix_path.finish())),
             ]);
-            out.push((schema::NET_EVENTS, assemble(schema::table(schema::NET_EVENTS).unwrap(), cols)?));
+            out.push((
+                schema::NET_EVENTS,
+                assemble(schema::table(schema::NET_EVENTS).unwrap(), cols)?,
+            ));
         }
         if self.tls_chunks.rows > 0 {
             let t = &mut self.tls_chunks;
@@ -423,7 +443,10 @@ impl RowBuffers {
                 ("redacted", Arc::new(t.redacted.finish())),
                 ("data", Arc::new(t.data.finish())),
             ]);
-            out.push((schema::TLS_CHUNKS, assemble(schema::table(schema::TLS_CHUNKS).unwrap(), cols)?));
+            out.push((
+                schema::TLS_CHUNKS,
+                assemble(schema::table(schema::TLS_CHUNKS).unwrap(), cols)?,
+            ));
         }
         if self.tls_events.rows > 0 {
             let t = &mut self.tls_events;
@@ -435,7 +458,10 @@ impl RowBuffers {
                 ("fd", Arc::new(t.fd.finish())),
                 ("value", Arc::new(t.value.finish())),
             ]);
-            out.push((schema::TLS_EVENTS, assemble(schema::table(schema::TLS_EVENTS).unwrap(), cols)?));
+            out.push((
+                schema::TLS_EVENTS,
+                assemble(schema::table(schema::TLS_EVENTS).unwrap(), cols)?,
+            ));
         }
         if self.stats.rows > 0 {
             let s = &mut self.stats;
@@ -446,7 +472,10 @@ impl RowBuffers {
                 ("counter", Arc::new(s.counter.finish())),
                 ("value", Arc::new(s.value.finish())),
             ];
-            out.push((schema::RECORDER_STATS, assemble(schema::table(schema::RECORDER_STATS).unwrap(), cols)?));
+            out.push((
+                schema::RECORDER_STATS,
+                assemble(schema::table(schema::RECORDER_STATS).unwrap(), cols)?,
+            ));
         }
         Ok(out)
     }
@@ -459,13 +488,51 @@ mod tests {
     #[test]
     fn every_table_assembles_in_schema_order() {
         let mut b = RowBuffers::default();
-        let s = Subject { ts_ns: 1, pid: 2, tid: 3, proc_key: 4, comm: "sh", uid: 0 };
-        b.process.push(&ProcessRow { subject: s, kind: "exec", argv: Some(vec!["sh", "-c"]), ..Default::default() });
-        b.file.push(&FileRow { subject: s, op: "open", path: "/etc/passwd", ..Default::default() });
-        b.net.push(&NetRow { subject: s, op: "connect", family: "inet", ..Default::default() });
-        b.tls_chunks.push(&TlsChunkRow { subject: s, direction: "write", func: "SSL_write", data: b"GET /", ..Default::default() });
-        b.tls_events.push(&TlsEventRow { subject: s, event: "sni", value: Some("api.example"), ..Default::default() });
-        b.stats.push(&StatRow { ts_ns: 1, cpu: None, counter: "events_received", value: 9 });
+        let s = Subject {
+            ts_ns: 1,
+            pid: 2,
+            tid: 3,
+            proc_key: 4,
+            comm: "sh",
+            uid: 0,
+        };
+        b.process.push(&ProcessRow {
+            subject: s,
+            kind: "exec",
+            argv: Some(vec!["sh", "-c"]),
+            ..Default::default()
+        });
+        b.file.push(&FileRow {
+            subject: s,
+            op: "open",
+            path: "/etc/passwd",
+            ..Default::default()
+        });
+        b.net.push(&NetRow {
+            subject: s,
+            op: "connect",
+            family: "inet",
+            ..Default::default()
+        });
+        b.tls_chunks.push(&TlsChunkRow {
+            subject: s,
+            direction: "write",
+            func: "SSL_write",
+            data: b"GET /",
+            ..Default::default()
+        });
+        b.tls_events.push(&TlsEventRow {
+            subject: s,
+            event: "sni",
+            value: Some("api.example"),
+            ..Default::default()
+        });
+        b.stats.push(&StatRow {
+            ts_ns: 1,
+            cpu: None,
+            counter: "events_received",
+            value: 9,
+        });
         let batches = b.take_batches().unwrap();
         assert_eq!(batches.len(), schema::RAW_TABLES.len());
         for (name, batch) in &batches {

@@ -30,7 +30,10 @@ impl VerifyReport {
 
 pub fn verify(dir: &Path, expected_head: Option<&str>) -> Result<VerifyReport> {
     let manifest = Manifest::load(dir)?;
-    let mut report = VerifyReport { chain_head: manifest.chain_head(), ..Default::default() };
+    let mut report = VerifyReport {
+        chain_head: manifest.chain_head(),
+        ..Default::default()
+    };
     let mut prev = manifest.chain_genesis();
     let mut listed = BTreeSet::new();
     for seg in &manifest.segments {
@@ -45,10 +48,16 @@ pub fn verify(dir: &Path, expected_head: Option<&str>) -> Result<VerifyReport> {
                         seg.file, seg.seq, sha, seg.sha256
                     ));
                 } else if bytes != seg.bytes {
-                    report.problems.push(format!("segment {} has {} bytes, manifest says {}", seg.file, bytes, seg.bytes));
+                    report.problems.push(format!(
+                        "segment {} has {} bytes, manifest says {}",
+                        seg.file, bytes, seg.bytes
+                    ));
                 }
             }
-            Err(e) => report.problems.push(format!("segment {} (seq {}) is missing or unreadable: {e:#}", seg.file, seg.seq)),
+            Err(e) => report.problems.push(format!(
+                "segment {} (seq {}) is missing or unreadable: {e:#}",
+                seg.file, seg.seq
+            )),
         }
         let expect = chain_next(&prev, seg.seq, &seg.table, &seg.file, seg.rows, &seg.sha256);
         if expect != seg.chain {
@@ -69,18 +78,25 @@ pub fn verify(dir: &Path, expected_head: Option<&str>) -> Result<VerifyReport> {
         }
     }
     for table in crate::schema::RAW_TABLES {
-        let Ok(entries) = std::fs::read_dir(dir.join(table)) else { continue };
+        let Ok(entries) = std::fs::read_dir(dir.join(table)) else {
+            continue;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
             if name.ends_with(&format!(".{SEGMENT_EXT}")) {
                 let rel = format!("{table}/{name}");
                 if !listed.contains(&rel) {
-                    report.problems.push(format!("segment {rel} is not listed in the manifest (added after sealing?)"));
+                    report.problems.push(format!(
+                        "segment {rel} is not listed in the manifest (added after sealing?)"
+                    ));
                 }
             }
         }
     }
-    report.unsealed = unsealed_files(dir).iter().map(|p| p.display().to_string()).collect();
+    report.unsealed = unsealed_files(dir)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     report.first_error = report.problems.first().cloned();
     Ok(report)
 }

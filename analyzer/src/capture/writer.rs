@@ -20,7 +20,10 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::manifest::{chain_next, CaptureState, Manifest, SegmentInfo};
-use super::{create_private_dir, create_private_file, segment_file_name, sha256_file, JOURNAL_EXT, PARTIAL_EXT, SEGMENT_EXT};
+use super::{
+    create_private_dir, create_private_file, segment_file_name, sha256_file, JOURNAL_EXT,
+    PARTIAL_EXT, SEGMENT_EXT,
+};
 use crate::schema::{self, Table};
 
 #[derive(Clone, Copy, Debug)]
@@ -33,7 +36,10 @@ pub struct SealPolicy {
 
 impl Default for SealPolicy {
     fn default() -> Self {
-        SealPolicy { max_bytes: 64 << 20, max_age: Duration::from_secs(300) }
+        SealPolicy {
+            max_bytes: 64 << 20,
+            max_age: Duration::from_secs(300),
+        }
     }
 }
 
@@ -60,10 +66,16 @@ pub struct CaptureWriter {
 
 fn writer_properties(table: &Table) -> WriterProperties {
     let mut b = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid zstd level"),
+        ))
         .set_dictionary_enabled(false)
         .set_statistics_enabled(EnabledStatistics::Chunk)
-        .set_max_row_group_row_count(Some(if table.name == schema::TLS_CHUNKS { 8192 } else { 256 * 1024 }))
+        .set_max_row_group_row_count(Some(if table.name == schema::TLS_CHUNKS {
+            8192
+        } else {
+            256 * 1024
+        }))
         .set_created_by(format!("agentsight {}", env!("CARGO_PKG_VERSION")));
     for name in table.dictionary_columns() {
         b = b.set_column_dictionary_enabled(ColumnPath::from(name), true);
@@ -71,16 +83,26 @@ fn writer_properties(table: &Table) -> WriterProperties {
     // Ordered integer columns compress far better as deltas.
     for name in ["ts_ns", "proc_key", "call_seq", "chunk_offset"] {
         if table.column_index(name).is_some() {
-            b = b.set_column_encoding(ColumnPath::from(name), parquet::basic::Encoding::DELTA_BINARY_PACKED);
+            b = b.set_column_encoding(
+                ColumnPath::from(name),
+                parquet::basic::Encoding::DELTA_BINARY_PACKED,
+            );
         }
     }
     b.build()
 }
 
 fn ts_range(batch: &RecordBatch) -> (Option<u64>, Option<u64>) {
-    let Some(col) = batch.column_by_name("ts_ns") else { return (None, None) };
-    let Some(ts) = col.as_any().downcast_ref::<UInt64Array>() else { return (None, None) };
-    (datafusion::arrow::compute::min(ts), datafusion::arrow::compute::max(ts))
+    let Some(col) = batch.column_by_name("ts_ns") else {
+        return (None, None);
+    };
+    let Some(ts) = col.as_any().downcast_ref::<UInt64Array>() else {
+        return (None, None);
+    };
+    (
+        datafusion::arrow::compute::min(ts),
+        datafusion::arrow::compute::max(ts),
+    )
 }
 
 impl CaptureWriter {
@@ -91,8 +113,19 @@ impl CaptureWriter {
             create_private_dir(&dir.join(t.name))?;
         }
         manifest.store(dir)?;
-        let next_seq = manifest.segments.iter().map(|s| s.seq + 1).max().unwrap_or(1);
-        Ok(CaptureWriter { dir: dir.to_path_buf(), manifest, policy, open: BTreeMap::new(), next_seq })
+        let next_seq = manifest
+            .segments
+            .iter()
+            .map(|s| s.seq + 1)
+            .max()
+            .unwrap_or(1);
+        Ok(CaptureWriter {
+            dir: dir.to_path_buf(),
+            manifest,
+            policy,
+            open: BTreeMap::new(),
+            next_seq,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -114,10 +147,15 @@ impl CaptureWriter {
         let partial_path = tdir.join(segment_file_name(seq, PARTIAL_EXT));
         let journal_path = tdir.join(segment_file_name(seq, JOURNAL_EXT));
         let schema = table.arrow_schema();
-        let parquet = ArrowWriter::try_new(create_private_file(&partial_path)?, schema.clone(), Some(writer_properties(table)))
-            .with_context(|| format!("starting Parquet segment {}", partial_path.display()))?;
-        let journal = StreamWriter::try_new(BufWriter::new(create_private_file(&journal_path)?), &schema)
-            .with_context(|| format!("starting journal {}", journal_path.display()))?;
+        let parquet = ArrowWriter::try_new(
+            create_private_file(&partial_path)?,
+            schema.clone(),
+            Some(writer_properties(table)),
+        )
+        .with_context(|| format!("starting Parquet segment {}", partial_path.display()))?;
+        let journal =
+            StreamWriter::try_new(BufWriter::new(create_private_file(&journal_path)?), &schema)
+                .with_context(|| format!("starting journal {}", journal_path.display()))?;
         Ok(OpenSegment {
             seq,
             parquet,
@@ -137,14 +175,19 @@ impl CaptureWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let table = schema::table(table_name).with_context(|| format!("unknown table {table_name}"))?;
+        let table =
+            schema::table(table_name).with_context(|| format!("unknown table {table_name}"))?;
         if !self.open.contains_key(table.name) {
             let seg = self.open_segment(table)?;
             self.open.insert(table.name, seg);
         }
         let seg = self.open.get_mut(table.name).expect("just opened");
-        seg.journal.write(batch).with_context(|| format!("writing journal {}", seg.journal_path.display()))?;
-        seg.parquet.write(batch).with_context(|| format!("writing segment {}", seg.partial_path.display()))?;
+        seg.journal
+            .write(batch)
+            .with_context(|| format!("writing journal {}", seg.journal_path.display()))?;
+        seg.parquet
+            .write(batch)
+            .with_context(|| format!("writing segment {}", seg.partial_path.display()))?;
         // Bound memory: a row group in progress is held in RAM until flushed.
         if seg.parquet.in_progress_size() > 32 << 20 {
             seg.parquet.flush()?;
@@ -166,8 +209,14 @@ impl CaptureWriter {
         let mut to_seal = Vec::new();
         for (name, seg) in self.open.iter_mut() {
             if seg.dirty {
-                seg.journal.flush().with_context(|| format!("flushing {}", seg.journal_path.display()))?;
-                seg.journal.get_ref().get_ref().sync_data().with_context(|| format!("syncing {}", seg.journal_path.display()))?;
+                seg.journal
+                    .flush()
+                    .with_context(|| format!("flushing {}", seg.journal_path.display()))?;
+                seg.journal
+                    .get_ref()
+                    .get_ref()
+                    .sync_data()
+                    .with_context(|| format!("syncing {}", seg.journal_path.display()))?;
                 seg.dirty = false;
             }
             let size = seg.parquet.bytes_written() as u64 + seg.parquet.in_progress_size() as u64;
@@ -182,15 +231,33 @@ impl CaptureWriter {
     }
 
     fn seal(&mut self, table: &'static str) -> Result<()> {
-        let Some(seg) = self.open.remove(table) else { return Ok(()) };
-        let OpenSegment { seq, parquet, journal, partial_path, journal_path, rows, first_ts, last_ts, .. } = seg;
-        parquet.close().with_context(|| format!("finishing segment {}", partial_path.display()))?;
+        let Some(seg) = self.open.remove(table) else {
+            return Ok(());
+        };
+        let OpenSegment {
+            seq,
+            parquet,
+            journal,
+            partial_path,
+            journal_path,
+            rows,
+            first_ts,
+            last_ts,
+            ..
+        } = seg;
+        parquet
+            .close()
+            .with_context(|| format!("finishing segment {}", partial_path.display()))?;
         drop(journal);
-        let final_path = self.dir.join(table).join(segment_file_name(seq, SEGMENT_EXT));
+        let final_path = self
+            .dir
+            .join(table)
+            .join(segment_file_name(seq, SEGMENT_EXT));
         File::open(&partial_path)?.sync_all()?;
         std::fs::rename(&partial_path, &final_path)?;
         self.record_sealed(table, seq, &final_path, rows, first_ts, last_ts, false)?;
-        std::fs::remove_file(&journal_path).with_context(|| format!("removing journal {}", journal_path.display()))?;
+        std::fs::remove_file(&journal_path)
+            .with_context(|| format!("removing journal {}", journal_path.display()))?;
         Ok(())
     }
 
@@ -206,8 +273,18 @@ impl CaptureWriter {
         recovered: bool,
     ) -> Result<()> {
         let (sha256, bytes) = sha256_file(path)?;
-        let file = format!("{table}/{}", path.file_name().expect("file name").to_string_lossy());
-        let chain = chain_next(&self.manifest.chain_head(), seq, table, &file, rows, &sha256);
+        let file = format!(
+            "{table}/{}",
+            path.file_name().expect("file name").to_string_lossy()
+        );
+        let chain = chain_next(
+            &self.manifest.chain_head(),
+            seq,
+            table,
+            &file,
+            rows,
+            &sha256,
+        );
         self.manifest.segments.push(SegmentInfo {
             seq,
             table: table.to_string(),
@@ -240,11 +317,15 @@ impl CaptureWriter {
     /// Best-effort close after a write error (e.g. disk full): seals what can
     /// be sealed, keeps journals of what cannot, and records why.
     pub fn close_after_error(mut self, ended_at_ns: i64, why: &str) -> Manifest {
-        self.manifest.notes.push(format!("recording stopped early: {why}"));
+        self.manifest
+            .notes
+            .push(format!("recording stopped early: {why}"));
         let names: Vec<&'static str> = self.open.keys().copied().collect();
         for name in names {
             if let Err(e) = self.seal(name) {
-                self.manifest.notes.push(format!("could not seal {name}: {e:#}"));
+                self.manifest
+                    .notes
+                    .push(format!("could not seal {name}: {e:#}"));
             }
         }
         self.manifest.ended_at_ns = Some(ended_at_ns);
@@ -269,21 +350,32 @@ pub fn recover(dir: &Path) -> Result<RecoveryReport> {
     let mut report = RecoveryReport::default();
     let mut journals: Vec<(u64, &'static Table, PathBuf)> = Vec::new();
     for table in schema::TABLES {
-        let Ok(entries) = std::fs::read_dir(dir.join(table.name)) else { continue };
+        let Ok(entries) = std::fs::read_dir(dir.join(table.name)) else {
+            continue;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            if let Some(stem) = name.strip_suffix(&format!(".{PARTIAL_EXT}")) {
+            if name.ends_with(&format!(".{PARTIAL_EXT}")) {
                 // The Parquet side of an unsealed segment has no footer; the
                 // journal is the copy we rebuild from.
-                let _ = stem;
                 std::fs::remove_file(e.path())?;
-            } else if let Some(seq) = name.strip_suffix(&format!(".{JOURNAL_EXT}")).and_then(|s| s.strip_prefix("seg-")).and_then(|s| s.parse::<u64>().ok()) {
+            } else if let Some(seq) = name
+                .strip_suffix(&format!(".{JOURNAL_EXT}"))
+                .and_then(|s| s.strip_prefix("seg-"))
+                .and_then(|s| s.parse::<u64>().ok())
+            {
                 journals.push((seq, table, e.path()));
             }
         }
     }
     journals.sort_by_key(|j| j.0);
-    let mut w = CaptureWriter { dir: dir.to_path_buf(), next_seq: 0, policy: SealPolicy::default(), open: BTreeMap::new(), manifest };
+    let mut w = CaptureWriter {
+        dir: dir.to_path_buf(),
+        next_seq: 0,
+        policy: SealPolicy::default(),
+        open: BTreeMap::new(),
+        manifest,
+    };
     for (seq, table, journal_path) in journals {
         let already = w.manifest.segments.iter().any(|s| s.seq == seq);
         if already {
@@ -291,14 +383,22 @@ pub fn recover(dir: &Path) -> Result<RecoveryReport> {
             std::fs::remove_file(&journal_path)?;
             continue;
         }
-        let reader = match File::open(&journal_path).map_err(anyhow::Error::from).and_then(|f| {
-            StreamReader::try_new(std::io::BufReader::new(f), None).map_err(anyhow::Error::from)
-        }) {
+        let reader = match File::open(&journal_path)
+            .map_err(anyhow::Error::from)
+            .and_then(|f| {
+                StreamReader::try_new(std::io::BufReader::new(f), None).map_err(anyhow::Error::from)
+            }) {
             Ok(r) => Some(r),
             Err(_) => None, // died before the schema message reached disk: nothing to recover
         };
-        let final_path = dir.join(table.name).join(segment_file_name(seq, SEGMENT_EXT));
-        let mut parquet = ArrowWriter::try_new(create_private_file(&final_path)?, table.arrow_schema(), Some(writer_properties(table)))?;
+        let final_path = dir
+            .join(table.name)
+            .join(segment_file_name(seq, SEGMENT_EXT));
+        let mut parquet = ArrowWriter::try_new(
+            create_private_file(&final_path)?,
+            table.arrow_schema(),
+            Some(writer_properties(table)),
+        )?;
         let (mut rows, mut first, mut last) = (0u64, None, None);
         if let Some(reader) = reader {
             for batch in reader {

@@ -17,7 +17,9 @@ pub async fn try_open(dirs: &[&Path], opts: &OpenOptions) -> anyhow::Result<Sess
 
 /// Every cell of the result as display text; NULL for nulls.
 pub async fn rows(session: &Session, sql: &str) -> Vec<Vec<String>> {
-    try_rows(session, sql).await.unwrap_or_else(|e| panic!("{sql}: {e:#}"))
+    try_rows(session, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:#}"))
 }
 
 pub async fn try_rows(session: &Session, sql: &str) -> anyhow::Result<Vec<Vec<String>>> {
@@ -25,7 +27,11 @@ pub async fn try_rows(session: &Session, sql: &str) -> anyhow::Result<Vec<Vec<St
     let opts = FormatOptions::new().with_null("NULL");
     let mut out = Vec::new();
     for b in &batches {
-        let fmts: Vec<_> = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap()).collect();
+        let fmts: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+            .collect();
         for r in 0..b.num_rows() {
             out.push(fmts.iter().map(|f| f.value(r).to_string()).collect());
         }
