@@ -2021,16 +2021,7 @@ mod tests {
         }
     }
 
-    /// xorshift: deterministic random bytes without a dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use agentsight_analyzer::fixtures::Rng;
 
     #[test]
     fn random_input_never_panics() {

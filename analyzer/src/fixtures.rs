@@ -440,23 +440,29 @@ impl Default for SyntheticSpec {
     }
 }
 
-/// Deterministic pseudo-random numbers (xorshift), so benchmark captures
-/// are reproducible without a rand dependency.
-struct Rng(u64);
+/// Deterministic pseudo-random numbers (xorshift), so generated captures
+/// and randomized tests are reproducible without a rand dependency.
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         if n == 0 {
             0
         } else {
             self.next() % n
         }
+    }
+    pub fn index(&mut self, n: usize) -> usize {
+        self.below(n as u64) as usize
+    }
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
     }
 }
 

@@ -86,25 +86,7 @@ fn bodies() -> Vec<(&'static str, &'static [u8], &'static [u8])> {
     ]
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
+use crate::fixtures::Rng;
 
 fn split_at_points<'a>(b: &'a [u8], cuts: &[usize]) -> Vec<Piece<'a>> {
     let mut c: Vec<usize> = cuts.iter().map(|&x| x.min(b.len())).collect();
@@ -449,9 +431,9 @@ fn connections_random_multi_splits() {
     for (name, rq, rs) in connections() {
         let full = exchanges(rq, rs);
         for round in 0..60 {
-            let n = 1 + rng.below(40);
-            let cuts_q: Vec<usize> = (0..n).map(|_| rng.below(rq.len() + 1)).collect();
-            let cuts_s: Vec<usize> = (0..n).map(|_| rng.below(rs.len() + 1)).collect();
+            let n = 1 + rng.index(40);
+            let cuts_q: Vec<usize> = (0..n).map(|_| rng.index(rq.len() + 1)).collect();
+            let cuts_s: Vec<usize> = (0..n).map(|_| rng.index(rs.len() + 1)).collect();
             let ex = parse_connection(
                 &split_at_points(rq, &cuts_q),
                 &split_at_points(rs, &cuts_s),
@@ -527,8 +509,8 @@ fn gaps_split_invariant() {
     let mut rng = Rng(1234);
     for (name, rq, rs) in connections() {
         for _ in 0..40 {
-            let g = rng.below(rs.len());
-            let len = 1 + rng.below(300).min(rs.len() - g);
+            let g = rng.index(rs.len());
+            let len = 1 + rng.index(300).min(rs.len() - g);
             let (a, b) = (&rs[..g], &rs[(g + len).min(rs.len())..]);
             let base = parse_connection(
                 &whole(rq),
@@ -536,8 +518,8 @@ fn gaps_split_invariant() {
                 true,
             );
             for _ in 0..5 {
-                let ca: Vec<usize> = (0..rng.below(6)).map(|_| rng.below(a.len() + 1)).collect();
-                let cb: Vec<usize> = (0..rng.below(6)).map(|_| rng.below(b.len() + 1)).collect();
+                let ca: Vec<usize> = (0..rng.index(6)).map(|_| rng.index(a.len() + 1)).collect();
+                let cb: Vec<usize> = (0..rng.index(6)).map(|_| rng.index(b.len() + 1)).collect();
                 let mut pieces = split_at_points(a, &ca);
                 pieces.push(Piece::Gap(len as u64));
                 pieces.extend(split_at_points(b, &cb));
@@ -833,8 +815,8 @@ fn provider_bodies_split_everywhere() {
             );
         }
         for _ in 0..50 {
-            let cuts: Vec<usize> = (0..1 + rng.below(30))
-                .map(|_| rng.below(body.len() + 1))
+            let cuts: Vec<usize> = (0..1 + rng.index(30))
+                .map(|_| rng.index(body.len() + 1))
                 .collect();
             assert_eq!(
                 llm_from_pieces(path, req, body, &cuts),
@@ -1101,11 +1083,11 @@ fn feed_random(rng: &mut Rng, data: &[u8], dir: Direction) -> Vec<Message> {
     let mut p = Http1Parser::new(dir);
     let mut i = 0;
     while i < data.len() {
-        let n = 1 + rng.below(64);
+        let n = 1 + rng.index(64);
         let end = (i + n).min(data.len());
         p.push(&data[i..end]);
-        if rng.below(10) == 0 {
-            p.gap(rng.below(100) as u64);
+        if rng.index(10) == 0 {
+            p.gap(rng.index(100) as u64);
         }
         i = end;
     }
@@ -1115,18 +1097,18 @@ fn feed_random(rng: &mut Rng, data: &[u8], dir: Direction) -> Vec<Message> {
 
 fn mutate(rng: &mut Rng, b: &[u8]) -> Vec<u8> {
     let mut v = b.to_vec();
-    for _ in 0..1 + rng.below(8) {
+    for _ in 0..1 + rng.index(8) {
         if v.is_empty() {
             break;
         }
-        let i = rng.below(v.len());
-        match rng.below(4) {
-            0 => v[i] ^= 1 << rng.below(8),
+        let i = rng.index(v.len());
+        match rng.index(4) {
+            0 => v[i] ^= 1 << rng.index(8),
             1 => v[i] = rng.next() as u8,
             2 => {
                 v.remove(i);
             }
-            _ => v.insert(i, b"\r\n:{}[]\"0"[rng.below(9)]),
+            _ => v.insert(i, b"\r\n:{}[]\"0"[rng.index(9)]),
         }
     }
     v
@@ -1139,10 +1121,10 @@ fn random_and_mutated_inputs_never_panic() {
     corpus.extend(bodies().iter().flat_map(|b| [b.1, b.2]));
     for round in 0..400 {
         let data = if round % 2 == 0 {
-            let n = rng.below(2000);
+            let n = rng.index(2000);
             rng.bytes(n)
         } else {
-            let src = corpus[rng.below(corpus.len())];
+            let src = corpus[rng.index(corpus.len())];
             mutate(&mut rng, src)
         };
         for dir in [Direction::Request, Direction::Response] {
@@ -1157,7 +1139,7 @@ fn random_and_mutated_inputs_never_panic() {
             "/v1beta/models/x:streamGenerateContent",
             "/",
         ];
-        let path = paths[rng.below(paths.len())];
+        let path = paths[rng.index(paths.len())];
         let _ = decode_call(path, &data, Some("text/event-stream"), &data);
         let _ = decode_call(path, &data, None, &data);
         for enc in ["gzip", "deflate", "br", "zstd"] {
@@ -1196,16 +1178,16 @@ fn soak_random_inputs() {
     for i in 0..iters {
         let data = match i % 3 {
             0 => {
-                let n = rng.below(4000);
+                let n = rng.index(4000);
                 rng.bytes(n)
             }
             1 => {
-                let src = corpus[rng.below(corpus.len())];
+                let src = corpus[rng.index(corpus.len())];
                 mutate(&mut rng, src)
             }
             _ => {
                 let mut v = rng.bytes(8);
-                let src = corpus[rng.below(corpus.len())];
+                let src = corpus[rng.index(corpus.len())];
                 v.extend(mutate(&mut rng, src));
                 v
             }
