@@ -42,6 +42,8 @@ enum Command {
     Query(agentsight_analyzer::cli::QueryArgs),
     /// Interactive SQL shell over a capture.
     Shell(agentsight_analyzer::cli::ShellArgs),
+    /// Readable transcripts of the LLM conversations in a capture (Markdown or JSON).
+    Conversations(agentsight_analyzer::cli::ConversationsArgs),
     /// List the named views (queries/*.sql) with what each answers.
     Views(agentsight_analyzer::cli::ViewsArgs),
     /// Print the raw table schema (Markdown with --markdown).
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Recover { capture } => inspect::recover(&capture).map(|_| 0),
         Command::Query(args) => agentsight_analyzer::cli::query(args).map(|_| 0),
         Command::Shell(args) => agentsight_analyzer::cli::shell(args).map(|_| 0),
+        Command::Conversations(args) => agentsight_analyzer::cli::conversations(args).map(|_| 0),
         Command::Views(args) => agentsight_analyzer::cli::views(args).map(|_| 0),
         Command::Schema { markdown } => {
             if markdown {

@@ -87,6 +87,32 @@ pub struct ShellArgs {
     pub captures: CaptureOptions,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TranscriptFormat {
+    Markdown,
+    Json,
+}
+
+#[derive(Args, Clone, Debug)]
+#[command(
+    after_help = "Examples:\n  agentsight conversations CAP\n  agentsight conversations CAP --conversation 2 --format json -o conv2.json"
+)]
+pub struct ConversationsArgs {
+    /// Capture directories.
+    #[arg(value_name = "CAPTURE")]
+    pub positional: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = TranscriptFormat::Markdown)]
+    pub format: TranscriptFormat,
+    /// Only this conversation (the `conversation_id` of `conversations`).
+    #[arg(long, value_name = "N")]
+    pub conversation: Option<u64>,
+    /// Write to FILE (created 0600) instead of stdout.
+    #[arg(long = "output", short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub captures: CaptureOptions,
+}
+
 #[derive(Args, Clone, Debug)]
 pub struct ViewsArgs {
     /// Print the SQL of this view instead of the list.
@@ -279,6 +305,54 @@ pub fn query(args: QueryArgs) -> Result<()> {
 }
 
 /// `agentsight views`.
+/// Transcripts of the LLM conversations decoded from the captured TLS.
+pub fn conversations(args: ConversationsArgs) -> Result<()> {
+    let mut dirs = args.captures.capture.clone();
+    dirs.extend(args.positional.iter().cloned());
+    if dirs.is_empty() {
+        bail!("no capture given: agentsight conversations CAPTURE");
+    }
+    let rt = runtime()?;
+    let session = open_session(&rt, &dirs, &args.captures)?;
+    let decoded = rt.block_on(async {
+        let _spinner = Spinner::start("decoding conversations");
+        session.decoded().await
+    });
+    let decoded = decoded.map_err(tidy)?;
+    if let Some(n) = args.conversation {
+        if !decoded.conversations.iter().any(|c| c.conversation_id == n) {
+            bail!(
+                "no conversation {n}; the capture has {} (numbered from 0)",
+                decoded.conversations.len()
+            );
+        }
+    }
+    let view = crate::transcript::View {
+        decoded: &decoded,
+        anchors: session
+            .captures
+            .iter()
+            .map(|c| (c.label.clone(), c.manifest.boot_anchor))
+            .collect(),
+        only: args.conversation,
+    };
+    let text = match args.format {
+        TranscriptFormat::Markdown => crate::transcript::markdown(&view),
+        TranscriptFormat::Json => {
+            let mut s = serde_json::to_string_pretty(&crate::transcript::json(&view))?;
+            s.push('\n');
+            s
+        }
+    };
+    let mut out: Box<dyn Write + Send> = match &args.output {
+        Some(p) => create_output(p)?,
+        None => Box::new(std::io::stdout()),
+    };
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
 pub fn views(args: ViewsArgs) -> Result<()> {
     let defs = views::load(args.queries.as_deref())?;
     let mut out = std::io::stdout().lock();

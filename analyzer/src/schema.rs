@@ -234,6 +234,179 @@ pub static TABLES: &[Table] = &[
     },
 ];
 
+pub const HTTP_EXCHANGES: &str = "http_exchanges";
+pub const LLM_CALLS: &str = "llm_calls";
+pub const LLM_MESSAGES: &str = "llm_messages";
+pub const TOOL_CALLS: &str = "tool_calls";
+pub const CONVERSATIONS: &str = "conversations";
+
+const CAPTURE: Column = col(
+    "capture",
+    Text,
+    "Capture label (as the raw tables' `capture` column).",
+);
+const CONN_ID: Column = col(
+    "conn_id",
+    U64,
+    "Connection number within the capture (a TLS session: process, SSL* and SSL_free generation).",
+);
+const CALL_ID: Column = col(
+    "call_id",
+    U64,
+    "LLM call number within the capture, in request order.",
+);
+const CONVERSATION_ID: Column = col(
+    "conversation_id",
+    U64,
+    "Conversation number within the capture (see `conversations`).",
+);
+
+/// Tables the analyzer derives from `tls_chunks` (never stored in a
+/// capture; computed when a query first names one of them).
+pub static DECODED_TABLES: &[Table] = &[
+    Table {
+        name: HTTP_EXCHANGES,
+        doc: "HTTP/1.1 request/response pairs reassembled from `tls_chunks`, bodies de-chunked and decompressed. HTTP/2 connections appear as one row with `http_version = 'h2'` and no decoded fields.",
+        columns: &[
+            col("ts_ns", U64, "Request start: time of the call that carried the request's first byte."),
+            CAPTURE,
+            CONN_ID,
+            col("exchange_index", U32, "Position of the exchange on its connection (keep-alive order)."),
+            PID,
+            PROC_KEY,
+            COMM,
+            col("ssl_ptr", U64, "SSL* pointer of the connection."),
+            opt("fd", I32, "Socket fd, when known."),
+            opt("sni", Text, "TLS server name the client set."),
+            opt("local_addr", Text, "Local address of the socket (from the matching `net_events` connect)."),
+            opt("local_port", U16, "Local port."),
+            opt("remote_addr", Text, "Peer address."),
+            opt("remote_port", U16, "Peer port."),
+            col("http_version", Tag, "`1.0`, `1.1` or `h2`."),
+            opt("method", Tag, "Request method."),
+            opt("host", Text, "`Host` header."),
+            opt("path", Text, "Request target."),
+            opt("status", U16, "Final response status."),
+            opt("request_headers", Text, "Request headers as a JSON array of `[name, value]` (credential values as redacted at capture time)."),
+            opt("response_headers", Text, "Response headers, same form."),
+            opt("request_content_type", Text, "Request `Content-Type`."),
+            opt("response_content_type", Text, "Response `Content-Type`."),
+            opt("response_content_encoding", Text, "Response `Content-Encoding` (the body columns are decoded)."),
+            col("request_body_len", U64, "Request body bytes on the wire (after de-chunking, before decoding)."),
+            col("response_body_len", U64, "Response body bytes on the wire (after de-chunking, before decoding)."),
+            opt("request_body", Bytes, "Request body, decoded; `bytes_text()` shows it."),
+            opt("response_body", Bytes, "Response body, decoded."),
+            opt("request_end_ns", U64, "Time of the call that carried the request's last byte."),
+            opt("response_first_byte_ns", U64, "Time the first response byte was read."),
+            opt("response_body_first_ns", U64, "Time the first response body byte was read."),
+            opt("response_end_ns", U64, "Time the last response byte was read."),
+            col("partial", Bool, "True when anything is missing or damaged; `problems` says what."),
+            opt("problems", Text, "Comma-separated: `no_response`, `no_request`, `truncated`, `gap` (bytes lost in capture), `decode_error`, `framing_error`, `h2_not_decoded`."),
+        ],
+    },
+    Table {
+        name: LLM_CALLS,
+        doc: "One row per LLM API call recognised in `http_exchanges` (Anthropic Messages, OpenAI Chat Completions and Responses, Gemini), streaming or not.",
+        columns: &[
+            col("ts_ns", U64, "Request start."),
+            CAPTURE,
+            CALL_ID,
+            CONVERSATION_ID,
+            col("turn", U32, "Position of the call in its conversation (0 = first)."),
+            CONN_ID,
+            col("exchange_index", U32, "Exchange on the connection (joins `http_exchanges`)."),
+            PID,
+            PROC_KEY,
+            COMM,
+            col("provider", Tag, "`anthropic`, `openai_chat`, `openai_responses` or `gemini` (from path, host and body shape)."),
+            opt("host", Text, "`Host` header."),
+            opt("path", Text, "Request target."),
+            opt("status", U16, "HTTP status."),
+            opt("model", Text, "Model: the response's when it names one, else the request's."),
+            col("streaming", Bool, "Response was streamed (SSE or Gemini stream)."),
+            opt("stop_reason", Text, "Stop/finish reason as the API reported it."),
+            opt("response_id", Text, "The API's id for the response/message."),
+            opt("input_tokens", U64, "Input (prompt) tokens reported by the API."),
+            opt("output_tokens", U64, "Output (completion) tokens."),
+            opt("cache_read_tokens", U64, "Prompt tokens served from cache."),
+            opt("cache_creation_tokens", U64, "Prompt tokens written to cache (Anthropic)."),
+            opt("reasoning_tokens", U64, "Reasoning tokens (OpenAI, Gemini thoughts)."),
+            opt("ttfb_ns", U64, "Time to first token, approximated as request end to first response body byte."),
+            opt("duration_ns", U64, "Request start to last response byte."),
+            col("request_messages", U32, "Messages in the request (system prompt counted as one)."),
+            opt("request_summary", Text, "Last user message text of the request (first 200 characters)."),
+            col("response_text", Text, "The model's text answer."),
+            col("thinking_text", Text, "Reasoning/thinking text, when sent."),
+            col("tool_call_count", U32, "Tool calls the model asked for."),
+            opt("error", Text, "Error reported by the API."),
+            col("partial", Bool, "Transport damage or no terminal event: the row is incomplete."),
+            col("bad_events", U32, "Stream events that did not parse."),
+        ],
+    },
+    Table {
+        name: LLM_MESSAGES,
+        doc: "Each message of each request, then the response as one assistant message. A resent history repeats in every request; `new_in_conversation` marks the first time a message appears in its conversation.",
+        columns: &[
+            col("ts_ns", U64, "Request start of the call."),
+            CAPTURE,
+            CALL_ID,
+            CONVERSATION_ID,
+            col("message_index", U32, "Position in the request; the response comes last."),
+            col("source", Tag, "`request` or `response`."),
+            col("role", Tag, "`system`, `user`, `assistant`, `tool`, ... as the API names it."),
+            col("text", Text, "Text parts joined."),
+            col("parts", Text, "All parts as JSON: `text`, `thinking`, `tool_use` (id, name, arguments_json), `tool_result` (tool_use_id, text, is_error), `other` (kind)."),
+            col("new_in_conversation", Bool, "False when the previous call of the conversation already sent this message."),
+        ],
+    },
+    Table {
+        name: TOOL_CALLS,
+        doc: "Tool calls the model asked for, with the result the client sent back in a later request of the same conversation.",
+        columns: &[
+            col("ts_ns", U64, "Last response byte of the call that asked for the tool."),
+            CAPTURE,
+            CALL_ID,
+            CONVERSATION_ID,
+            col("tool_index", U32, "Position among the call's tool calls."),
+            col("tool_call_id", Text, "The API's id for the tool call (`toolu_...`, `call_...`)."),
+            col("name", Text, "Tool name."),
+            col("arguments_json", Text, "Arguments as the model sent them (JSON text; may be cut if the stream was)."),
+            opt("result_call_id", U64, "The call whose request carried the result."),
+            opt("result_ns", U64, "Request start of that call."),
+            opt("result_text", Text, "Result text sent back."),
+            opt("result_is_error", Bool, "The client marked the result as an error."),
+        ],
+    },
+    Table {
+        name: CONVERSATIONS,
+        doc: "LLM calls grouped into threads: a call joins the conversation of an earlier call when its message history extends that call's, when it returns results for that call's tool calls, or when it names that call's response as `previous_response_id`.",
+        columns: &[
+            col("ts_ns", U64, "Request start of the first call."),
+            CAPTURE,
+            CONVERSATION_ID,
+            PID,
+            PROC_KEY,
+            COMM,
+            col("provider", Tag, "Provider of the first call."),
+            opt("model", Text, "Model of the last call."),
+            col("calls", U32, "Number of calls."),
+            col("end_ns", U64, "Last response byte of the last call (or its request start)."),
+            col("input_tokens", U64, "Sum over calls."),
+            col("output_tokens", U64, "Sum over calls."),
+            col("cache_read_tokens", U64, "Sum over calls."),
+            col("cache_creation_tokens", U64, "Sum over calls."),
+            col("tool_calls", U32, "Tool calls asked for."),
+            opt("first_user_text", Text, "Last user message of the first request (first 200 characters)."),
+            col("final_text", Text, "Response text of the last call."),
+            col("partial_calls", U32, "Calls flagged partial."),
+        ],
+    },
+];
+
+pub fn decoded_table(name: &str) -> Option<&'static Table> {
+    DECODED_TABLES.iter().find(|t| t.name == name)
+}
+
 pub fn table(name: &str) -> Option<&'static Table> {
     TABLES.iter().find(|t| t.name == name)
 }
@@ -271,22 +444,34 @@ pub fn markdown() -> String {
          Times are kernel CLOCK_BOOTTIME nanoseconds; the manifest's `boot_anchor` maps them to wall clock.\n\n"
     ));
     for t in TABLES {
-        out.push_str(&format!(
-            "### `{}`\n\n{}\n\n| column | type | null | meaning |\n|---|---|---|---|\n",
-            t.name, t.doc
-        ));
-        for c in t.columns {
-            out.push_str(&format!(
-                "| `{}` | {} | {} | {} |\n",
-                c.name,
-                c.ty.doc_name(),
-                if c.nullable { "yes" } else { "no" },
-                c.doc.replace('|', "\\|")
-            ));
-        }
-        out.push('\n');
+        table_markdown(&mut out, t);
+    }
+    out.push_str(
+        "## Decoded tables\n\n\
+         Derived by the analyzer from `tls_chunks`, `tls_events` and `net_events` when a query first\n\
+         names one of them; never stored in a capture, so they always match the capture's segments.\n\n",
+    );
+    for t in DECODED_TABLES {
+        table_markdown(&mut out, t);
     }
     out
+}
+
+fn table_markdown(out: &mut String, t: &Table) {
+    out.push_str(&format!(
+        "### `{}`\n\n{}\n\n| column | type | null | meaning |\n|---|---|---|---|\n",
+        t.name, t.doc
+    ));
+    for c in t.columns {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            c.name,
+            c.ty.doc_name(),
+            if c.nullable { "yes" } else { "no" },
+            c.doc.replace('|', "\\|")
+        ));
+    }
+    out.push('\n');
 }
 
 /// Process key from a pid and its start time in CLOCK_BOOTTIME ns.
@@ -352,6 +537,14 @@ mod tests {
             );
         }
         assert_eq!(RAW_TABLES.len(), TABLES.len());
+        for t in DECODED_TABLES {
+            assert_eq!(t.columns[0].name, "ts_ns", "{}", t.name);
+            assert!(
+                table(t.name).is_none(),
+                "{} is both raw and decoded",
+                t.name
+            );
+        }
         for name in RAW_TABLES {
             assert!(table(name).is_some());
         }

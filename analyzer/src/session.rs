@@ -26,7 +26,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 
 use crate::capture::{self, Manifest};
 use crate::schema::{self, Table};
-use crate::{tree, udf, views};
+use crate::{reconstruct, tree, udf, views};
 
 /// Name of the column every table gets, holding the capture label.
 pub const CAPTURE_COLUMN: &str = "capture";
@@ -64,6 +64,7 @@ pub struct Session {
     pub captures: Vec<CaptureSource>,
     pub skipped: Vec<BadSegment>,
     pub views: Vec<views::ViewDef>,
+    decoded: Arc<reconstruct::provider::DecodedSource>,
 }
 
 /// Rejects manifest paths that would leave the capture directory.
@@ -303,6 +304,9 @@ impl Session {
             .unwrap_or_default();
         udf::register(&ctx, anchors, &machine);
 
+        let decoded = Arc::new(reconstruct::provider::DecodedSource::default());
+        reconstruct::provider::register(&ctx, &decoded)?;
+
         let defs = views::load(opts.queries_dir.as_deref())?;
         views::register(&ctx, &defs).await?;
         tree::register(&ctx).await?;
@@ -311,6 +315,7 @@ impl Session {
             captures,
             skipped,
             views: defs,
+            decoded,
         })
     }
 
@@ -328,9 +333,16 @@ impl Session {
         ))
     }
 
-    /// Raw table names, then view names.
+    /// LLM conversations, HTTP exchanges and tool calls decoded from the
+    /// captured TLS plaintext (computed once per session).
+    pub async fn decoded(&self) -> Result<Arc<reconstruct::Decoded>> {
+        Ok(self.decoded.get(&self.ctx).await?)
+    }
+
+    /// Raw table names, then decoded tables, then view names.
     pub fn table_names(&self) -> Vec<String> {
         let mut names: Vec<String> = schema::RAW_TABLES.iter().map(|s| s.to_string()).collect();
+        names.extend(schema::DECODED_TABLES.iter().map(|t| t.name.to_string()));
         names.extend(self.views.iter().map(|v| v.name.clone()));
         names
     }

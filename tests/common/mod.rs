@@ -1,6 +1,8 @@
 //! Shared helpers for the end-to-end tests that run the real recorder.
 #![allow(dead_code)]
 
+pub mod mock;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -465,12 +465,8 @@ impl Http1Parser {
         let seen = self.head_seen.min(rest.len());
         if !force && memchr::memchr(b'\n', &rest[seen..]).is_none() {
             self.head_seen = rest.len();
-            if rest.len() > MAX_HEAD {
-                self.line_start = rest[0] == b'\n';
-                self.state = State::Resync;
-                self.skipped_bytes += 1;
-                self.pos += 1;
-                self.head_seen = 0;
+            if rest.len() >= MAX_HEAD {
+                self.skip_head_byte();
             }
             return;
         }
@@ -479,21 +475,14 @@ impl Http1Parser {
         let parsed = parse_head(self.dir, rest, &mut head);
         match parsed {
             HeadParse::Partial => {
-                if rest.len() > MAX_HEAD {
-                    self.line_start = rest[0] == b'\n';
-                    self.state = State::Resync;
-                    self.skipped_bytes += 1;
-                    self.pos += 1;
-                    self.head_seen = 0;
+                if rest.len() >= MAX_HEAD {
+                    self.skip_head_byte();
                 }
             }
-            HeadParse::Error => {
-                self.head_seen = 0;
-                self.line_start = rest[0] == b'\n';
-                self.skipped_bytes += 1;
-                self.pos += 1;
-                self.state = State::Resync;
-            }
+            HeadParse::Error => self.skip_head_byte(),
+            // Longer than MAX_HEAD: garbage even when it arrived in one piece,
+            // as it is when it arrives in smaller ones (the checks above).
+            HeadParse::Done(len) if len > MAX_HEAD => self.skip_head_byte(),
             HeadParse::Done(len) => {
                 self.head_seen = 0;
                 self.pos += len;
@@ -512,6 +501,15 @@ impl Http1Parser {
                 }
             }
         }
+    }
+
+    /// Not a message head (or too long for one): skip a byte and resynchronise.
+    fn skip_head_byte(&mut self) {
+        self.head_seen = 0;
+        self.line_start = self.buf[self.pos] == b'\n';
+        self.skipped_bytes += 1;
+        self.pos += 1;
+        self.state = State::Resync;
     }
 
     /// Decide how the body is delimited (RFC 9112 §6.3).
@@ -639,6 +637,11 @@ impl Http1Parser {
                     }
                     return;
                 };
+                // Same limit when the line end came in the same piece.
+                if used > MAX_LINE + 1 {
+                    self.fail_framing();
+                    return;
+                }
                 match parse_chunk_size(line) {
                     Some(0) => {
                         self.pos += used;
@@ -658,6 +661,10 @@ impl Http1Parser {
                     }
                     return;
                 };
+                if used > MAX_HEAD + 1 {
+                    self.fail_framing();
+                    return;
+                }
                 if line.is_empty() {
                     self.pos += used;
                     self.complete_current();

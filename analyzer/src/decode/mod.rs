@@ -8,32 +8,66 @@ pub mod llm;
 pub mod sse;
 
 #[cfg(test)]
+mod fuzz_regressions;
+#[cfg(test)]
 mod tests;
 
 use http1::Exchange;
 use llm::LlmCall;
 
 /// The LLM call carried by one HTTP exchange, if its shape is recognised.
-/// Transport damage (truncation, lost bytes, undecodable body) marks the
-/// call `partial`.
+/// Lost bytes or a damaged request mark the call `partial`; so does a
+/// response cut short, unless the API's explicit end-of-stream marker was
+/// read before the cut: clients stop reading once they have it (the OpenAI
+/// SDKs close after `[DONE]`, leaving the chunked terminator and the gzip
+/// trailer unread).
 pub fn exchange_llm_call(ex: &Exchange) -> Option<LlmCall> {
     let req = ex.request.as_ref()?;
     let path = req.head.path.as_deref().unwrap_or("");
-    let (ctype, body, damaged) = match &ex.response {
+    let (ctype, body, lost, cut) = match &ex.response {
         Some(r) => (
             r.head.header("content-type"),
             r.content(),
-            r.truncated || r.gap || r.decode_error,
+            r.gap,
+            r.truncated || r.decode_error,
         ),
-        None => (None, &[][..], true),
+        None => (None, &[][..], true, false),
     };
     let host = req.head.header("host");
     let mut call =
         llm::decode_call_with_host(host.as_deref(), path, req.content(), ctype.as_deref(), body)?;
-    if damaged || req.truncated || req.gap || req.decode_error {
+    // A JSON body that parsed is whole; a stream needs its end marker.
+    let cut_stream = cut && call.streaming && !has_end_marker(body);
+    if lost || cut_stream || req.truncated || req.gap || req.decode_error {
         call.partial = true;
     }
     Some(call)
+}
+
+/// Whether one of the last complete SSE events is an explicit end of stream
+/// (`[DONE]`, `message_stop`, a final `response.*` status). Gemini streams
+/// have none, so a cut Gemini stream stays partial.
+fn has_end_marker(body: &[u8]) -> bool {
+    const ENDS: &[&str] = &[
+        "message_stop",
+        "response.completed",
+        "response.incomplete",
+        "response.failed",
+    ];
+    sse::parse_all(body)
+        .iter()
+        .rev()
+        .filter(|e| !e.incomplete)
+        .take(3)
+        .any(|e| {
+            let data = e.data.trim();
+            data == "[DONE]"
+                || e.event.as_deref().is_some_and(|n| ENDS.contains(&n))
+                || serde_json::from_str::<serde_json::Value>(data)
+                    .ok()
+                    .and_then(|v| v.get("type")?.as_str().map(|t| ENDS.contains(&t)))
+                    .unwrap_or(false)
+        })
 }
 
 /// One fuzz iteration over every decoder (for a later `cargo fuzz` target):

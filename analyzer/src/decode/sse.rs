@@ -69,9 +69,10 @@ impl SseParser {
             }
             match memchr::memchr2(b'\n', b'\r', data) {
                 Some(i) => {
-                    if self.line.len() < MAX_LINE {
-                        self.line.extend_from_slice(&data[..i]);
-                    }
+                    // Capped like the `None` arm, so a long line is cut at the
+                    // same length however the body is split.
+                    let room = MAX_LINE.saturating_sub(self.line.len()).min(i);
+                    self.line.extend_from_slice(&data[..room]);
                     self.after_cr = data[i] == b'\r';
                     let line = std::mem::take(&mut self.line);
                     self.process_line(&line);

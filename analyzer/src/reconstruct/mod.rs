@@ -1,0 +1,488 @@
+//! Conversation reconstruction: raw TLS chunks -> connections -> HTTP/1.1
+//! exchanges -> LLM calls -> messages, tool calls and conversations.
+//!
+//! Everything here is derived on demand from the raw tables of a session
+//! (see [`provider`]); nothing is written back into a capture.
+
+pub mod provider;
+pub mod streams;
+pub mod tables;
+pub mod threads;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::decode::exchange_llm_call;
+use crate::decode::http1::{parse_connection, Exchange, Head, Message};
+use crate::decode::llm::{ChatMessage, LlmCall, Part, Provider};
+use streams::{Connection, Connections, SocketTuple, Timeline};
+
+/// Longest prefix kept in summary columns.
+const SUMMARY_CHARS: usize = 200;
+
+pub struct HttpRow {
+    pub ts_ns: u64,
+    pub capture: Arc<str>,
+    pub conn_id: u64,
+    pub exchange_index: u32,
+    pub pid: i32,
+    pub proc_key: u64,
+    pub comm: String,
+    pub ssl_ptr: u64,
+    pub fd: Option<i32>,
+    pub sni: Option<String>,
+    pub tuple: SocketTuple,
+    pub http_version: &'static str,
+    pub method: Option<String>,
+    pub host: Option<String>,
+    pub path: Option<String>,
+    pub status: Option<u16>,
+    pub request_headers: Option<String>,
+    pub response_headers: Option<String>,
+    pub request_content_type: Option<String>,
+    pub response_content_type: Option<String>,
+    pub response_content_encoding: Option<String>,
+    pub request_body_len: u64,
+    pub response_body_len: u64,
+    pub request_body: Option<Vec<u8>>,
+    pub response_body: Option<Vec<u8>>,
+    pub request_end_ns: Option<u64>,
+    pub response_first_byte_ns: Option<u64>,
+    pub response_body_first_ns: Option<u64>,
+    pub response_end_ns: Option<u64>,
+    pub problems: Vec<&'static str>,
+}
+
+pub struct CallRow {
+    pub ts_ns: u64,
+    pub capture: Arc<str>,
+    pub call_id: u64,
+    pub conversation_id: u64,
+    pub turn: u32,
+    pub conn_id: u64,
+    pub exchange_index: u32,
+    pub pid: i32,
+    pub proc_key: u64,
+    pub comm: String,
+    pub host: Option<String>,
+    pub path: Option<String>,
+    pub status: Option<u16>,
+    pub ttfb_ns: Option<u64>,
+    pub duration_ns: Option<u64>,
+    /// Last response byte, or the request start when there is no response.
+    pub end_ns: u64,
+    pub previous_response_id: Option<String>,
+    pub call: LlmCall,
+}
+
+impl CallRow {
+    /// Text of the request's last user message, shortened.
+    pub fn request_summary(&self) -> Option<String> {
+        self.call
+            .request_messages
+            .iter()
+            .rev()
+            .find(|m| m.role == "user" && !m.text.is_empty())
+            .map(|m| shorten(&m.text))
+    }
+}
+
+pub struct MessageRow {
+    pub ts_ns: u64,
+    pub capture: Arc<str>,
+    pub call_id: u64,
+    pub conversation_id: u64,
+    pub message_index: u32,
+    pub source: &'static str,
+    pub message: ChatMessage,
+    pub new_in_conversation: bool,
+}
+
+pub struct ToolRow {
+    pub ts_ns: u64,
+    pub capture: Arc<str>,
+    pub call_id: u64,
+    pub conversation_id: u64,
+    pub tool_index: u32,
+    pub tool_call_id: String,
+    pub name: String,
+    pub arguments_json: String,
+    pub result_call_id: Option<u64>,
+    pub result_ns: Option<u64>,
+    pub result_text: Option<String>,
+    pub result_is_error: Option<bool>,
+}
+
+pub struct ConversationRow {
+    pub ts_ns: u64,
+    pub capture: Arc<str>,
+    pub conversation_id: u64,
+    pub pid: i32,
+    pub proc_key: u64,
+    pub comm: String,
+    pub provider: Provider,
+    pub model: Option<String>,
+    pub calls: u32,
+    pub end_ns: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_creation_tokens: u64,
+    pub tool_calls: u32,
+    pub first_user_text: Option<String>,
+    pub final_text: String,
+    pub partial_calls: u32,
+}
+
+/// Everything decoded from one session's TLS chunks.
+#[derive(Default)]
+pub struct Decoded {
+    pub http: Vec<HttpRow>,
+    pub calls: Vec<CallRow>,
+    pub messages: Vec<MessageRow>,
+    pub tools: Vec<ToolRow>,
+    pub conversations: Vec<ConversationRow>,
+}
+
+fn shorten(s: &str) -> String {
+    match s.char_indices().nth(SUMMARY_CHARS) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+fn headers_json(h: &Head) -> String {
+    let pairs: Vec<[String; 2]> = h
+        .headers
+        .iter()
+        .map(|(n, v)| [n.clone(), String::from_utf8_lossy(v).into_owned()])
+        .collect();
+    serde_json::to_string(&pairs).unwrap_or_default()
+}
+
+fn message_problems(m: &Message, out: &mut Vec<&'static str>) {
+    for (flag, name) in [
+        (m.truncated, "truncated"),
+        (m.gap, "gap"),
+        (m.decode_error, "decode_error"),
+        (m.framing_error, "framing_error"),
+    ] {
+        if flag && !out.contains(&name) {
+            out.push(name);
+        }
+    }
+}
+
+/// Time of the last byte of `[start, end)`, or of `start` when empty.
+fn last_byte_time(t: &Timeline<'_>, start: u64, end: u64) -> Option<u64> {
+    t.time_at(end.max(start + 1) - 1)
+}
+
+fn http_row(
+    c: &Connection,
+    index: u32,
+    ex: &Exchange,
+    req_t: &Timeline<'_>,
+    resp_t: &Timeline<'_>,
+) -> HttpRow {
+    let req = ex.request.as_ref();
+    let resp = ex.response.as_ref();
+    let mut problems = Vec::new();
+    match req {
+        Some(m) => message_problems(m, &mut problems),
+        None => problems.push("no_request"),
+    }
+    match resp {
+        Some(m) => message_problems(m, &mut problems),
+        None => problems.push("no_response"),
+    }
+    let first_resp = resp.or(ex.interim.first());
+    let ts_ns = req
+        .and_then(|m| req_t.time_at(m.start_offset))
+        .or_else(|| first_resp.and_then(|m| resp_t.time_at(m.start_offset)))
+        .unwrap_or(c.first_ts);
+    let version = req.or(resp).map_or(1, |m| m.head.version);
+    HttpRow {
+        ts_ns,
+        capture: c.capture.clone(),
+        conn_id: c.conn_id,
+        exchange_index: index,
+        pid: c.pid,
+        proc_key: c.proc_key,
+        comm: c.comm.clone(),
+        ssl_ptr: c.ssl_ptr,
+        fd: c.fd,
+        sni: c.sni.clone(),
+        tuple: c.tuple.clone(),
+        http_version: if version == 0 { "1.0" } else { "1.1" },
+        method: req.and_then(|m| m.head.method.clone()),
+        host: req.and_then(|m| m.head.header("host")),
+        path: req.and_then(|m| m.head.path.clone()),
+        status: resp.and_then(|m| m.head.status),
+        request_headers: req.map(|m| headers_json(&m.head)),
+        response_headers: resp.map(|m| headers_json(&m.head)),
+        request_content_type: req.and_then(|m| m.head.header("content-type")),
+        response_content_type: resp.and_then(|m| m.head.header("content-type")),
+        response_content_encoding: resp.and_then(|m| m.head.header_list("content-encoding")),
+        request_body_len: req.map_or(0, |m| m.body.len() as u64),
+        response_body_len: resp.map_or(0, |m| m.body.len() as u64),
+        request_body: req.map(|m| m.content().to_vec()),
+        response_body: resp.map(|m| m.content().to_vec()),
+        request_end_ns: req.and_then(|m| last_byte_time(req_t, m.start_offset, m.end_offset)),
+        response_first_byte_ns: first_resp.and_then(|m| resp_t.time_at(m.start_offset)),
+        response_body_first_ns: resp
+            .filter(|m| m.body_offset < m.end_offset)
+            .and_then(|m| resp_t.time_at(m.body_offset)),
+        response_end_ns: resp.and_then(|m| last_byte_time(resp_t, m.start_offset, m.end_offset)),
+        problems,
+    }
+}
+
+fn h2_row(c: &Connection, req_t: &Timeline<'_>) -> HttpRow {
+    HttpRow {
+        ts_ns: req_t.spans.first().map_or(c.first_ts, |s| s.ts),
+        capture: c.capture.clone(),
+        conn_id: c.conn_id,
+        exchange_index: 0,
+        pid: c.pid,
+        proc_key: c.proc_key,
+        comm: c.comm.clone(),
+        ssl_ptr: c.ssl_ptr,
+        fd: c.fd,
+        sni: c.sni.clone(),
+        tuple: c.tuple.clone(),
+        http_version: "h2",
+        method: None,
+        host: None,
+        path: None,
+        status: None,
+        request_headers: None,
+        response_headers: None,
+        request_content_type: None,
+        response_content_type: None,
+        response_content_encoding: None,
+        request_body_len: 0,
+        response_body_len: 0,
+        request_body: None,
+        response_body: None,
+        request_end_ns: None,
+        response_first_byte_ns: None,
+        response_body_first_ns: None,
+        response_end_ns: None,
+        problems: vec!["h2_not_decoded"],
+    }
+}
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
+
+fn previous_response_id(call: &LlmCall, ex: &Exchange) -> Option<String> {
+    if call.provider != Provider::OpenAiResponses {
+        return None;
+    }
+    let body: Value = serde_json::from_slice(ex.request.as_ref()?.content()).ok()?;
+    body.get("previous_response_id")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Decodes every connection: HTTP exchanges, then LLM calls grouped into
+/// conversations with their messages and tool calls.
+pub fn decode(conns: &Connections) -> Decoded {
+    let mut out = Decoded::default();
+    let mut calls: Vec<CallRow> = Vec::new();
+    for c in &conns.list {
+        let write = conns.timeline(&c.write);
+        let read = conns.timeline(&c.read);
+        // A recorded server writes responses: the requests are what it reads.
+        let server_side =
+            write.first_data().starts_with(b"HTTP/") || read.first_data().starts_with(H2_PREFACE);
+        let (req_t, resp_t) = if server_side {
+            (&read, &write)
+        } else {
+            (&write, &read)
+        };
+        if req_t.first_data().starts_with(H2_PREFACE) {
+            out.http.push(h2_row(c, req_t));
+            continue;
+        }
+        let exchanges = parse_connection(&req_t.pieces(), &resp_t.pieces(), true);
+        for (i, ex) in exchanges.iter().enumerate() {
+            let row = http_row(c, i as u32, ex, req_t, resp_t);
+            if let Some(call) = exchange_llm_call(ex) {
+                let end_ns = row.response_end_ns.unwrap_or(row.ts_ns);
+                calls.push(CallRow {
+                    ts_ns: row.ts_ns,
+                    capture: c.capture.clone(),
+                    call_id: 0,
+                    conversation_id: 0,
+                    turn: 0,
+                    conn_id: c.conn_id,
+                    exchange_index: i as u32,
+                    pid: c.pid,
+                    proc_key: c.proc_key,
+                    comm: c.comm.clone(),
+                    host: row.host.clone(),
+                    path: row.path.clone(),
+                    status: row.status,
+                    ttfb_ns: row
+                        .response_body_first_ns
+                        .zip(row.request_end_ns)
+                        .map(|(a, b)| a.saturating_sub(b)),
+                    duration_ns: row.response_end_ns.map(|e| e.saturating_sub(row.ts_ns)),
+                    end_ns,
+                    previous_response_id: previous_response_id(&call, ex),
+                    call,
+                });
+            }
+            out.http.push(row);
+        }
+    }
+    out.http.sort_by(|a, b| {
+        (&a.capture, a.ts_ns, a.conn_id, a.exchange_index).cmp(&(
+            &b.capture,
+            b.ts_ns,
+            b.conn_id,
+            b.exchange_index,
+        ))
+    });
+    calls.sort_by(|a, b| {
+        (&a.capture, a.ts_ns, a.conn_id, a.exchange_index).cmp(&(
+            &b.capture,
+            b.ts_ns,
+            b.conn_id,
+            b.exchange_index,
+        ))
+    });
+    let mut numbers: HashMap<Arc<str>, u64> = HashMap::new();
+    for call in calls.iter_mut() {
+        let n = numbers.entry(call.capture.clone()).or_insert(0);
+        call.call_id = *n;
+        *n += 1;
+    }
+    let shapes: Vec<threads::CallShape<'_>> = calls
+        .iter()
+        .map(|c| threads::CallShape {
+            capture: &c.capture,
+            messages: &c.call.request_messages,
+            response_text: &c.call.response_text,
+            response_id: c.call.response_id.as_deref(),
+            previous_response_id: c.previous_response_id.as_deref(),
+            tool_call_ids: c.call.tool_calls.iter().map(|t| t.id.as_str()).collect(),
+        })
+        .collect();
+    let placements = threads::group(&shapes);
+    drop(shapes);
+    for (call, p) in calls.iter_mut().zip(&placements) {
+        call.conversation_id = p.conversation;
+        call.turn = p.turn;
+    }
+
+    // Tool calls, then their results from later requests.
+    let mut tool_at: HashMap<(Arc<str>, String), usize> = HashMap::new();
+    for call in &calls {
+        for m in &call.call.request_messages {
+            for part in &m.parts {
+                let Part::ToolResult {
+                    tool_use_id,
+                    text,
+                    is_error,
+                } = part
+                else {
+                    continue;
+                };
+                if let Some(&t) = tool_at.get(&(call.capture.clone(), tool_use_id.clone())) {
+                    let row: &mut ToolRow = &mut out.tools[t];
+                    if row.result_call_id.is_none() {
+                        row.result_call_id = Some(call.call_id);
+                        row.result_ns = Some(call.ts_ns);
+                        row.result_text = Some(text.clone());
+                        row.result_is_error = Some(*is_error);
+                    }
+                }
+            }
+        }
+        for (i, t) in call.call.tool_calls.iter().enumerate() {
+            if !t.id.is_empty() {
+                tool_at.insert((call.capture.clone(), t.id.clone()), out.tools.len());
+            }
+            out.tools.push(ToolRow {
+                ts_ns: call.end_ns,
+                capture: call.capture.clone(),
+                call_id: call.call_id,
+                conversation_id: call.conversation_id,
+                tool_index: i as u32,
+                tool_call_id: t.id.clone(),
+                name: t.name.clone(),
+                arguments_json: t.arguments_json.clone(),
+                result_call_id: None,
+                result_ns: None,
+                result_text: None,
+                result_is_error: None,
+            });
+        }
+    }
+
+    for (call, p) in calls.iter().zip(&placements) {
+        let request = call.call.request_messages.iter().cloned();
+        let n = call.call.request_messages.len();
+        for (i, message) in request
+            .chain(std::iter::once(call.call.response_message()))
+            .enumerate()
+        {
+            out.messages.push(MessageRow {
+                ts_ns: call.ts_ns,
+                capture: call.capture.clone(),
+                call_id: call.call_id,
+                conversation_id: call.conversation_id,
+                message_index: i as u32,
+                source: if i < n { "request" } else { "response" },
+                message,
+                new_in_conversation: i >= p.repeated,
+            });
+        }
+    }
+
+    let mut conv_at: HashMap<(Arc<str>, u64), usize> = HashMap::new();
+    for call in &calls {
+        let key = (call.capture.clone(), call.conversation_id);
+        let i = *conv_at.entry(key).or_insert_with(|| {
+            out.conversations.push(ConversationRow {
+                ts_ns: call.ts_ns,
+                capture: call.capture.clone(),
+                conversation_id: call.conversation_id,
+                pid: call.pid,
+                proc_key: call.proc_key,
+                comm: call.comm.clone(),
+                provider: call.call.provider,
+                model: None,
+                calls: 0,
+                end_ns: call.end_ns,
+                input_tokens: 0,
+                output_tokens: 0,
+                cache_read_tokens: 0,
+                cache_creation_tokens: 0,
+                tool_calls: 0,
+                first_user_text: call.request_summary(),
+                final_text: String::new(),
+                partial_calls: 0,
+            });
+            out.conversations.len() - 1
+        });
+        let conv = &mut out.conversations[i];
+        let c = &call.call;
+        conv.calls += 1;
+        conv.model = c.model.clone().or(conv.model.take());
+        conv.end_ns = conv.end_ns.max(call.end_ns);
+        conv.input_tokens += c.input_tokens.unwrap_or(0);
+        conv.output_tokens += c.output_tokens.unwrap_or(0);
+        conv.cache_read_tokens += c.cache_read_tokens.unwrap_or(0);
+        conv.cache_creation_tokens += c.cache_creation_tokens.unwrap_or(0);
+        conv.tool_calls += c.tool_calls.len() as u32;
+        conv.final_text = c.response_text.clone();
+        conv.partial_calls += u32::from(c.partial);
+    }
+    out.calls = calls;
+    out
+}

@@ -1,0 +1,218 @@
+//! Decoded rows as Arrow batches, column for column in the order the schema
+//! module declares (`RecordBatch::try_new` rejects any mismatch).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BinaryArray, BooleanArray, Int32Array, RecordBatch, StringArray, UInt16Array,
+    UInt32Array, UInt64Array,
+};
+use datafusion::common::Result;
+
+use super::{CallRow, ConversationRow, Decoded, HttpRow, MessageRow, ToolRow};
+use crate::schema::{self, Table};
+
+fn u64s<R>(rows: &[R], f: impl Fn(&R) -> u64) -> ArrayRef {
+    Arc::new(UInt64Array::from_iter_values(rows.iter().map(f)))
+}
+fn opt_u64s<R>(rows: &[R], f: impl Fn(&R) -> Option<u64>) -> ArrayRef {
+    Arc::new(rows.iter().map(f).collect::<UInt64Array>())
+}
+fn u32s<R>(rows: &[R], f: impl Fn(&R) -> u32) -> ArrayRef {
+    Arc::new(UInt32Array::from_iter_values(rows.iter().map(f)))
+}
+fn i32s<R>(rows: &[R], f: impl Fn(&R) -> i32) -> ArrayRef {
+    Arc::new(Int32Array::from_iter_values(rows.iter().map(f)))
+}
+fn opt_i32s<R>(rows: &[R], f: impl Fn(&R) -> Option<i32>) -> ArrayRef {
+    Arc::new(rows.iter().map(f).collect::<Int32Array>())
+}
+fn opt_u16s<R>(rows: &[R], f: impl Fn(&R) -> Option<u16>) -> ArrayRef {
+    Arc::new(rows.iter().map(f).collect::<UInt16Array>())
+}
+fn bools<R>(rows: &[R], f: impl Fn(&R) -> bool) -> ArrayRef {
+    Arc::new(rows.iter().map(|r| Some(f(r))).collect::<BooleanArray>())
+}
+fn opt_bools<R>(rows: &[R], f: impl Fn(&R) -> Option<bool>) -> ArrayRef {
+    Arc::new(rows.iter().map(f).collect::<BooleanArray>())
+}
+fn strs<'a, R>(rows: &'a [R], f: impl Fn(&'a R) -> &'a str) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+}
+fn opt_strs<'a, R>(rows: &'a [R], f: impl Fn(&'a R) -> Option<&'a str>) -> ArrayRef {
+    Arc::new(rows.iter().map(f).collect::<StringArray>())
+}
+fn opt_bytes<'a, R>(rows: &'a [R], f: impl Fn(&'a R) -> Option<&'a [u8]>) -> ArrayRef {
+    Arc::new(rows.iter().map(f).collect::<BinaryArray>())
+}
+
+/// Rows per batch: bounded so no Binary/Utf8 column passes 2 GiB of
+/// offsets even with multi-megabyte bodies.
+const ROWS_PER_BATCH: usize = 256;
+
+fn batches<R>(
+    table: &Table,
+    rows: &[R],
+    columns: impl Fn(&[R]) -> Vec<ArrayRef>,
+) -> Result<Vec<RecordBatch>> {
+    let schema = table.arrow_schema();
+    rows.chunks(ROWS_PER_BATCH)
+        .map(|part| Ok(RecordBatch::try_new(schema.clone(), columns(part))?))
+        .collect()
+}
+
+fn http_columns(r: &[HttpRow]) -> Vec<ArrayRef> {
+    vec![
+        u64s(r, |x| x.ts_ns),
+        strs(r, |x| &x.capture),
+        u64s(r, |x| x.conn_id),
+        u32s(r, |x| x.exchange_index),
+        i32s(r, |x| x.pid),
+        u64s(r, |x| x.proc_key),
+        strs(r, |x| &x.comm),
+        u64s(r, |x| x.ssl_ptr),
+        opt_i32s(r, |x| x.fd),
+        opt_strs(r, |x| x.sni.as_deref()),
+        opt_strs(r, |x| x.tuple.local_addr.as_deref()),
+        opt_u16s(r, |x| x.tuple.local_port),
+        opt_strs(r, |x| x.tuple.remote_addr.as_deref()),
+        opt_u16s(r, |x| x.tuple.remote_port),
+        strs(r, |x| x.http_version),
+        opt_strs(r, |x| x.method.as_deref()),
+        opt_strs(r, |x| x.host.as_deref()),
+        opt_strs(r, |x| x.path.as_deref()),
+        opt_u16s(r, |x| x.status),
+        opt_strs(r, |x| x.request_headers.as_deref()),
+        opt_strs(r, |x| x.response_headers.as_deref()),
+        opt_strs(r, |x| x.request_content_type.as_deref()),
+        opt_strs(r, |x| x.response_content_type.as_deref()),
+        opt_strs(r, |x| x.response_content_encoding.as_deref()),
+        u64s(r, |x| x.request_body_len),
+        u64s(r, |x| x.response_body_len),
+        opt_bytes(r, |x| x.request_body.as_deref()),
+        opt_bytes(r, |x| x.response_body.as_deref()),
+        opt_u64s(r, |x| x.request_end_ns),
+        opt_u64s(r, |x| x.response_first_byte_ns),
+        opt_u64s(r, |x| x.response_body_first_ns),
+        opt_u64s(r, |x| x.response_end_ns),
+        bools(r, |x| !x.problems.is_empty()),
+        Arc::new(
+            r.iter()
+                .map(|x| (!x.problems.is_empty()).then(|| x.problems.join(",")))
+                .collect::<StringArray>(),
+        ),
+    ]
+}
+
+fn call_columns(r: &[CallRow]) -> Vec<ArrayRef> {
+    vec![
+        u64s(r, |x| x.ts_ns),
+        strs(r, |x| &x.capture),
+        u64s(r, |x| x.call_id),
+        u64s(r, |x| x.conversation_id),
+        u32s(r, |x| x.turn),
+        u64s(r, |x| x.conn_id),
+        u32s(r, |x| x.exchange_index),
+        i32s(r, |x| x.pid),
+        u64s(r, |x| x.proc_key),
+        strs(r, |x| &x.comm),
+        strs(r, |x| x.call.provider.as_str()),
+        opt_strs(r, |x| x.host.as_deref()),
+        opt_strs(r, |x| x.path.as_deref()),
+        opt_u16s(r, |x| x.status),
+        opt_strs(r, |x| x.call.model.as_deref()),
+        bools(r, |x| x.call.streaming),
+        opt_strs(r, |x| x.call.stop_reason.as_deref()),
+        opt_strs(r, |x| x.call.response_id.as_deref()),
+        opt_u64s(r, |x| x.call.input_tokens),
+        opt_u64s(r, |x| x.call.output_tokens),
+        opt_u64s(r, |x| x.call.cache_read_tokens),
+        opt_u64s(r, |x| x.call.cache_creation_tokens),
+        opt_u64s(r, |x| x.call.reasoning_tokens),
+        opt_u64s(r, |x| x.ttfb_ns),
+        opt_u64s(r, |x| x.duration_ns),
+        u32s(r, |x| x.call.request_messages.len() as u32),
+        Arc::new(
+            r.iter()
+                .map(CallRow::request_summary)
+                .collect::<StringArray>(),
+        ),
+        strs(r, |x| &x.call.response_text),
+        strs(r, |x| &x.call.thinking_text),
+        u32s(r, |x| x.call.tool_calls.len() as u32),
+        opt_strs(r, |x| x.call.error.as_deref()),
+        bools(r, |x| x.call.partial),
+        u32s(r, |x| x.call.bad_events as u32),
+    ]
+}
+
+fn message_columns(r: &[MessageRow]) -> Vec<ArrayRef> {
+    vec![
+        u64s(r, |x| x.ts_ns),
+        strs(r, |x| &x.capture),
+        u64s(r, |x| x.call_id),
+        u64s(r, |x| x.conversation_id),
+        u32s(r, |x| x.message_index),
+        strs(r, |x| x.source),
+        strs(r, |x| &x.message.role),
+        strs(r, |x| &x.message.text),
+        Arc::new(StringArray::from_iter_values(r.iter().map(|x| {
+            serde_json::to_string(&x.message.parts).unwrap_or_default()
+        }))),
+        bools(r, |x| x.new_in_conversation),
+    ]
+}
+
+fn tool_columns(r: &[ToolRow]) -> Vec<ArrayRef> {
+    vec![
+        u64s(r, |x| x.ts_ns),
+        strs(r, |x| &x.capture),
+        u64s(r, |x| x.call_id),
+        u64s(r, |x| x.conversation_id),
+        u32s(r, |x| x.tool_index),
+        strs(r, |x| &x.tool_call_id),
+        strs(r, |x| &x.name),
+        strs(r, |x| &x.arguments_json),
+        opt_u64s(r, |x| x.result_call_id),
+        opt_u64s(r, |x| x.result_ns),
+        opt_strs(r, |x| x.result_text.as_deref()),
+        opt_bools(r, |x| x.result_is_error),
+    ]
+}
+
+fn conversation_columns(r: &[ConversationRow]) -> Vec<ArrayRef> {
+    vec![
+        u64s(r, |x| x.ts_ns),
+        strs(r, |x| &x.capture),
+        u64s(r, |x| x.conversation_id),
+        i32s(r, |x| x.pid),
+        u64s(r, |x| x.proc_key),
+        strs(r, |x| &x.comm),
+        strs(r, |x| x.provider.as_str()),
+        opt_strs(r, |x| x.model.as_deref()),
+        u32s(r, |x| x.calls),
+        u64s(r, |x| x.end_ns),
+        u64s(r, |x| x.input_tokens),
+        u64s(r, |x| x.output_tokens),
+        u64s(r, |x| x.cache_read_tokens),
+        u64s(r, |x| x.cache_creation_tokens),
+        u32s(r, |x| x.tool_calls),
+        opt_strs(r, |x| x.first_user_text.as_deref()),
+        strs(r, |x| &x.final_text),
+        u32s(r, |x| x.partial_calls),
+    ]
+}
+
+/// The batches of one decoded table by name.
+pub fn table_batches(d: &Decoded, name: &str) -> Result<Vec<RecordBatch>> {
+    let table = schema::decoded_table(name).ok_or_else(|| {
+        datafusion::common::DataFusionError::Plan(format!("{name} is not a decoded table"))
+    })?;
+    match name {
+        schema::HTTP_EXCHANGES => batches(table, &d.http, http_columns),
+        schema::LLM_CALLS => batches(table, &d.calls, call_columns),
+        schema::LLM_MESSAGES => batches(table, &d.messages, message_columns),
+        schema::TOOL_CALLS => batches(table, &d.tools, tool_columns),
+        _ => batches(table, &d.conversations, conversation_columns),
+    }
+}
