@@ -2,7 +2,7 @@
 # One command to see agentsight work: installs what it needs, builds, starts a
 # local HTTPS mock LLM API, records an agent-like session against it (an SDK
 # tool-use loop, a script written then executed, a file read, a curl), and
-# shows what the capture holds.
+# shows what the capture holds, including the decoded LLM conversation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -35,4 +35,8 @@ echo; echo "== files written or made executable"
 "$BIN" query "$WORK/capture" "SELECT comm, op, path, CASE WHEN op = 'chmod' THEN concat('mode ', ((mode >> 6) & 7) * 100 + ((mode >> 3) & 7) * 10 + (mode & 7)) ELSE open_flags(flags) END AS detail, ret FROM file_events WHERE (op <> 'open' OR flags & 1 = 1) AND path <> '/dev/null' ORDER BY ts_ns"
 echo; echo "== TLS plaintext per connection (the API key is masked at record time)"
 "$BIN" query "$WORK/capture" "SELECT pid, direction, count(*) AS chunks, sum(length(encode(data, 'hex')) / 2) AS bytes, bool_or(redacted) AS redacted FROM tls_chunks GROUP BY pid, ssl_ptr, direction ORDER BY pid"
+echo; echo "== LLM calls decoded from the TLS plaintext (agentsight query ... FROM llm_calls)"
+"$BIN" query "$WORK/capture" "SELECT call_id, conversation_id, turn, provider, model, streaming, stop_reason, input_tokens, output_tokens, tool_call_count, response_text FROM llm_calls ORDER BY call_id"
+echo; echo "== the conversation as a transcript (agentsight conversations)"
+"$BIN" conversations "$WORK/capture"
 echo; echo "capture kept in $WORK/capture — try: $BIN shell $WORK/capture"

@@ -165,16 +165,18 @@ fn literal(out: &mut String, text: &str) {
     out.push('\n');
 }
 
-/// A short captured value for a heading or list item: one line, no
-/// Markdown or HTML metacharacters.
+/// A short captured value (name, id, model) as a code span: shown
+/// literally, on one line; backticks cannot close it early.
 fn inline(text: &str) -> String {
-    text.chars()
+    let clean: String = text
+        .chars()
         .map(|c| match c {
-            '\n' | '\r' | '\t' => ' ',
-            '`' | '<' | '>' | '*' | '_' | '[' | ']' | '|' | '\\' | '#' => '\u{00B7}',
+            '`' => '\'',
+            c if c.is_control() => ' ',
             c => c,
         })
-        .collect()
+        .collect();
+    format!("`{clean}`")
 }
 
 fn tokens(input: Option<u64>, output: Option<u64>, cr: Option<u64>, cw: Option<u64>) -> String {
@@ -204,7 +206,7 @@ fn message_md(out: &mut String, m: &ChatMessage) {
             } => {
                 let _ = writeln!(
                     out,
-                    "**{} → tool `{}`** ({})\n",
+                    "**{} → tool {}** ({})\n",
                     inline(&m.role),
                     inline(name),
                     inline(id)
@@ -311,14 +313,14 @@ pub fn markdown(v: &View<'_>) -> String {
                     Some(n) => {
                         let _ = writeln!(
                             out,
-                            "*result of `{}` sent back in call {n}*\n",
+                            "*result of {} sent back in call {n}*\n",
                             inline(&t.name)
                         );
                     }
                     None => {
                         let _ = writeln!(
                             out,
-                            "*no result for `{}` ({}) in the capture*\n",
+                            "*no result for {} ({}) in the capture*\n",
                             inline(&t.name),
                             inline(&t.tool_call_id)
                         );

@@ -7,6 +7,8 @@
 pub mod provider;
 pub mod streams;
 pub mod tables;
+#[cfg(test)]
+mod tests;
 pub mod threads;
 
 use std::collections::HashMap;
@@ -296,14 +298,14 @@ pub fn decode(conns: &Connections) -> Decoded {
         let write = conns.timeline(&c.write);
         let read = conns.timeline(&c.read);
         // A recorded server writes responses: the requests are what it reads.
-        let server_side =
-            write.first_data().starts_with(b"HTTP/") || read.first_data().starts_with(H2_PREFACE);
+        let server_side = write.prefix(H2_PREFACE.len()).starts_with(b"HTTP/")
+            || read.prefix(H2_PREFACE.len()) == H2_PREFACE;
         let (req_t, resp_t) = if server_side {
             (&read, &write)
         } else {
             (&write, &read)
         };
-        if req_t.first_data().starts_with(H2_PREFACE) {
+        if req_t.prefix(H2_PREFACE.len()) == H2_PREFACE {
             out.http.push(h2_row(c, req_t));
             continue;
         }

@@ -64,14 +64,18 @@ impl<'a> Timeline<'a> {
         i.checked_sub(1).map(|i| self.spans[i].ts)
     }
 
-    pub fn first_data(&self) -> &[u8] {
-        self.spans
-            .iter()
-            .find_map(|s| match s.piece {
-                Piece::Data(d) if !d.is_empty() => Some(d),
-                _ => None,
-            })
-            .unwrap_or(&[])
+    /// The stream's first `n` bytes (fewer if it is shorter or starts
+    /// with lost bytes).
+    pub fn prefix(&self, n: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n);
+        for s in &self.spans {
+            let Piece::Data(d) = s.piece else { break };
+            out.extend_from_slice(&d[..d.len().min(n - out.len())]);
+            if out.len() == n {
+                break;
+            }
+        }
+        out
     }
 
     pub fn is_empty(&self) -> bool {

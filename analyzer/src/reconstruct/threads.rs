@@ -68,6 +68,30 @@ fn tool_result_ids(messages: &[ChatMessage]) -> impl Iterator<Item = &str> {
     })
 }
 
+/// Whether `m` is (part of) `call`'s answer resent as history: the same
+/// text, or tool uses the call asked for.
+fn is_answer_of(m: &ChatMessage, call: &CallShape<'_>) -> bool {
+    if !matches!(m.role.as_str(), "assistant" | "model") {
+        return false;
+    }
+    let tool_ids: Vec<&str> = m
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::ToolUse { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let same_text = m.text == call.response_text;
+    let own_tools = tool_ids.iter().all(|id| call.tool_call_ids.contains(id));
+    match (m.text.is_empty(), tool_ids.is_empty()) {
+        (false, true) => same_text,
+        (true, false) => own_tools,
+        (false, false) => same_text && own_tools,
+        (true, true) => false,
+    }
+}
+
 /// Places every call (given in request order) in a conversation. Numbers
 /// start at 0 per capture, in order of each conversation's first call.
 pub fn group(calls: &[CallShape<'_>]) -> Vec<Placement> {
@@ -119,11 +143,19 @@ pub fn group(calls: &[CallShape<'_>]) -> Vec<Placement> {
                 let conv = out[p].conversation;
                 let turn = turns.entry((cap, conv)).or_insert(0);
                 *turn += 1;
-                let repeated = fps[p]
+                let mut repeated = fps[p]
                     .iter()
                     .zip(&fps[i])
                     .take_while(|(a, b)| a == b)
                     .count();
+                // The parent's answer, as the client sends it back, is not new either.
+                while c
+                    .messages
+                    .get(repeated)
+                    .is_some_and(|m| is_answer_of(m, &calls[p]))
+                {
+                    repeated += 1;
+                }
                 Placement {
                     conversation: conv,
                     turn: *turn,
@@ -217,13 +249,14 @@ mod tests {
             "an identical request is not a continuation"
         );
         assert_eq!(p[2].conversation, 2);
-        // a2 repeats "hello A", so it continues a1, not the later b1
+        // a2 repeats "hello A", so it continues a1, not the later b1; only
+        // its last message is new
         assert_eq!(
             p[3],
             Placement {
                 conversation: 0,
                 turn: 1,
-                repeated: 2
+                repeated: 3
             }
         );
     }
