@@ -184,3 +184,51 @@ fn views_command_prints_sql() {
     })
     .unwrap();
 }
+
+#[test]
+fn decoded_tables_and_conversations_over_the_incident_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    incident(dir.path(), "inc").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let f = out.path().join("h.json");
+    let sql = "SELECT method, host, path, status, sni, local_port, remote_addr, \
+               bytes_text(response_body) AS body, partial, problems FROM http_exchanges";
+    cli::query(query_args(dir.path(), sql, Format::Json, f.clone())).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!([{
+            "method": "GET", "host": "evil.example", "path": "/", "status": 200,
+            "sni": "evil.example", "local_port": 40000, "remote_addr": "93.184.216.34",
+            "body": "echo pwned \\xff\n", "partial": false
+        }])
+    );
+    // Not an LLM API: an exchange, but no call and no conversation.
+    let f = out.path().join("c.json");
+    let sql = "SELECT (SELECT count(*) FROM llm_calls) AS calls, (SELECT count(*) FROM conversations) AS convs";
+    cli::query(query_args(dir.path(), sql, Format::Json, f.clone())).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+    assert_eq!(v, serde_json::json!([{"calls": 0, "convs": 0}]));
+    let f = out.path().join("t.md");
+    cli::conversations(cli::ConversationsArgs {
+        positional: vec![dir.path().to_path_buf()],
+        format: cli::TranscriptFormat::Markdown,
+        conversation: None,
+        output: Some(f.clone()),
+        captures: CaptureOptions::default(),
+    })
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        "No LLM conversations in this capture.\n"
+    );
+    let err = cli::conversations(cli::ConversationsArgs {
+        positional: vec![dir.path().to_path_buf()],
+        format: cli::TranscriptFormat::Json,
+        conversation: Some(3),
+        output: None,
+        captures: CaptureOptions::default(),
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("no conversation 3"), "{err}");
+}
