@@ -25,6 +25,16 @@ use datafusion::logical_expr::{col, lit, Expr, JoinType, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
+/// A context over the session a table provider is scanned in, so the
+/// provider can run its own queries against the same tables.
+pub(crate) fn context_of(state: &dyn Session, who: &str) -> Result<SessionContext> {
+    let state = state
+        .as_any()
+        .downcast_ref::<SessionState>()
+        .ok_or_else(|| DataFusionError::Plan(format!("{who} needs a DataFusion SessionState")))?;
+    Ok(SessionContext::new_with_state(state.clone()))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Direction {
     Descendants,
@@ -264,16 +274,7 @@ impl TableProvider for TreeTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let state = state
-            .as_any()
-            .downcast_ref::<SessionState>()
-            .ok_or_else(|| {
-                DataFusionError::Plan(format!(
-                    "{}() needs a DataFusion SessionState",
-                    self.direction.name()
-                ))
-            })?;
-        let ctx = SessionContext::new_with_state(state.clone());
+        let ctx = context_of(state, self.direction.name())?;
         let procs = ctx.read_table(self.processes.clone())?;
 
         let cached = self.edges.lock().ok().and_then(|c| c.clone());

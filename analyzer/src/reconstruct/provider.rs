@@ -9,9 +9,8 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::{DataFusionError, Result};
+use datafusion::common::Result;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
@@ -109,16 +108,7 @@ impl TableProvider for DecodedTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let state = state
-            .as_any()
-            .downcast_ref::<SessionState>()
-            .ok_or_else(|| {
-                DataFusionError::Plan(format!(
-                    "{} needs a DataFusion SessionState",
-                    self.table.name
-                ))
-            })?;
-        let ctx = SessionContext::new_with_state(state.clone());
+        let ctx = crate::tree::context_of(state, self.table.name)?;
         let decoded = self.source.get(&ctx).await?;
         let batches = super::tables::table_batches(&decoded, self.table.name)?;
         Ok(MemorySourceConfig::try_new_exec(
