@@ -19,21 +19,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use futures::StreamExt;
 use serde_json::{json, Value};
 
 use agentsight_analyzer::arrow::array::{Array, AsArray};
 use agentsight_analyzer::arrow::datatypes::{Int64Type, UInt64Type};
+use agentsight_analyzer::reconstruct::provider::{CHUNKS_SQL, NET_SQL, TLS_EVENTS_SQL};
 use agentsight_analyzer::reconstruct::{self, streams};
 use agentsight_analyzer::session::{OpenOptions, Session};
-
-/// The raw rows reconstruction reads (as reconstruct/provider.rs).
-const CHUNKS_SQL: &str = "SELECT capture, ts_ns, pid, proc_key, comm, direction, ssl_ptr, fd, \
-     call_seq, chunk_offset, call_len, data FROM tls_chunks";
-const TLS_EVENTS_SQL: &str =
-    "SELECT capture, ts_ns, proc_key, event, ssl_ptr, value FROM tls_events \
-     WHERE event IN ('free', 'sni')";
-const NET_SQL: &str = "SELECT capture, ts_ns, proc_key, op, fd, ret, local_addr, local_port, \
-     remote_addr, remote_port FROM net_events WHERE op IN ('connect', 'accept')";
 
 const MB: f64 = 1e6;
 
@@ -45,13 +38,19 @@ fn expected_path(dir: &Path) -> PathBuf {
 /// Process CPU time (user + sys, all threads) in seconds, from
 /// /proc/self/stat (getrusage without a libc dependency; 10 ms resolution).
 fn cpu_seconds() -> f64 {
+    let (user, sys) = cpu_user_sys();
+    user + sys
+}
+
+/// (user, sys) CPU seconds of the process.
+fn cpu_user_sys() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the parenthesised comm: state is field 3, utime 14, stime 15.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // `rest` starts at field 3, so field n is f[n - 3]. USER_HZ is 100 on Linux.
-    (ticks(14 - 3) + ticks(15 - 3)) / 100.0
+    (ticks(14 - 3) / 100.0, ticks(15 - 3) / 100.0)
 }
 
 fn status_kb(field: &str) -> u64 {
@@ -85,6 +84,7 @@ struct Run {
     open_s: f64,
     decode_s: f64,
     decode_cpu_s: f64,
+    decode_sys_s: f64,
     query_s: f64,
     peak_rss_kb: u64,
     exchanges: usize,
@@ -100,10 +100,12 @@ async fn one_run(dir: &Path) -> Result<Run> {
     let t = Instant::now();
     let session = Session::open(&[dir.to_path_buf()], &OpenOptions::default()).await?;
     let open_s = t.elapsed().as_secs_f64();
-    let (t, c) = (Instant::now(), cpu_seconds());
+    let (t, (u0, s0)) = (Instant::now(), cpu_user_sys());
     let decoded = session.decoded().await?;
     let decode_s = t.elapsed().as_secs_f64();
-    let decode_cpu_s = cpu_seconds() - c;
+    let (u1, s1) = cpu_user_sys();
+    let decode_cpu_s = (u1 - u0) + (s1 - s0);
+    let decode_sys_s = s1 - s0;
     let peak_rss_kb = status_kb("VmHWM:");
     let t = Instant::now();
     let batches = session
@@ -123,6 +125,7 @@ async fn one_run(dir: &Path) -> Result<Run> {
         open_s,
         decode_s,
         decode_cpu_s,
+        decode_sys_s,
         query_s,
         peak_rss_kb,
         exchanges: decoded.http.len(),
@@ -193,20 +196,23 @@ fn main() -> Result<()> {
         .build()?;
     let load_before = loadavg();
 
-    // Payload and rows, by SQL over the raw table.
+    // Payload (sum of the data lengths) and rows, streamed over the raw table.
     let (payload, rows) = rt.block_on(async {
         let s = Session::open(&[dir.clone()], &OpenOptions::default()).await?;
-        let b = s
+        let mut stream = s
             .ctx
-            .sql("SELECT CAST(sum(octet_length(data)) AS BIGINT), count(*) FROM tls_chunks")
+            .sql("SELECT data FROM tls_chunks")
             .await?
-            .collect()
+            .execute_stream()
             .await?;
-        let b = b.first().context("no result")?;
-        anyhow::Ok((
-            b.column(0).as_primitive::<Int64Type>().value(0) as u64,
-            b.column(1).as_primitive::<Int64Type>().value(0) as u64,
-        ))
+        let (mut payload, mut rows) = (0u64, 0u64);
+        while let Some(b) = stream.next().await {
+            let b = b?;
+            let data = b.column(0).as_binary::<i32>();
+            rows += b.num_rows() as u64;
+            payload += (data.value_offsets()[data.len()] - data.value_offsets()[0]) as u64;
+        }
+        anyhow::Ok((payload, rows))
     })?;
     if payload != want("payload_bytes") || rows != want("tls_chunks_rows") {
         bail!(
@@ -230,12 +236,13 @@ fn main() -> Result<()> {
         let mbps = payload_mb / r.decode_s;
         let mbps_cpu = payload_mb / r.decode_cpu_s.max(0.01);
         eprintln!(
-            "run {}: open {:.3}s, decoded() {:.2}s wall / {:.2}s CPU = {mbps:.1} MB/s wall, {mbps_cpu:.1} MB/s per CPU-second; \
+            "run {}: open {:.3}s, decoded() {:.2}s wall / {:.2}s CPU ({:.2}s sys) = {mbps:.1} MB/s wall, {mbps_cpu:.1} MB/s per CPU-second; \
              peak RSS {:.0} MB{}; {} exchanges, {} calls, {} conversations, {} partial; SQL {:.3}s",
             i + 1,
             r.open_s,
             r.decode_s,
             r.decode_cpu_s,
+            r.decode_sys_s,
             r.peak_rss_kb as f64 / 1024.0,
             if reset || i == 0 { "" } else { " (VmHWM not reset)" },
             r.exchanges,
@@ -288,6 +295,7 @@ fn main() -> Result<()> {
             "open_s": r.open_s,
             "decoded_wall_s": r.decode_s,
             "decoded_cpu_s": r.decode_cpu_s,
+            "decoded_sys_s": r.decode_sys_s,
             "mb_per_s_wall": mbps,
             "mb_per_cpu_s": mbps_cpu,
             "peak_rss_mb": r.peak_rss_kb as f64 / 1024.0,

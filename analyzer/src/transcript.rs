@@ -51,12 +51,13 @@ impl View<'_> {
             .messages
             .iter()
             .filter(move |m| {
-                m.capture == call.capture
-                    && m.call_id == call.call_id
-                    && m.source == "request"
+                let owner = &self.decoded.calls[m.call];
+                owner.capture == call.capture
+                    && owner.call_id == call.call_id
                     && m.new_in_conversation
             })
-            .map(|m| &m.message)
+            .filter_map(|m| m.request_index)
+            .map(move |i| &call.call.request_messages[i])
     }
 
     fn wall(&self, capture: &str, ts: u64) -> String {

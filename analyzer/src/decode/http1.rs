@@ -494,6 +494,10 @@ impl Http1Parser {
                     ..Default::default()
                 };
                 let body = self.framing(&mut m);
+                if let Some(Body::Length(n)) = body {
+                    // Declared lengths are untrusted: reserve at most 16 MiB up front.
+                    m.body.reserve(n.min(16 << 20) as usize);
+                }
                 self.cur = Some(m);
                 match body {
                     None => self.complete_current(),

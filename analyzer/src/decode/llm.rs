@@ -85,6 +85,8 @@ pub struct LlmCall {
     pub thinking_text: String,
     pub tool_calls: Vec<ToolCall>,
     pub request_messages: Vec<ChatMessage>,
+    /// Responses API: the earlier response this request continues.
+    pub previous_response_id: Option<String>,
     /// Error reported by the API (error event or error body).
     pub error: Option<String>,
     /// The response did not reach its terminal event / did not parse fully.
@@ -110,6 +112,7 @@ impl LlmCall {
             thinking_text: String::new(),
             tool_calls: Vec::new(),
             request_messages: Vec::new(),
+            previous_response_id: None,
             error: None,
             partial: false,
             bad_events: 0,
@@ -308,6 +311,7 @@ pub fn decode_parsed(
     if let Some(r) = request {
         call.request_messages = request_messages(provider, r);
         call.model = r.get("model").and_then(Value::as_str).map(str::to_string);
+        call.previous_response_id = s(r, "previous_response_id");
     }
     if provider == Provider::Gemini {
         if let Some(m) = gemini_model_from_path(path) {

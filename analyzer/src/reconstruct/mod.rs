@@ -11,10 +11,9 @@ pub mod tables;
 mod tests;
 pub mod threads;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
-
-use serde_json::Value;
 
 use crate::decode::exchange_llm_call;
 use crate::decode::http1::{parse_connection, Exchange, Head, Message};
@@ -75,7 +74,6 @@ pub struct CallRow {
     pub duration_ns: Option<u64>,
     /// Last response byte, or the request start when there is no response.
     pub end_ns: u64,
-    pub previous_response_id: Option<String>,
     pub call: LlmCall,
 }
 
@@ -91,14 +89,14 @@ impl CallRow {
     }
 }
 
+/// A message of `llm_messages`, pointing into its call (the request
+/// histories repeat every turn: rows are built from the calls when the
+/// table is scanned, not copied here).
 pub struct MessageRow {
-    pub ts_ns: u64,
-    pub capture: Arc<str>,
-    pub call_id: u64,
-    pub conversation_id: u64,
-    pub message_index: u32,
-    pub source: &'static str,
-    pub message: ChatMessage,
+    /// Index into [`Decoded::calls`].
+    pub call: usize,
+    /// Index into the call's request messages; `None` for the response.
+    pub request_index: Option<usize>,
     pub new_in_conversation: bool,
 }
 
@@ -148,6 +146,17 @@ pub struct Decoded {
     pub conversations: Vec<ConversationRow>,
 }
 
+impl Decoded {
+    /// The message a [`MessageRow`] points at.
+    pub fn message(&self, m: &MessageRow) -> Cow<'_, ChatMessage> {
+        let call = &self.calls[m.call].call;
+        match m.request_index {
+            Some(i) => Cow::Borrowed(&call.request_messages[i]),
+            None => Cow::Owned(call.response_message()),
+        }
+    }
+}
+
 fn shorten(s: &str) -> String {
     match s.char_indices().nth(SUMMARY_CHARS) {
         Some((i, _)) => format!("{}…", &s[..i]),
@@ -182,15 +191,31 @@ fn last_byte_time(t: &Timeline<'_>, start: u64, end: u64) -> Option<u64> {
     t.time_at(end.max(start + 1) - 1)
 }
 
+/// Body bytes as the application saw them (decoded when encoded), moved out.
+fn take_content(m: &mut Message) -> Vec<u8> {
+    m.decoded_body
+        .take()
+        .unwrap_or_else(|| std::mem::take(&mut m.body))
+}
+
 fn http_row(
     c: &Connection,
     index: u32,
-    ex: &Exchange,
+    ex: Exchange,
     req_t: &Timeline<'_>,
     resp_t: &Timeline<'_>,
 ) -> HttpRow {
-    let req = ex.request.as_ref();
-    let resp = ex.response.as_ref();
+    let Exchange {
+        request: mut req_msg,
+        interim,
+        response: mut resp_msg,
+    } = ex;
+    let wire_len = |m: &Option<Message>| m.as_ref().map_or(0, |m| m.body.len() as u64);
+    let (request_body_len, response_body_len) = (wire_len(&req_msg), wire_len(&resp_msg));
+    let request_body = req_msg.as_mut().map(take_content);
+    let response_body = resp_msg.as_mut().map(take_content);
+    let req = req_msg.as_ref();
+    let resp = resp_msg.as_ref();
     let mut problems = Vec::new();
     match req {
         Some(m) => message_problems(m, &mut problems),
@@ -200,7 +225,7 @@ fn http_row(
         Some(m) => message_problems(m, &mut problems),
         None => problems.push("no_response"),
     }
-    let first_resp = resp.or(ex.interim.first());
+    let first_resp = resp.or(interim.first());
     let ts_ns = req
         .and_then(|m| req_t.time_at(m.start_offset))
         .or_else(|| first_resp.and_then(|m| resp_t.time_at(m.start_offset)))
@@ -228,10 +253,10 @@ fn http_row(
         request_content_type: req.and_then(|m| m.head.header("content-type")),
         response_content_type: resp.and_then(|m| m.head.header("content-type")),
         response_content_encoding: resp.and_then(|m| m.head.header_list("content-encoding")),
-        request_body_len: req.map_or(0, |m| m.body.len() as u64),
-        response_body_len: resp.map_or(0, |m| m.body.len() as u64),
-        request_body: req.map(|m| m.content().to_vec()),
-        response_body: resp.map(|m| m.content().to_vec()),
+        request_body_len,
+        response_body_len,
+        request_body,
+        response_body,
         request_end_ns: req.and_then(|m| last_byte_time(req_t, m.start_offset, m.end_offset)),
         response_first_byte_ns: first_resp.and_then(|m| resp_t.time_at(m.start_offset)),
         response_body_first_ns: resp
@@ -279,16 +304,6 @@ fn h2_row(c: &Connection, req_t: &Timeline<'_>) -> HttpRow {
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
 
-fn previous_response_id(call: &LlmCall, ex: &Exchange) -> Option<String> {
-    if call.provider != Provider::OpenAiResponses {
-        return None;
-    }
-    let body: Value = serde_json::from_slice(ex.request.as_ref()?.content()).ok()?;
-    body.get("previous_response_id")?
-        .as_str()
-        .map(str::to_string)
-}
-
 /// Decodes every connection: HTTP exchanges, then LLM calls grouped into
 /// conversations with their messages and tool calls.
 pub fn decode(conns: &Connections) -> Decoded {
@@ -310,9 +325,10 @@ pub fn decode(conns: &Connections) -> Decoded {
             continue;
         }
         let exchanges = parse_connection(&req_t.pieces(), &resp_t.pieces(), true);
-        for (i, ex) in exchanges.iter().enumerate() {
+        for (i, ex) in exchanges.into_iter().enumerate() {
+            let call = exchange_llm_call(&ex);
             let row = http_row(c, i as u32, ex, req_t, resp_t);
-            if let Some(call) = exchange_llm_call(ex) {
+            if let Some(call) = call {
                 let end_ns = row.response_end_ns.unwrap_or(row.ts_ns);
                 calls.push(CallRow {
                     ts_ns: row.ts_ns,
@@ -334,7 +350,6 @@ pub fn decode(conns: &Connections) -> Decoded {
                         .map(|(a, b)| a.saturating_sub(b)),
                     duration_ns: row.response_end_ns.map(|e| e.saturating_sub(row.ts_ns)),
                     end_ns,
-                    previous_response_id: previous_response_id(&call, ex),
                     call,
                 });
             }
@@ -370,7 +385,7 @@ pub fn decode(conns: &Connections) -> Decoded {
             messages: &c.call.request_messages,
             response_text: &c.call.response_text,
             response_id: c.call.response_id.as_deref(),
-            previous_response_id: c.previous_response_id.as_deref(),
+            previous_response_id: c.call.previous_response_id.as_deref(),
             tool_call_ids: c.call.tool_calls.iter().map(|t| t.id.as_str()).collect(),
         })
         .collect();
@@ -426,24 +441,13 @@ pub fn decode(conns: &Connections) -> Decoded {
         }
     }
 
-    for (call, p) in calls.iter().zip(&placements) {
-        let request = call.call.request_messages.iter().cloned();
+    for (i, (call, p)) in calls.iter().zip(&placements).enumerate() {
         let n = call.call.request_messages.len();
-        for (i, message) in request
-            .chain(std::iter::once(call.call.response_message()))
-            .enumerate()
-        {
-            out.messages.push(MessageRow {
-                ts_ns: call.ts_ns,
-                capture: call.capture.clone(),
-                call_id: call.call_id,
-                conversation_id: call.conversation_id,
-                message_index: i as u32,
-                source: if i < n { "request" } else { "response" },
-                message,
-                new_in_conversation: i >= p.repeated,
-            });
-        }
+        out.messages.extend((0..=n).map(|k| MessageRow {
+            call: i,
+            request_index: (k < n).then_some(k),
+            new_in_conversation: k >= p.repeated,
+        }));
     }
 
     let mut conv_at: HashMap<(Arc<str>, u64), usize> = HashMap::new();

@@ -20,12 +20,12 @@ use super::{decode, streams, Decoded};
 use crate::schema::{self, Table};
 
 /// Raw rows the reconstruction reads.
-const CHUNKS_SQL: &str = "SELECT capture, ts_ns, pid, proc_key, comm, direction, ssl_ptr, fd, \
+pub const CHUNKS_SQL: &str = "SELECT capture, ts_ns, pid, proc_key, comm, direction, ssl_ptr, fd, \
      call_seq, chunk_offset, call_len, data FROM tls_chunks";
-const TLS_EVENTS_SQL: &str =
+pub const TLS_EVENTS_SQL: &str =
     "SELECT capture, ts_ns, proc_key, event, ssl_ptr, value FROM tls_events \
      WHERE event IN ('free', 'sni')";
-const NET_SQL: &str = "SELECT capture, ts_ns, proc_key, op, fd, ret, local_addr, local_port, \
+pub const NET_SQL: &str = "SELECT capture, ts_ns, proc_key, op, fd, ret, local_addr, local_port, \
      remote_addr, remote_port FROM net_events WHERE op IN ('connect', 'accept')";
 
 /// The once-per-session decoding shared by all decoded tables.

@@ -146,19 +146,36 @@ fn call_columns(r: &[CallRow]) -> Vec<ArrayRef> {
     ]
 }
 
-fn message_columns(r: &[MessageRow]) -> Vec<ArrayRef> {
+fn message_columns(d: &Decoded, r: &[MessageRow]) -> Vec<ArrayRef> {
+    let call = |m: &MessageRow| &d.calls[m.call];
+    let messages: Vec<_> = r.iter().map(|m| d.message(m)).collect();
     vec![
-        u64s(r, |x| x.ts_ns),
-        strs(r, |x| &x.capture),
-        u64s(r, |x| x.call_id),
-        u64s(r, |x| x.conversation_id),
-        u32s(r, |x| x.message_index),
-        strs(r, |x| x.source),
-        strs(r, |x| &x.message.role),
-        strs(r, |x| &x.message.text),
-        Arc::new(StringArray::from_iter_values(r.iter().map(|x| {
-            serde_json::to_string(&x.message.parts).unwrap_or_default()
-        }))),
+        u64s(r, |x| call(x).ts_ns),
+        strs(r, |x| &call(x).capture),
+        u64s(r, |x| call(x).call_id),
+        u64s(r, |x| call(x).conversation_id),
+        u32s(r, |x| {
+            x.request_index
+                .unwrap_or(call(x).call.request_messages.len()) as u32
+        }),
+        strs(r, |x| {
+            if x.request_index.is_some() {
+                "request"
+            } else {
+                "response"
+            }
+        }),
+        Arc::new(StringArray::from_iter_values(
+            messages.iter().map(|m| m.role.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            messages.iter().map(|m| m.text.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            messages
+                .iter()
+                .map(|m| serde_json::to_string(&m.parts).unwrap_or_default()),
+        )),
         bools(r, |x| x.new_in_conversation),
     ]
 }
@@ -211,7 +228,7 @@ pub fn table_batches(d: &Decoded, name: &str) -> Result<Vec<RecordBatch>> {
     match name {
         schema::HTTP_EXCHANGES => batches(table, &d.http, http_columns),
         schema::LLM_CALLS => batches(table, &d.calls, call_columns),
-        schema::LLM_MESSAGES => batches(table, &d.messages, message_columns),
+        schema::LLM_MESSAGES => batches(table, &d.messages, |r| message_columns(d, r)),
         schema::TOOL_CALLS => batches(table, &d.tools, tool_columns),
         _ => batches(table, &d.conversations, conversation_columns),
     }

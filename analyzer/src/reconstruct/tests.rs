@@ -302,20 +302,26 @@ fn a_tool_loop_fills_every_decoded_table() {
     );
     // The second request repeats the prompt and the first answer; the tool
     // result is new, then comes its answer.
-    let new: Vec<(u64, u32, bool)> = d
+    let new: Vec<(u64, Option<usize>, bool)> = d
         .messages
         .iter()
-        .map(|m| (m.call_id, m.message_index, m.new_in_conversation))
+        .map(|m| {
+            (
+                d.calls[m.call].call_id,
+                m.request_index,
+                m.new_in_conversation,
+            )
+        })
         .collect();
     assert_eq!(
         new,
         [
-            (0, 0, true),
-            (0, 1, true),
-            (1, 0, false),
-            (1, 1, false),
-            (1, 2, true),
-            (1, 3, true)
+            (0, Some(0), true),
+            (0, None, true),
+            (1, Some(0), false),
+            (1, Some(1), false),
+            (1, Some(2), true),
+            (1, None, true)
         ]
     );
     for t in crate::schema::DECODED_TABLES {

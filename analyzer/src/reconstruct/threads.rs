@@ -6,9 +6,10 @@
 //! or its messages start with exactly that call's messages. Ties between
 //! identical histories go to the call whose answer the new request repeats.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use foldhash::fast::FixedState;
 
 use crate::decode::llm::{ChatMessage, Part};
 
@@ -35,7 +36,8 @@ pub struct Placement {
 /// Fingerprint of a message's content (role, text, tool ids and results).
 /// Tool-use arguments are left out: clients re-serialise them.
 fn fingerprint(m: &ChatMessage) -> u64 {
-    let mut h = DefaultHasher::new();
+    // A fast fixed-seed hash: message text adds up to most of the capture.
+    let mut h = FixedState::with_seed(0).build_hasher();
     m.role.hash(&mut h);
     for p in &m.parts {
         match p {
@@ -52,9 +54,7 @@ fn fingerprint(m: &ChatMessage) -> u64 {
 }
 
 fn chain(prev: u64, fp: u64) -> u64 {
-    let mut h = DefaultHasher::new();
-    (prev, fp).hash(&mut h);
-    h.finish()
+    FixedState::with_seed(0).hash_one((prev, fp))
 }
 
 fn tool_result_ids(messages: &[ChatMessage]) -> impl Iterator<Item = &str> {
