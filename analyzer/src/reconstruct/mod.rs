@@ -13,6 +13,7 @@ pub mod threads;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::decode::exchange_llm_call;
@@ -304,58 +305,95 @@ fn h2_row(c: &Connection, req_t: &Timeline<'_>) -> HttpRow {
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
 
+/// HTTP rows and LLM calls of one connection.
+fn decode_connection(
+    conns: &Connections,
+    c: &Connection,
+    http: &mut Vec<HttpRow>,
+    calls: &mut Vec<CallRow>,
+) {
+    let write = conns.timeline(&c.write);
+    let read = conns.timeline(&c.read);
+    // A recorded server writes responses: the requests are what it reads.
+    let server_side = write.prefix(H2_PREFACE.len()).starts_with(b"HTTP/")
+        || read.prefix(H2_PREFACE.len()) == H2_PREFACE;
+    let (req_t, resp_t) = if server_side {
+        (&read, &write)
+    } else {
+        (&write, &read)
+    };
+    if req_t.prefix(H2_PREFACE.len()) == H2_PREFACE {
+        http.push(h2_row(c, req_t));
+        return;
+    }
+    let exchanges = parse_connection(&req_t.pieces(), &resp_t.pieces(), true);
+    for (i, ex) in exchanges.into_iter().enumerate() {
+        let call = exchange_llm_call(&ex);
+        let row = http_row(c, i as u32, ex, req_t, resp_t);
+        if let Some(call) = call {
+            calls.push(CallRow {
+                ts_ns: row.ts_ns,
+                capture: c.capture.clone(),
+                call_id: 0,
+                conversation_id: 0,
+                turn: 0,
+                conn_id: c.conn_id,
+                exchange_index: i as u32,
+                pid: c.pid,
+                proc_key: c.proc_key,
+                comm: c.comm.clone(),
+                host: row.host.clone(),
+                path: row.path.clone(),
+                status: row.status,
+                ttfb_ns: row
+                    .response_body_first_ns
+                    .zip(row.request_end_ns)
+                    .map(|(a, b)| a.saturating_sub(b)),
+                duration_ns: row.response_end_ns.map(|e| e.saturating_sub(row.ts_ns)),
+                end_ns: row.response_end_ns.unwrap_or(row.ts_ns),
+                call,
+            });
+        }
+        http.push(row);
+    }
+}
+
+/// Connections are independent: decode them on every core, each worker
+/// taking the next undecoded connection.
+fn decode_all_connections(conns: &Connections) -> (Vec<HttpRow>, Vec<CallRow>) {
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(conns.list.len())
+        .max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let (mut http, mut calls) = (Vec::new(), Vec::new());
+                    while let Some(c) = conns.list.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        decode_connection(conns, c, &mut http, &mut calls);
+                    }
+                    (http, calls)
+                })
+            })
+            .collect();
+        let (mut http, mut calls) = (Vec::new(), Vec::new());
+        for h in handles {
+            let (h_rows, c_rows) = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            http.extend(h_rows);
+            calls.extend(c_rows);
+        }
+        (http, calls)
+    })
+}
+
 /// Decodes every connection: HTTP exchanges, then LLM calls grouped into
 /// conversations with their messages and tool calls.
 pub fn decode(conns: &Connections) -> Decoded {
     let mut out = Decoded::default();
-    let mut calls: Vec<CallRow> = Vec::new();
-    for c in &conns.list {
-        let write = conns.timeline(&c.write);
-        let read = conns.timeline(&c.read);
-        // A recorded server writes responses: the requests are what it reads.
-        let server_side = write.prefix(H2_PREFACE.len()).starts_with(b"HTTP/")
-            || read.prefix(H2_PREFACE.len()) == H2_PREFACE;
-        let (req_t, resp_t) = if server_side {
-            (&read, &write)
-        } else {
-            (&write, &read)
-        };
-        if req_t.prefix(H2_PREFACE.len()) == H2_PREFACE {
-            out.http.push(h2_row(c, req_t));
-            continue;
-        }
-        let exchanges = parse_connection(&req_t.pieces(), &resp_t.pieces(), true);
-        for (i, ex) in exchanges.into_iter().enumerate() {
-            let call = exchange_llm_call(&ex);
-            let row = http_row(c, i as u32, ex, req_t, resp_t);
-            if let Some(call) = call {
-                let end_ns = row.response_end_ns.unwrap_or(row.ts_ns);
-                calls.push(CallRow {
-                    ts_ns: row.ts_ns,
-                    capture: c.capture.clone(),
-                    call_id: 0,
-                    conversation_id: 0,
-                    turn: 0,
-                    conn_id: c.conn_id,
-                    exchange_index: i as u32,
-                    pid: c.pid,
-                    proc_key: c.proc_key,
-                    comm: c.comm.clone(),
-                    host: row.host.clone(),
-                    path: row.path.clone(),
-                    status: row.status,
-                    ttfb_ns: row
-                        .response_body_first_ns
-                        .zip(row.request_end_ns)
-                        .map(|(a, b)| a.saturating_sub(b)),
-                    duration_ns: row.response_end_ns.map(|e| e.saturating_sub(row.ts_ns)),
-                    end_ns,
-                    call,
-                });
-            }
-            out.http.push(row);
-        }
-    }
+    let (http, mut calls) = decode_all_connections(conns);
+    out.http = http;
     out.http.sort_by(|a, b| {
         (&a.capture, a.ts_ns, a.conn_id, a.exchange_index).cmp(&(
             &b.capture,
