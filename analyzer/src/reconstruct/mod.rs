@@ -394,22 +394,9 @@ pub fn decode(conns: &Connections) -> Decoded {
     let mut out = Decoded::default();
     let (http, mut calls) = decode_all_connections(conns);
     out.http = http;
-    out.http.sort_by(|a, b| {
-        (&a.capture, a.ts_ns, a.conn_id, a.exchange_index).cmp(&(
-            &b.capture,
-            b.ts_ns,
-            b.conn_id,
-            b.exchange_index,
-        ))
-    });
-    calls.sort_by(|a, b| {
-        (&a.capture, a.ts_ns, a.conn_id, a.exchange_index).cmp(&(
-            &b.capture,
-            b.ts_ns,
-            b.conn_id,
-            b.exchange_index,
-        ))
-    });
+    out.http
+        .sort_by_key(|r| (r.capture.clone(), r.ts_ns, r.conn_id, r.exchange_index));
+    calls.sort_by_key(|r| (r.capture.clone(), r.ts_ns, r.conn_id, r.exchange_index));
     let mut numbers: HashMap<Arc<str>, u64> = HashMap::new();
     for call in calls.iter_mut() {
         let n = numbers.entry(call.capture.clone()).or_insert(0);
@@ -435,7 +422,7 @@ pub fn decode(conns: &Connections) -> Decoded {
     }
 
     // Tool calls, then their results from later requests.
-    let mut tool_at: HashMap<(Arc<str>, String), usize> = HashMap::new();
+    let mut tool_at: HashMap<(&str, &str), usize> = HashMap::new();
     for call in &calls {
         for m in &call.call.request_messages {
             for part in &m.parts {
@@ -447,7 +434,7 @@ pub fn decode(conns: &Connections) -> Decoded {
                 else {
                     continue;
                 };
-                if let Some(&t) = tool_at.get(&(call.capture.clone(), tool_use_id.clone())) {
+                if let Some(&t) = tool_at.get(&(&*call.capture, tool_use_id.as_str())) {
                     let row: &mut ToolRow = &mut out.tools[t];
                     if row.result_call_id.is_none() {
                         row.result_call_id = Some(call.call_id);
@@ -460,7 +447,7 @@ pub fn decode(conns: &Connections) -> Decoded {
         }
         for (i, t) in call.call.tool_calls.iter().enumerate() {
             if !t.id.is_empty() {
-                tool_at.insert((call.capture.clone(), t.id.clone()), out.tools.len());
+                tool_at.insert((&call.capture, &t.id), out.tools.len());
             }
             out.tools.push(ToolRow {
                 ts_ns: call.end_ns,
