@@ -35,7 +35,7 @@ struct {
 	__type(value, __u8);
 } comm_filter SEC(".maps");
 
-/* Syscall arguments saved at entry, keyed by tid, consumed at exit. */
+/* Syscall arguments saved at entry, consumed at exit. `kind` 0 = none. */
 struct inflight {
 	__u64 path;          /* user pointer */
 	__u64 path2;         /* user pointer */
@@ -55,22 +55,37 @@ struct inflight {
 	__u8 remote_addr[16];
 };
 
+/* Per thread (task storage, created at a traced thread's first syscall and
+ * freed with the thread): no hash update and delete per syscall. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct inflight);
 } inflight SEC(".maps");
 
-static __always_inline int emit_event(void *data, __u64 size)
+static __always_inline struct inflight *inflight_of_current(int create)
+{
+	return bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+static __always_inline int emit_event_wake(void *data, __u64 size, int urgent)
 {
 	if (size > SCRATCH_SIZE)
 		return 0;
-	if (bpf_ringbuf_output(&events, data, size, 0)) {
+	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 flags = rb_wake_flags(&events, pending, size, urgent);
+	if (bpf_ringbuf_output(&events, data, size, flags)) {
 		count_stat(STAT_RB_RESERVE_FAIL_EVENTS, 1);
 		return -1;
 	}
 	return 0;
+}
+
+static __always_inline int emit_event(void *data, __u64 size)
+{
+	return emit_event_wake(data, size, 0);
 }
 
 static __always_inline int follow(__u32 tgid)
@@ -222,7 +237,8 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		clen = 0;
 	b->cwd_len = clen;
 	h->payload_len = flen + alen + clen;
-	emit_event(buf, sizeof(*h) + sizeof(*b) + flen + alen + clen);
+	/* Urgent: the recorder scans the new image for TLS to hook. */
+	emit_event_wake(buf, sizeof(*h) + sizeof(*b) + flen + alen + clen, 1);
 	return 0;
 }
 
@@ -253,13 +269,14 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 
 static __always_inline int stash(struct inflight *f)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
-
-	if (!is_traced(id >> 32))
+	if (!is_traced(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	if (bpf_map_update_elem(&inflight, &tid, f, BPF_ANY))
+	struct inflight *slot = inflight_of_current(1);
+	if (!slot) {
 		count_stat(STAT_INFLIGHT_FULL, 1);
+		return 0;
+	}
+	*slot = *f;
 	return 0;
 }
 
@@ -277,11 +294,28 @@ static __always_inline int stash_file(__u32 op, __s32 dfd, __u64 path, __u64 pat
 	return stash(&f);
 }
 
+/* ".so" among the last bytes of a path: a shared object (libssl.so.3,
+ * _ssl.cpython-311-x86_64-linux-gnu.so) the recorder may need to hook. */
+#define SO_SCAN 48
+static __always_inline int is_shared_object(const __u8 *p, __u32 len)
+{
+	__u32 start = len > SO_SCAN ? len - SO_SCAN : 0;
+
+	for (int i = 0; i < SO_SCAN; i++) {
+		__u32 j = start + i;
+		if (j + 3 > len)
+			break;
+		if (p[j & (PATH_CAP - 1)] == '.' && p[(j + 1) & (PATH_CAP - 1)] == 's' &&
+		    p[(j + 2) & (PATH_CAP - 1)] == 'o')
+			return 1;
+	}
+	return 0;
+}
+
 static __always_inline int finish_file(long ret)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
-	if (!f)
+	struct inflight *f = inflight_of_current(0);
+	if (!f || !f->kind)
 		return 0;
 	if (f->kind != EV_FILE)
 		goto out;
@@ -312,9 +346,10 @@ static __always_inline int finish_file(long ret)
 	b->path_len = l1;
 	b->path2_len = l2;
 	h->payload_len = l1 + l2;
-	emit_event(buf, sizeof(*h) + sizeof(*b) + l1 + l2);
+	int urgent = f->op == FOP_OPEN && ret >= 0 && is_shared_object(payload, l1);
+	emit_event_wake(buf, sizeof(*h) + sizeof(*b) + l1 + l2, urgent);
 out:
-	bpf_map_delete_elem(&inflight, &tid);
+	f->kind = 0;
 	return 0;
 }
 
@@ -527,9 +562,8 @@ int enter_accept4(struct trace_event_raw_sys_enter *ctx)
 
 static __always_inline int finish_net(long ret)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
-	if (!f)
+	struct inflight *f = inflight_of_current(0);
+	if (!f || !f->kind)
 		return 0;
 	if (f->kind != EV_NET)
 		goto out;
@@ -609,7 +643,7 @@ static __always_inline int finish_net(long ret)
 	h->payload_len = ulen;
 	emit_event(buf, sizeof(*h) + sizeof(*b) + ulen);
 out:
-	bpf_map_delete_elem(&inflight, &tid);
+	f->kind = 0;
 	return 0;
 }
 

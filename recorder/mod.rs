@@ -32,6 +32,8 @@ use libbpf_rs::skel::Skel;
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Hand over early when this many rows are buffered, to bound memory.
 const MAX_BUFFERED_ROWS: usize = 200_000;
+/// The longest a record waits in a ring buffer: most are submitted without a
+/// wakeup and drained when this expires.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 /// After asking a launched command to stop, how long before SIGKILL.
 const CHILD_GRACE: Duration = Duration::from_secs(3);
@@ -396,6 +398,12 @@ pub fn run(args: RecordArgs) -> Result<i32> {
             if !stop.load(Ordering::Relaxed) {
                 tracing::warn!("ring buffer poll: {e}");
             }
+        }
+        // Most records are submitted without a wakeup (see rb_wake_flags in
+        // bpf/common.bpf.h), and poll only drains rings that signalled:
+        // drain both on every pass, at the latest after POLL_TIMEOUT.
+        if let Err(e) = ring.consume() {
+            tracing::warn!("ring buffer consume: {e}");
         }
         let rescan: Vec<u32> = std::mem::take(&mut state.borrow_mut().rescan);
         if let Some(ts) = tls_skel.as_ref() {
