@@ -24,7 +24,7 @@ const volatile __u8 comm_filter_on = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);
+	__uint(max_entries, 8 << 20); /* set at load: EVENTS_RING_BYTES */
 } events SEC(".maps");
 
 /* comm names given with --comm: a process that execs into one is followed. */

@@ -31,7 +31,7 @@ __u64 tls_call_seq = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 64 << 20);
+	__uint(max_entries, 16 << 20); /* set at load: tls_ring_bytes() */
 } tls_ring SEC(".maps");
 
 /* Arguments of a data call in progress, saved at entry for the return probe.
