@@ -121,7 +121,19 @@ struct DrainState {
     counters: UserCounters,
     /// Processes whose mappings may hold new TLS to hook.
     rescan: Vec<u32>,
+    /// Processes that ended. Their TLS stream state is dropped only after
+    /// both rings were drained: records are batched, and the TLS ring can
+    /// still hold their last chunks when the exit is read from `events`.
+    exited: Vec<u32>,
     tls: tls::TlsRecords,
+}
+
+impl DrainState {
+    fn forget_exited(&mut self) {
+        for pid in self.exited.drain(..) {
+            self.tls.process_exited(pid);
+        }
+    }
 }
 
 fn stop_signals() -> Result<Arc<AtomicBool>> {
@@ -325,6 +337,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         buffers: RowBuffers::default(),
         counters: UserCounters::default(),
         rescan: Vec::new(),
+        exited: Vec::new(),
         tls: tls::TlsRecords::new(redactor, args.tls_max_bytes),
     });
     procfs::snapshot(&mut state.borrow_mut().buffers, self_pid);
@@ -347,13 +360,14 @@ pub fn run(args: RecordArgs) -> Result<i32> {
             buffers,
             counters,
             rescan,
-            tls,
+            exited,
+            ..
         } = &mut *st;
         match events::store_lifecycle_record(rec, buffers, &procfs::cwd_of) {
             Some(events::Followup::Exec { pid } | events::Followup::Rescan { pid }) => {
                 rescan.push(pid)
             }
-            Some(events::Followup::Exit { pid }) => tls.process_exited(pid),
+            Some(events::Followup::Exit { pid }) => exited.push(pid),
             Some(events::Followup::None) => {}
             None => counters.parse_errors += 1,
         }
@@ -405,6 +419,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         if let Err(e) = ring.consume() {
             tracing::warn!("ring buffer consume: {e}");
         }
+        state.borrow_mut().forget_exited();
         let rescan: Vec<u32> = std::mem::take(&mut state.borrow_mut().rescan);
         if let Some(ts) = tls_skel.as_ref() {
             let mut seen = std::collections::HashSet::new();
