@@ -31,7 +31,7 @@ use libbpf_rs::skel::Skel;
 /// the most a `kill -9` of the recorder can lose.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Hand over early when this many rows are buffered, to bound memory.
-const MAX_BUFFERED_ROWS: usize = 200_000;
+const MAX_BUFFERED_ROWS: usize = 65_536;
 /// The longest a record waits in a ring buffer: most are submitted without a
 /// wakeup and drained when this expires.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
