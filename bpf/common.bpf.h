@@ -76,7 +76,7 @@ static __always_inline __u8 *scratch_area(void)
  * drains on its poll timeout (100 ms), except:
  *  - the record that carries the unread backlog across a multiple of 1/8 of
  *    the ring wakes it, so a burst is drained long before the ring fills;
- *  - records the recorder must act on at once (exec, a shared object opened:
+ *  - records the recorder must act on at once (first exec of a binary, a TLS library opened:
  *    new code that may hold TLS to hook) wake it unconditionally.
  * `pending` is the unread bytes before this record, `size` its length. */
 #define RB_WAKE_FRACTION 8

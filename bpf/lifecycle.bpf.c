@@ -27,6 +27,20 @@ struct {
 	__uint(max_entries, 8 << 20); /* set at load: EVENTS_RING_BYTES */
 } events SEC(".maps");
 
+/* Executable files already exec'd in this recording (see handle_exec). */
+struct file_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct file_key);
+	__type(value, __u8);
+} execs_seen SEC(".maps");
+
 /* comm names given with --comm: a process that execs into one is followed. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -237,8 +251,20 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		clen = 0;
 	b->cwd_len = clen;
 	h->payload_len = flen + alen + clen;
-	/* Urgent: the recorder scans the new image for TLS to hook. */
-	emit_event_wake(buf, sizeof(*h) + sizeof(*b) + flen + alen + clen, 1);
+	/* The recorder scans a new image for TLS to hook: wake it at once the
+	 * first time a binary runs. A later exec of the same file brings no new
+	 * code (its libraries come through opens), so it waits for the batch:
+	 * a wakeup costs the exec ~16 us here. */
+	struct file_key fk = {};
+	fk.ino = BPF_CORE_READ(bprm, file, f_inode, i_ino);
+	fk.dev = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev);
+	int urgent = 0;
+	if (!bpf_map_lookup_elem(&execs_seen, &fk)) {
+		__u8 one = 1;
+		bpf_map_update_elem(&execs_seen, &fk, &one, BPF_ANY);
+		urgent = 1;
+	}
+	emit_event_wake(buf, sizeof(*h) + sizeof(*b) + flen + alen + clen, urgent);
 	return 0;
 }
 
@@ -294,22 +320,31 @@ static __always_inline int stash_file(__u32 op, __s32 dfd, __u64 path, __u64 pat
 	return stash(&f);
 }
 
-/* ".so" among the last bytes of a path: a shared object (libssl.so.3,
- * _ssl.cpython-311-x86_64-linux-gnu.so) the recorder may need to hook. */
+/* A TLS-looking shared object (libssl.so.3, libcrypto.so.3, libboringssl.so,
+ * _ssl.cpython-311-x86_64-linux-gnu.so): ".so" and "ssl", "cry" or "bor"
+ * among the last bytes of the path. The recorder scans the process for TLS to
+ * hook when such a library is opened (events.rs: may_be_tls_library), so its
+ * open wakes the recorder at once. */
 #define SO_SCAN 48
-static __always_inline int is_shared_object(const __u8 *p, __u32 len)
+static __always_inline int is_tls_library(const __u8 *p, __u32 len)
 {
 	__u32 start = len > SO_SCAN ? len - SO_SCAN : 0;
+	int so = 0, tls = 0;
 
 	for (int i = 0; i < SO_SCAN; i++) {
 		__u32 j = start + i;
 		if (j + 3 > len)
 			break;
-		if (p[j & (PATH_CAP - 1)] == '.' && p[(j + 1) & (PATH_CAP - 1)] == 's' &&
-		    p[(j + 2) & (PATH_CAP - 1)] == 'o')
-			return 1;
+		__u8 a = p[j & (PATH_CAP - 1)];
+		__u8 b = p[(j + 1) & (PATH_CAP - 1)];
+		__u8 c = p[(j + 2) & (PATH_CAP - 1)];
+		if (a == '.' && b == 's' && c == 'o')
+			so = 1;
+		else if ((a == 's' && b == 's' && c == 'l') || (a == 'c' && b == 'r' && c == 'y') ||
+			 (a == 'b' && b == 'o' && c == 'r'))
+			tls = 1;
 	}
-	return 0;
+	return so && tls;
 }
 
 static __always_inline int finish_file(long ret)
@@ -346,7 +381,7 @@ static __always_inline int finish_file(long ret)
 	b->path_len = l1;
 	b->path2_len = l2;
 	h->payload_len = l1 + l2;
-	int urgent = f->op == FOP_OPEN && ret >= 0 && is_shared_object(payload, l1);
+	int urgent = f->op == FOP_OPEN && ret >= 0 && is_tls_library(payload, l1);
 	emit_event_wake(buf, sizeof(*h) + sizeof(*b) + l1 + l2, urgent);
 out:
 	f->kind = 0;
