@@ -325,29 +325,30 @@ static __always_inline int stash_file(__u32 op, __s32 dfd, __u64 path, __u64 pat
  * among the last bytes of the path. The recorder scans the process for TLS to
  * hook when such a library is opened (events.rs: may_be_tls_library), so its
  * open wakes the recorder at once. */
-#define SO_SCAN 48
-static __always_inline int is_tls_library(const __u8 *p, __u32 len)
+#define SO_SCAN 40
+/* 1 if the 24-bit w holds the bytes a, b, c; no branch (each branch would
+ * double the states the verifier walks through the loop). */
+#define EQ24(w, a, b, c) ((((w) ^ ((a) | (b) << 8 | (c) << 16)) - 1) >> 63)
+static __always_inline int is_tls_library(__u8 *buf, const __u8 *p, __u32 len)
 {
+	/* The path's tail is copied to the end of the scratch buffer and scanned
+	 * at offsets that do not depend on the length: cheap to verify. Bytes
+	 * past the path can only cause a spurious wakeup. */
+	__u8 *t = buf + SCRATCH_SIZE - 64;
 	__u32 start = len > SO_SCAN ? len - SO_SCAN : 0;
-	int so = 0, tls = 0;
+	__u64 so = 0, tls = 0;
 
+	if (bpf_probe_read_kernel(t, SO_SCAN + 2, p + (start & (PATH_CAP - 1))))
+		return 0;
 	for (int i = 0; i < SO_SCAN; i++) {
-		__u32 j = start + i;
-		if (j + 3 > len)
-			break;
-		__u8 a = p[j & (PATH_CAP - 1)];
-		__u8 b = p[(j + 1) & (PATH_CAP - 1)];
-		__u8 c = p[(j + 2) & (PATH_CAP - 1)];
-		if (a == '.' && b == 's' && c == 'o')
-			so = 1;
-		else if ((a == 's' && b == 's' && c == 'l') || (a == 'c' && b == 'r' && c == 'y') ||
-			 (a == 'b' && b == 'o' && c == 'r'))
-			tls = 1;
+		__u64 w = t[i] | t[i + 1] << 8 | t[i + 2] << 16;
+		so |= EQ24(w, '.', 's', 'o');
+		tls |= EQ24(w, 's', 's', 'l') | EQ24(w, 'c', 'r', 'y') | EQ24(w, 'b', 'o', 'r');
 	}
 	return so && tls;
 }
 
-static __always_inline int finish_file(long ret)
+static __always_inline int finish_file(long ret, const int is_open)
 {
 	struct inflight *f = inflight_of_current(0);
 	if (!f || !f->kind)
@@ -381,7 +382,7 @@ static __always_inline int finish_file(long ret)
 	b->path_len = l1;
 	b->path2_len = l2;
 	h->payload_len = l1 + l2;
-	int urgent = f->op == FOP_OPEN && ret >= 0 && is_tls_library(payload, l1);
+	int urgent = is_open && ret >= 0 && is_tls_library(buf, payload, l1);
 	emit_event_wake(buf, sizeof(*h) + sizeof(*b) + l1 + l2, urgent);
 out:
 	f->kind = 0;
@@ -395,6 +396,10 @@ out:
 		return finisher(ctx->ret);                                    \
 	}
 
+/* Opens check for TLS libraries; other file syscalls need not verify that. */
+#define finish_open(ret) finish_file(ret, 1)
+#define finish_other(ret) finish_file(ret, 0)
+
 #define A(i) ((__u64)ctx->args[i])
 
 SEC("tracepoint/syscalls/sys_enter_open")
@@ -402,21 +407,21 @@ int enter_open(struct trace_event_raw_sys_enter *ctx)
 {
 	return stash_file(FOP_OPEN, AT_FDCWD, A(0), 0, A(1), A(2));
 }
-SYS_EXIT(open, finish_file)
+SYS_EXIT(open, finish_open)
 
 SEC("tracepoint/syscalls/sys_enter_creat")
 int enter_creat(struct trace_event_raw_sys_enter *ctx)
 {
 	return stash_file(FOP_OPEN, AT_FDCWD, A(0), 0, O_CREAT | O_WRONLY | O_TRUNC, A(1));
 }
-SYS_EXIT(creat, finish_file)
+SYS_EXIT(creat, finish_other)
 
 SEC("tracepoint/syscalls/sys_enter_openat")
 int enter_openat(struct trace_event_raw_sys_enter *ctx)
 {
 	return stash_file(FOP_OPEN, A(0), A(1), 0, A(2), A(3));
 }
-SYS_EXIT(openat, finish_file)
+SYS_EXIT(openat, finish_open)
 
 SEC("tracepoint/syscalls/sys_enter_openat2")
 int enter_openat2(struct trace_event_raw_sys_enter *ctx)
@@ -425,105 +430,105 @@ int enter_openat2(struct trace_event_raw_sys_enter *ctx)
 	bpf_probe_read_user(&how, sizeof(how), (void *)A(2));
 	return stash_file(FOP_OPEN, A(0), A(1), 0, how.flags, how.mode);
 }
-SYS_EXIT(openat2, finish_file)
+SYS_EXIT(openat2, finish_open)
 
 SEC("tracepoint/syscalls/sys_enter_rename")
 int enter_rename(struct trace_event_raw_sys_enter *ctx)
 {
 	return stash_file(FOP_RENAME, AT_FDCWD, A(0), A(1), 0, 0);
 }
-SYS_EXIT(rename, finish_file)
+SYS_EXIT(rename, finish_other)
 
 SEC("tracepoint/syscalls/sys_enter_renameat")
 int enter_renameat(struct trace_event_raw_sys_enter *ctx)
 {
 	return stash_file(FOP_RENAME, A(0), A(1), A(3), 0, 0);
 }
-SYS_EXIT(renameat, finish_file)
+SYS_EXIT(renameat, finish_other)
 
 SEC("tracepoint/syscalls/sys_enter_renameat2")
 int enter_renameat2(struct trace_event_raw_sys_enter *ctx)
 {
 	return stash_file(FOP_RENAME, A(0), A(1), A(3), A(4), 0);
 }
-SYS_EXIT(renameat2, finish_file)
+SYS_EXIT(renameat2, finish_other)
 
 SEC("tracepoint/syscalls/sys_enter_unlink")
 int enter_unlink(struct trace_event_raw_sys_enter *ctx)
 {
 	return stash_file(FOP_UNLINK, AT_FDCWD, A(0), 0, 0, 0);
 }
-SYS_EXIT(unlink, finish_file)
+SYS_EXIT(unlink, finish_other)
 
 SEC("tracepoint/syscalls/sys_enter_unlinkat")
 int enter_unlinkat(struct trace_event_raw_sys_enter *ctx)
 {
 	return stash_file(FOP_UNLINK, A(0), A(1), 0, A(2), 0);
 }
-SYS_EXIT(unlinkat, finish_file)
+SYS_EXIT(unlinkat, finish_other)
 
 SEC("tracepoint/syscalls/sys_enter_chmod")
 int enter_chmod(struct trace_event_raw_sys_enter *ctx)
 {
 	return stash_file(FOP_CHMOD, AT_FDCWD, A(0), 0, 0, A(1));
 }
-SYS_EXIT(chmod, finish_file)
+SYS_EXIT(chmod, finish_other)
 
 SEC("tracepoint/syscalls/sys_enter_fchmod")
 int enter_fchmod(struct trace_event_raw_sys_enter *ctx)
 {
 	return stash_file(FOP_CHMOD, A(0), 0, 0, 0, A(1));
 }
-SYS_EXIT(fchmod, finish_file)
+SYS_EXIT(fchmod, finish_other)
 
 SEC("tracepoint/syscalls/sys_enter_fchmodat")
 int enter_fchmodat(struct trace_event_raw_sys_enter *ctx)
 {
 	return stash_file(FOP_CHMOD, A(0), A(1), 0, 0, A(2));
 }
-SYS_EXIT(fchmodat, finish_file)
+SYS_EXIT(fchmodat, finish_other)
 
 SEC("tracepoint/syscalls/sys_enter_fchmodat2")
 int enter_fchmodat2(struct trace_event_raw_sys_enter *ctx)
 {
 	return stash_file(FOP_CHMOD, A(0), A(1), 0, A(3), A(2));
 }
-SYS_EXIT(fchmodat2, finish_file)
+SYS_EXIT(fchmodat2, finish_other)
 
 SEC("tracepoint/syscalls/sys_enter_memfd_create")
 int enter_memfd_create(struct trace_event_raw_sys_enter *ctx)
 {
 	return stash_file(FOP_MEMFD, AT_FDCWD, A(0), 0, A(1), 0);
 }
-SYS_EXIT(memfd_create, finish_file)
+SYS_EXIT(memfd_create, finish_other)
 
 SEC("tracepoint/syscalls/sys_enter_link")
 int enter_link(struct trace_event_raw_sys_enter *ctx)
 {
 	return stash_file(FOP_LINK, AT_FDCWD, A(0), A(1), 0, 0);
 }
-SYS_EXIT(link, finish_file)
+SYS_EXIT(link, finish_other)
 
 SEC("tracepoint/syscalls/sys_enter_linkat")
 int enter_linkat(struct trace_event_raw_sys_enter *ctx)
 {
 	return stash_file(FOP_LINK, A(0), A(1), A(3), A(4), 0);
 }
-SYS_EXIT(linkat, finish_file)
+SYS_EXIT(linkat, finish_other)
 
 SEC("tracepoint/syscalls/sys_enter_symlink")
 int enter_symlink(struct trace_event_raw_sys_enter *ctx)
 {
 	return stash_file(FOP_SYMLINK, AT_FDCWD, A(1), A(0), 0, 0);
 }
-SYS_EXIT(symlink, finish_file)
+SYS_EXIT(symlink, finish_other)
 
 SEC("tracepoint/syscalls/sys_enter_symlinkat")
 int enter_symlinkat(struct trace_event_raw_sys_enter *ctx)
 {
 	return stash_file(FOP_SYMLINK, A(1), A(2), A(0), 0, 0);
 }
-SYS_EXIT(symlinkat, finish_file)
+SYS_EXIT(symlinkat, finish_other)
 
 /* ---------------------------------------------------------------- network */
 
