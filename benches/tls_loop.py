@@ -2,7 +2,7 @@
 """20 KB HTTPS POSTs with streamed (SSE) responses on one keep-alive connection, with and
 without `agentsight record` (issue 3 benchmarks). Run via benches/tls_loop.sh.
 
-The server is tests/support/mock_llm.py (through benches/mock_llm_nodelay.py: TCP_NODELAY on),
+The server is tests/support/mock_llm.py (TCP_NODELAY on accepted sockets),
 HTTP/1.1 only. Two server setups, each with bare and recorded client runs back to back:
   private-libssl  the server loads a copy of libssl/libcrypto (another inode), so the recorder's
                   uprobes fire only in the traced client, as with a remote API server;
@@ -33,7 +33,7 @@ def start_server(work, name, env_extra):
     ready = os.path.join(work, f"ready-{name}")
     log = os.path.join(work, f"server-{name}.jsonl")
     env = dict(os.environ, **env_extra)
-    p = subprocess.Popen([sys.executable, os.path.join(HERE, "mock_llm_nodelay.py"), "--cert-dir",
+    p = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(HERE), "tests", "support", "mock_llm.py"), "--cert-dir",
                           os.path.join(work, "certs"), "--log", log, "--ready-file", ready, "--quiet-ready",
                           "--no-h2", "--max-seconds", "600"], env=env, stdout=subprocess.DEVNULL)
     for _ in range(600):

@@ -69,20 +69,46 @@ static __always_inline __u8 *scratch_area(void)
 	return (__u8 *)bpf_map_lookup_elem(&scratch, &zero);
 }
 
-/* Fill the common header for `task` (the process the event is about). */
+/* Ring-buffer wakeups. By default the kernel wakes the consumer for every
+ * record it finds caught up, and the recorder is nearly always caught up, so
+ * every record cost an irq_work self-IPI (a hypervisor trap on VMs) in the
+ * traced thread. Instead records go in without a wakeup and the recorder
+ * drains on its poll timeout (100 ms), except:
+ *  - the record that carries the unread backlog across a multiple of 1/8 of
+ *    the ring wakes it, so a burst is drained long before the ring fills;
+ *  - records the recorder must act on at once (first exec of a binary, a TLS library opened:
+ *    new code that may hold TLS to hook) wake it unconditionally.
+ * `pending` is the unread bytes before this record, `size` its length. */
+#define RB_WAKE_FRACTION 8
+
+static __always_inline __u64 rb_wake_flags(void *ring, __u64 pending, __u64 size, int urgent)
+{
+	if (urgent)
+		return BPF_RB_FORCE_WAKEUP;
+	__u64 mark = bpf_ringbuf_query(ring, BPF_RB_RING_SIZE) / RB_WAKE_FRACTION;
+	if (!mark || pending / mark != (pending + size) / mark)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+/* Fill the common header for `task` (the process the event is about).
+ * `task` must be a BTF pointer (a tp_btf argument, bpf_get_current_task_btf()):
+ * its fields are then plain loads, not one bpf_probe_read_kernel call each. */
 static __always_inline void fill_header(struct event_header *h, __u32 kind,
 					struct task_struct *task)
 {
+	const struct cred *cred = task->cred;
+
 	h->ts_ns = bpf_ktime_get_boot_ns();
-	h->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	h->start_ns = task->group_leader->start_boottime;
 	h->kind = kind;
-	h->pid = BPF_CORE_READ(task, tgid);
-	h->tid = BPF_CORE_READ(task, pid);
-	h->uid = BPF_CORE_READ(task, cred, uid.val);
-	h->gid = BPF_CORE_READ(task, cred, gid.val);
+	h->pid = task->tgid;
+	h->tid = task->pid;
+	h->uid = cred->uid.val;
+	h->gid = cred->gid.val;
 	h->payload_len = 0;
 	h->cgroup_id = bpf_get_current_cgroup_id();
-	BPF_CORE_READ_STR_INTO(&h->comm, task, comm);
+	__builtin_memcpy(&h->comm, task->comm, sizeof(h->comm));
 }
 
 #endif

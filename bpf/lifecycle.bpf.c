@@ -24,8 +24,22 @@ const volatile __u8 comm_filter_on = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);
+	__uint(max_entries, 8 << 20); /* set at load: EVENTS_RING_BYTES */
 } events SEC(".maps");
+
+/* Executable files already exec'd in this recording (see handle_exec). */
+struct file_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct file_key);
+	__type(value, __u8);
+} execs_seen SEC(".maps");
 
 /* comm names given with --comm: a process that execs into one is followed. */
 struct {
@@ -35,13 +49,14 @@ struct {
 	__type(value, __u8);
 } comm_filter SEC(".maps");
 
-/* Syscall arguments saved at entry, keyed by tid, consumed at exit. */
+/* A syscall's arguments, taken at its exit from the user registers saved at
+ * entry (so there is no sys_enter program and no per-thread map to fill and
+ * clear for each syscall), plus what the exit learns about the socket. */
 struct inflight {
 	__u64 path;          /* user pointer */
 	__u64 path2;         /* user pointer */
 	__u64 sockaddr;      /* user pointer (connect) */
 	__u64 addrlen_ptr;   /* user pointer (accept) or length (connect) */
-	__u32 kind;          /* EV_FILE or EV_NET */
 	__u32 op;
 	__s32 dfd;
 	__u32 flags;
@@ -55,22 +70,35 @@ struct inflight {
 	__u8 remote_addr[16];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, struct inflight);
-} inflight SEC(".maps");
+/* The saved user registers of the current syscall. */
+static __always_inline struct pt_regs *syscall_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
 
-static __always_inline int emit_event(void *data, __u64 size)
+/* Argument i (0-based) of the current syscall, from `regs`. */
+#define ARG0 ((__u64)PT_REGS_PARM1_SYSCALL(regs))
+#define ARG1 ((__u64)PT_REGS_PARM2_SYSCALL(regs))
+#define ARG2 ((__u64)PT_REGS_PARM3_SYSCALL(regs))
+#define ARG3 ((__u64)PT_REGS_PARM4_SYSCALL(regs))
+#define ARG4 ((__u64)PT_REGS_PARM5_SYSCALL(regs))
+
+static __always_inline int emit_event_wake(void *data, __u64 size, int urgent)
 {
 	if (size > SCRATCH_SIZE)
 		return 0;
-	if (bpf_ringbuf_output(&events, data, size, 0)) {
+	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 flags = rb_wake_flags(&events, pending, size, urgent);
+	if (bpf_ringbuf_output(&events, data, size, flags)) {
 		count_stat(STAT_RB_RESERVE_FAIL_EVENTS, 1);
 		return -1;
 	}
 	return 0;
+}
+
+static __always_inline int emit_event(void *data, __u64 size)
+{
+	return emit_event_wake(data, size, 0);
 }
 
 static __always_inline int follow(__u32 tgid)
@@ -222,7 +250,20 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		clen = 0;
 	b->cwd_len = clen;
 	h->payload_len = flen + alen + clen;
-	emit_event(buf, sizeof(*h) + sizeof(*b) + flen + alen + clen);
+	/* The recorder scans a new image for TLS to hook: wake it at once the
+	 * first time a binary runs. A later exec of the same file brings no new
+	 * code (its libraries come through opens), so it waits for the batch:
+	 * a wakeup costs the exec ~16 us here. */
+	struct file_key fk = {};
+	fk.ino = BPF_CORE_READ(bprm, file, f_inode, i_ino);
+	fk.dev = BPF_CORE_READ(bprm, file, f_inode, i_sb, s_dev);
+	int urgent = 0;
+	if (!bpf_map_lookup_elem(&execs_seen, &fk)) {
+		__u8 one = 1;
+		bpf_map_update_elem(&execs_seen, &fk, &one, BPF_ANY);
+		urgent = 1;
+	}
+	emit_event_wake(buf, sizeof(*h) + sizeof(*b) + flen + alen + clen, urgent);
 	return 0;
 }
 
@@ -251,44 +292,39 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 
 /* ------------------------------------------------------------------ files */
 
-static __always_inline int stash(struct inflight *f)
+/* A TLS-looking shared object (libssl.so.3, libcrypto.so.3, libboringssl.so,
+ * _ssl.cpython-311-x86_64-linux-gnu.so): ".so" and "ssl", "cry" or "bor"
+ * among the last bytes of the path. The recorder scans the process for TLS to
+ * hook when such a library is opened (events.rs: may_be_tls_library), so its
+ * open wakes the recorder at once. */
+#define SO_SCAN 40
+/* 1 if the 24-bit w holds the bytes a, b, c; no branch (each branch would
+ * double the states the verifier walks through the loop). */
+#define EQ24(w, a, b, c) ((((w) ^ ((a) | (b) << 8 | (c) << 16)) - 1) >> 63)
+static __always_inline int is_tls_library(__u8 *buf, const __u8 *p, __u32 len)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
+	/* The path's tail is copied to the end of the scratch buffer and scanned
+	 * at offsets that do not depend on the length: cheap to verify. Bytes
+	 * past the path can only cause a spurious wakeup. */
+	__u8 *t = buf + SCRATCH_SIZE - 64;
+	__u32 start = len > SO_SCAN ? len - SO_SCAN : 0;
+	__u64 so = 0, tls = 0;
 
-	if (!is_traced(id >> 32))
+	if (bpf_probe_read_kernel(t, SO_SCAN + 2, p + (start & (PATH_CAP - 1))))
 		return 0;
-	if (bpf_map_update_elem(&inflight, &tid, f, BPF_ANY))
-		count_stat(STAT_INFLIGHT_FULL, 1);
-	return 0;
+	for (int i = 0; i < SO_SCAN; i++) {
+		__u64 w = t[i] | t[i + 1] << 8 | t[i + 2] << 16;
+		so |= EQ24(w, '.', 's', 'o');
+		tls |= EQ24(w, 's', 's', 'l') | EQ24(w, 'c', 'r', 'y') | EQ24(w, 'b', 'o', 'r');
+	}
+	return so && tls;
 }
 
-static __always_inline int stash_file(__u32 op, __s32 dfd, __u64 path, __u64 path2,
-				      __u32 flags, __u32 mode)
+static __always_inline int finish_file(long ret, const int is_open, struct inflight *f)
 {
-	struct inflight f = {};
-	f.kind = EV_FILE;
-	f.op = op;
-	f.dfd = dfd;
-	f.path = path;
-	f.path2 = path2;
-	f.flags = flags;
-	f.mode = mode;
-	return stash(&f);
-}
-
-static __always_inline int finish_file(long ret)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
-	if (!f)
-		return 0;
-	if (f->kind != EV_FILE)
-		goto out;
-
 	__u8 *buf = scratch_area();
 	if (!buf)
-		goto out;
+		return 0;
 	struct event_header *h = (void *)buf;
 	struct file_body *b = (void *)(buf + sizeof(*h));
 	__u8 *payload = buf + sizeof(*h) + sizeof(*b);
@@ -312,148 +348,61 @@ static __always_inline int finish_file(long ret)
 	b->path_len = l1;
 	b->path2_len = l2;
 	h->payload_len = l1 + l2;
-	emit_event(buf, sizeof(*h) + sizeof(*b) + l1 + l2);
-out:
-	bpf_map_delete_elem(&inflight, &tid);
+	int urgent = is_open && ret >= 0 && is_tls_library(buf, payload, l1);
+	emit_event_wake(buf, sizeof(*h) + sizeof(*b) + l1 + l2, urgent);
 	return 0;
 }
 
-#define SYS_EXIT(name, finisher)                                              \
+/* One exit program per file syscall: `args` fills the inflight from ARGn. */
+#define FILE_EXIT(name, is_open, fop, args)                                   \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                            \
 	int exit_##name(struct trace_event_raw_sys_exit *ctx)                 \
 	{                                                                     \
-		return finisher(ctx->ret);                                    \
+		if (!is_traced(bpf_get_current_pid_tgid() >> 32))             \
+			return 0;                                             \
+		struct pt_regs *regs = syscall_regs();                        \
+		struct inflight f = {};                                       \
+		f.op = fop;                                                   \
+		f.dfd = AT_FDCWD;                                             \
+		args;                                                         \
+		return finish_file(ctx->ret, is_open, &f);                    \
 	}
 
-#define A(i) ((__u64)ctx->args[i])
+FILE_EXIT(open, 1, FOP_OPEN, (f.path = ARG0, f.flags = ARG1, f.mode = ARG2))
+FILE_EXIT(creat, 0, FOP_OPEN, (f.path = ARG0, f.flags = O_CREAT | O_WRONLY | O_TRUNC, f.mode = ARG1))
+FILE_EXIT(openat, 1, FOP_OPEN, (f.dfd = ARG0, f.path = ARG1, f.flags = ARG2, f.mode = ARG3))
 
-SEC("tracepoint/syscalls/sys_enter_open")
-int enter_open(struct trace_event_raw_sys_enter *ctx)
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int exit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
-	return stash_file(FOP_OPEN, AT_FDCWD, A(0), 0, A(1), A(2));
-}
-SYS_EXIT(open, finish_file)
-
-SEC("tracepoint/syscalls/sys_enter_creat")
-int enter_creat(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_file(FOP_OPEN, AT_FDCWD, A(0), 0, O_CREAT | O_WRONLY | O_TRUNC, A(1));
-}
-SYS_EXIT(creat, finish_file)
-
-SEC("tracepoint/syscalls/sys_enter_openat")
-int enter_openat(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_file(FOP_OPEN, A(0), A(1), 0, A(2), A(3));
-}
-SYS_EXIT(openat, finish_file)
-
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int enter_openat2(struct trace_event_raw_sys_enter *ctx)
-{
+	if (!is_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	struct pt_regs *regs = syscall_regs();
+	struct inflight f = {};
 	struct open_how how = {};
-	bpf_probe_read_user(&how, sizeof(how), (void *)A(2));
-	return stash_file(FOP_OPEN, A(0), A(1), 0, how.flags, how.mode);
+	bpf_probe_read_user(&how, sizeof(how), (void *)ARG2);
+	f.op = FOP_OPEN;
+	f.dfd = ARG0;
+	f.path = ARG1;
+	f.flags = how.flags;
+	f.mode = how.mode;
+	return finish_file(ctx->ret, 1, &f);
 }
-SYS_EXIT(openat2, finish_file)
 
-SEC("tracepoint/syscalls/sys_enter_rename")
-int enter_rename(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_file(FOP_RENAME, AT_FDCWD, A(0), A(1), 0, 0);
-}
-SYS_EXIT(rename, finish_file)
-
-SEC("tracepoint/syscalls/sys_enter_renameat")
-int enter_renameat(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_file(FOP_RENAME, A(0), A(1), A(3), 0, 0);
-}
-SYS_EXIT(renameat, finish_file)
-
-SEC("tracepoint/syscalls/sys_enter_renameat2")
-int enter_renameat2(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_file(FOP_RENAME, A(0), A(1), A(3), A(4), 0);
-}
-SYS_EXIT(renameat2, finish_file)
-
-SEC("tracepoint/syscalls/sys_enter_unlink")
-int enter_unlink(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_file(FOP_UNLINK, AT_FDCWD, A(0), 0, 0, 0);
-}
-SYS_EXIT(unlink, finish_file)
-
-SEC("tracepoint/syscalls/sys_enter_unlinkat")
-int enter_unlinkat(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_file(FOP_UNLINK, A(0), A(1), 0, A(2), 0);
-}
-SYS_EXIT(unlinkat, finish_file)
-
-SEC("tracepoint/syscalls/sys_enter_chmod")
-int enter_chmod(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_file(FOP_CHMOD, AT_FDCWD, A(0), 0, 0, A(1));
-}
-SYS_EXIT(chmod, finish_file)
-
-SEC("tracepoint/syscalls/sys_enter_fchmod")
-int enter_fchmod(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_file(FOP_CHMOD, A(0), 0, 0, 0, A(1));
-}
-SYS_EXIT(fchmod, finish_file)
-
-SEC("tracepoint/syscalls/sys_enter_fchmodat")
-int enter_fchmodat(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_file(FOP_CHMOD, A(0), A(1), 0, 0, A(2));
-}
-SYS_EXIT(fchmodat, finish_file)
-
-SEC("tracepoint/syscalls/sys_enter_fchmodat2")
-int enter_fchmodat2(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_file(FOP_CHMOD, A(0), A(1), 0, A(3), A(2));
-}
-SYS_EXIT(fchmodat2, finish_file)
-
-SEC("tracepoint/syscalls/sys_enter_memfd_create")
-int enter_memfd_create(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_file(FOP_MEMFD, AT_FDCWD, A(0), 0, A(1), 0);
-}
-SYS_EXIT(memfd_create, finish_file)
-
-SEC("tracepoint/syscalls/sys_enter_link")
-int enter_link(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_file(FOP_LINK, AT_FDCWD, A(0), A(1), 0, 0);
-}
-SYS_EXIT(link, finish_file)
-
-SEC("tracepoint/syscalls/sys_enter_linkat")
-int enter_linkat(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_file(FOP_LINK, A(0), A(1), A(3), A(4), 0);
-}
-SYS_EXIT(linkat, finish_file)
-
-SEC("tracepoint/syscalls/sys_enter_symlink")
-int enter_symlink(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_file(FOP_SYMLINK, AT_FDCWD, A(1), A(0), 0, 0);
-}
-SYS_EXIT(symlink, finish_file)
-
-SEC("tracepoint/syscalls/sys_enter_symlinkat")
-int enter_symlinkat(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_file(FOP_SYMLINK, A(1), A(2), A(0), 0, 0);
-}
-SYS_EXIT(symlinkat, finish_file)
+FILE_EXIT(rename, 0, FOP_RENAME, (f.path = ARG0, f.path2 = ARG1))
+FILE_EXIT(renameat, 0, FOP_RENAME, (f.dfd = ARG0, f.path = ARG1, f.path2 = ARG3))
+FILE_EXIT(renameat2, 0, FOP_RENAME, (f.dfd = ARG0, f.path = ARG1, f.path2 = ARG3, f.flags = ARG4))
+FILE_EXIT(unlink, 0, FOP_UNLINK, (f.path = ARG0))
+FILE_EXIT(unlinkat, 0, FOP_UNLINK, (f.dfd = ARG0, f.path = ARG1, f.flags = ARG2))
+FILE_EXIT(chmod, 0, FOP_CHMOD, (f.path = ARG0, f.mode = ARG1))
+FILE_EXIT(fchmod, 0, FOP_CHMOD, (f.dfd = ARG0, f.mode = ARG1))
+FILE_EXIT(fchmodat, 0, FOP_CHMOD, (f.dfd = ARG0, f.path = ARG1, f.mode = ARG2))
+FILE_EXIT(fchmodat2, 0, FOP_CHMOD, (f.dfd = ARG0, f.path = ARG1, f.mode = ARG2, f.flags = ARG3))
+FILE_EXIT(memfd_create, 0, FOP_MEMFD, (f.path = ARG0, f.flags = ARG1))
+FILE_EXIT(link, 0, FOP_LINK, (f.path = ARG0, f.path2 = ARG1))
+FILE_EXIT(linkat, 0, FOP_LINK, (f.dfd = ARG0, f.path = ARG1, f.path2 = ARG3, f.flags = ARG4))
+FILE_EXIT(symlink, 0, FOP_SYMLINK, (f.path = ARG1, f.path2 = ARG0))
+FILE_EXIT(symlinkat, 0, FOP_SYMLINK, (f.dfd = ARG1, f.path = ARG2, f.path2 = ARG0))
 
 /* ---------------------------------------------------------------- network */
 
@@ -496,50 +445,25 @@ static __always_inline int sock_of_fd(__s32 fd, struct sock **out)
 	return *out ? 0 : -1;
 }
 
-static __always_inline int stash_net(__u32 op, __s32 fd, __u64 sockaddr, __u64 len)
+static __always_inline int finish_net(long ret, __u32 op)
 {
-	struct inflight f = {};
-	f.kind = EV_NET;
-	f.op = op;
-	f.dfd = fd;
-	f.sockaddr = sockaddr;
-	f.addrlen_ptr = len;
-	return stash(&f);
-}
-
-SEC("tracepoint/syscalls/sys_enter_connect")
-int enter_connect(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_net(NOP_CONNECT, A(0), A(1), A(2));
-}
-
-SEC("tracepoint/syscalls/sys_enter_accept")
-int enter_accept(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_net(NOP_ACCEPT, A(0), A(1), A(2));
-}
-
-SEC("tracepoint/syscalls/sys_enter_accept4")
-int enter_accept4(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_net(NOP_ACCEPT, A(0), A(1), A(2));
-}
-
-static __always_inline int finish_net(long ret)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
-	if (!f)
-		return 0;
-	if (f->kind != EV_NET)
-		goto out;
 	/* A failed accept on a non-blocking listener is noise, not evidence. */
-	if (f->op == NOP_ACCEPT && ret < 0)
-		goto out;
+	if (op == NOP_ACCEPT && ret < 0)
+		return 0;
+	if (!is_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+
+	struct pt_regs *regs = syscall_regs();
+	struct inflight fl = {};
+	struct inflight *f = &fl;
+	f->op = op;
+	f->dfd = ARG0;
+	f->sockaddr = ARG1;
+	f->addrlen_ptr = ARG2; /* accept: a pointer; connect: the length */
 
 	__u8 *buf = scratch_area();
 	if (!buf)
-		goto out;
+		return 0;
 	struct event_header *h = (void *)buf;
 	struct net_body *b = (void *)(buf + sizeof(*h));
 	__u8 *payload = buf + sizeof(*h) + sizeof(*b);
@@ -608,11 +532,16 @@ static __always_inline int finish_net(long ret)
 	b->unix_path_len = ulen;
 	h->payload_len = ulen;
 	emit_event(buf, sizeof(*h) + sizeof(*b) + ulen);
-out:
-	bpf_map_delete_elem(&inflight, &tid);
 	return 0;
 }
 
-SYS_EXIT(connect, finish_net)
-SYS_EXIT(accept, finish_net)
-SYS_EXIT(accept4, finish_net)
+#define NET_EXIT(name, op)                                                    \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                            \
+	int exit_##name(struct trace_event_raw_sys_exit *ctx)                 \
+	{                                                                     \
+		return finish_net(ctx->ret, op);                              \
+	}
+
+NET_EXIT(connect, NOP_CONNECT)
+NET_EXIT(accept, NOP_ACCEPT)
+NET_EXIT(accept4, NOP_ACCEPT)

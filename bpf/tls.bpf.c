@@ -31,7 +31,7 @@ __u64 tls_call_seq = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 64 << 20);
+	__uint(max_entries, 16 << 20); /* set at load: tls_ring_bytes() */
 } tls_ring SEC(".maps");
 
 /* Arguments of a data call in progress, saved at entry for the return probe.
@@ -125,7 +125,7 @@ struct emit_ctx {
 
 static __always_inline struct task_struct *cur_task(void)
 {
-	return (struct task_struct *)bpf_get_current_task();
+	return bpf_get_current_task_btf();
 }
 
 static __always_inline void make_ssl_key(struct ssl_key *k, __u32 tgid, __u64 ssl)
@@ -185,7 +185,10 @@ static __always_inline void emit_meta(__u64 ssl, __u32 event, __s32 fd, const ch
 		r->b.value_len = n > 0 ? n - 1 : 0; /* without the NUL */
 		r->h.payload_len = r->b.value_len;
 	}
-	bpf_ringbuf_submit(r, 0);
+	__u64 size = name ? sizeof(struct meta_rec) + SNI_CAP : sizeof(struct meta_rec);
+	__u64 avail = bpf_ringbuf_query(&tls_ring, BPF_RB_AVAIL_DATA);
+	__u64 pending = avail > size ? avail - size : 0;
+	bpf_ringbuf_submit(r, rb_wake_flags(&tls_ring, pending, size, 0));
 }
 
 /* Record ssl -> fd once; later observations of the same pair are free. */
@@ -297,7 +300,11 @@ static __always_inline int emit_tier(struct emit_ctx *c, __u32 i, __u64 off, __u
 	r->b.lost_bytes = lost;
 	r->b.data_len = d;
 	r->h.payload_len = d;
-	bpf_ringbuf_submit(r, 0);
+	/* The unread bytes include this record, reserved above. */
+	__u64 size = sizeof(struct data_rec) + tier;
+	__u64 avail = bpf_ringbuf_query(&tls_ring, BPF_RB_AVAIL_DATA);
+	__u64 pending = avail > size ? avail - size : 0;
+	bpf_ringbuf_submit(r, rb_wake_flags(&tls_ring, pending, size, 0));
 	return 0;
 }
 

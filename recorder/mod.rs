@@ -31,7 +31,9 @@ use libbpf_rs::skel::Skel;
 /// the most a `kill -9` of the recorder can lose.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Hand over early when this many rows are buffered, to bound memory.
-const MAX_BUFFERED_ROWS: usize = 200_000;
+const MAX_BUFFERED_ROWS: usize = 65_536;
+/// The longest a record waits in a ring buffer: most are submitted without a
+/// wakeup and drained when this expires.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 /// After asking a launched command to stop, how long before SIGKILL.
 const CHILD_GRACE: Duration = Duration::from_secs(3);
@@ -119,7 +121,19 @@ struct DrainState {
     counters: UserCounters,
     /// Processes whose mappings may hold new TLS to hook.
     rescan: Vec<u32>,
+    /// Processes that ended. Their TLS stream state is dropped only after
+    /// both rings were drained: records are batched, and the TLS ring can
+    /// still hold their last chunks when the exit is read from `events`.
+    exited: Vec<u32>,
     tls: tls::TlsRecords,
+}
+
+impl DrainState {
+    fn forget_exited(&mut self) {
+        for pid in self.exited.drain(..) {
+            self.tls.process_exited(pid);
+        }
+    }
 }
 
 fn stop_signals() -> Result<Arc<AtomicBool>> {
@@ -323,6 +337,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         buffers: RowBuffers::default(),
         counters: UserCounters::default(),
         rescan: Vec::new(),
+        exited: Vec::new(),
         tls: tls::TlsRecords::new(redactor, args.tls_max_bytes),
     });
     procfs::snapshot(&mut state.borrow_mut().buffers, self_pid);
@@ -345,13 +360,14 @@ pub fn run(args: RecordArgs) -> Result<i32> {
             buffers,
             counters,
             rescan,
-            tls,
+            exited,
+            ..
         } = &mut *st;
         match events::store_lifecycle_record(rec, buffers, &procfs::cwd_of) {
             Some(events::Followup::Exec { pid } | events::Followup::Rescan { pid }) => {
                 rescan.push(pid)
             }
-            Some(events::Followup::Exit { pid }) => tls.process_exited(pid),
+            Some(events::Followup::Exit { pid }) => exited.push(pid),
             Some(events::Followup::None) => {}
             None => counters.parse_errors += 1,
         }
@@ -397,6 +413,13 @@ pub fn run(args: RecordArgs) -> Result<i32> {
                 tracing::warn!("ring buffer poll: {e}");
             }
         }
+        // Most records are submitted without a wakeup (see rb_wake_flags in
+        // bpf/common.bpf.h), and poll only drains rings that signalled:
+        // drain both on every pass, at the latest after POLL_TIMEOUT.
+        if let Err(e) = ring.consume() {
+            tracing::warn!("ring buffer consume: {e}");
+        }
+        state.borrow_mut().forget_exited();
         let rescan: Vec<u32> = std::mem::take(&mut state.borrow_mut().rescan);
         if let Some(ts) = tls_skel.as_ref() {
             let mut seen = std::collections::HashSet::new();

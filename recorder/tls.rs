@@ -34,6 +34,17 @@ pub mod skel {
 
 pub use skel::TlsSkel;
 
+/// Size of the TLS ring buffer: room for the largest call we capture
+/// (`--tls-max-bytes`, 8 MiB by default) twice over, at least 16 MiB. Its
+/// data pages are mapped twice in the recorder, so this is 2x in RSS.
+pub fn tls_ring_bytes(tls_max_bytes: u64) -> u32 {
+    let want = tls_max_bytes
+        .saturating_mul(2)
+        .clamp(16 << 20, 1 << 30)
+        .next_power_of_two();
+    want.min(1 << 30) as u32
+}
+
 pub fn load<'obj>(
     storage: &'obj mut MaybeUninit<OpenObject>,
     lifecycle: &LifecycleSkel,
@@ -55,6 +66,10 @@ pub fn load<'obj>(
     rodata.self_tgid = cfg.self_tgid;
     rodata.trace_all = cfg.trace_all as u8;
     rodata.tls_max_bytes = tls_max_bytes;
+    open.maps
+        .tls_ring
+        .set_max_entries(tls_ring_bytes(tls_max_bytes))
+        .map_err(|e| anyhow!("sizing the TLS ring buffer: {e}"))?;
     disable_missing_tracepoints(open.open_object_mut());
     open.load().map_err(|e| anyhow!(explain_load_error(&e)))
 }
@@ -407,5 +422,18 @@ impl TlsRecords {
     /// Forgets the streams of an exited process.
     pub fn process_exited(&mut self, pid: u32) {
         self.streams.retain(|k, _| k.0 != pid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tls_ring_bytes;
+
+    #[test]
+    fn tls_ring_holds_two_maximal_calls_and_is_a_power_of_two() {
+        assert_eq!(tls_ring_bytes(8 << 20), 16 << 20);
+        assert_eq!(tls_ring_bytes(4 << 10), 16 << 20);
+        assert_eq!(tls_ring_bytes(20 << 20), 64 << 20);
+        assert_eq!(tls_ring_bytes(u64::MAX), 1 << 30);
     }
 }

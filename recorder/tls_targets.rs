@@ -272,6 +272,8 @@ pub fn parse_maps(text: &str) -> Vec<MapEntry> {
 pub struct TlsScanner {
     files: HashMap<FileId, Option<Arc<ElfTls>>>,
     reasons: HashMap<FileId, Vec<NoHookReason>>,
+    /// The recorder's own mount namespace, read once (scans run per exec).
+    self_mnt_ns: Option<Option<PathBuf>>,
 }
 
 impl TlsScanner {
@@ -285,7 +287,10 @@ impl TlsScanner {
     pub fn discover(&mut self, pid: u32) -> io::Result<Discovery> {
         let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
         let entries = parse_maps(&maps);
-        let root = foreign_root(pid);
+        let self_ns = self
+            .self_mnt_ns
+            .get_or_insert_with(|| std::fs::read_link("/proc/self/ns/mnt").ok());
+        let root = foreign_root(pid, self_ns.as_deref());
         let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
             .ok()
             .map(|p| {
@@ -355,10 +360,12 @@ impl TlsScanner {
 
 /// `/proc/PID/root` when the process sees another filesystem tree (another
 /// mount namespace or a chroot); None when its paths are ours.
-fn foreign_root(pid: u32) -> Option<PathBuf> {
-    let ns = |p: &str| std::fs::read_link(p).ok();
-    let same_ns = ns("/proc/self/ns/mnt").is_some()
-        && ns("/proc/self/ns/mnt") == ns(&format!("/proc/{pid}/ns/mnt"));
+fn foreign_root(pid: u32, self_mnt_ns: Option<&Path>) -> Option<PathBuf> {
+    let same_ns = self_mnt_ns.is_some()
+        && self_mnt_ns
+            == std::fs::read_link(format!("/proc/{pid}/ns/mnt"))
+                .ok()
+                .as_deref();
     let same_root = std::fs::read_link(format!("/proc/{pid}/root"))
         .ok()
         .as_deref()

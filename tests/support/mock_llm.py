@@ -1258,6 +1258,12 @@ class MockServer:
                     if self.stop.is_set():
                         break
                     raise
+                # Like production HTTP servers: without it the small SSE writes meet the
+                # client's delayed ACK and every streamed response stalls ~40 ms.
+                try:
+                    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                except OSError:
+                    pass
                 with self.conn_lock:
                     self.next_conn += 1
                     cid = self.next_conn
