@@ -374,6 +374,9 @@ fn kill_9_leaves_sealed_segments_and_a_recoverable_journal() {
         return;
     }
     let work = tempdir();
+    // Write back what earlier builds and tests left dirty first: the journal's
+    // once-a-second fsync must not queue behind gigabytes of link output.
+    let _ = Command::new("sync").status();
     // a steady 200 files/s so "at most ~1 s lost" is measurable
     let (mut rec, out, burst) = spawn_burst_recording(work.path(), "sleep 0.005;", Stdio::null());
     let bdir = burst.display().to_string();
