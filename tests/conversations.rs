@@ -84,6 +84,12 @@ fn sdk_conversations_equal_the_script() {
         "node tests/clients/node_anthropic.mjs --mode loop-stream",
         "node tests/clients/node_openai.mjs --mode chat-loop",
         "node tests/clients/node_openai.mjs --mode responses-loop",
+        // HTTP/2 (curl negotiates it by ALPN): one streaming Anthropic call
+        "curl -s --http2 --cacert \"$SSL_CERT_FILE\" -H 'content-type: application/json' \
+         -H \"x-api-key: $MOCK_API_KEY\" -H 'anthropic-version: 2023-06-01' \
+         -d '{\"model\":\"claude-mock-conv\",\"max_tokens\":64,\"stream\":true,\
+         \"messages\":[{\"role\":\"user\",\"content\":\"over h2\"}]}' \
+         \"$MOCK_BASE_URL/v1/messages\"",
     ];
     let shell: Vec<String> = runs
         .iter()
@@ -94,8 +100,13 @@ fn sdk_conversations_equal_the_script() {
     let log = server.log.clone();
     drop(server.stop());
     let served = served_calls(&log);
-    // 8 loops of 3 calls + 2 single streaming calls
-    assert_eq!(served.len(), 26, "server log: {served:#?}");
+    // 8 loops of 3 calls + 3 single streaming calls
+    assert_eq!(served.len(), 27, "server log: {served:#?}");
+    assert_eq!(
+        served.values().filter(|v| v["proto"] == "h2").count(),
+        1,
+        "curl spoke HTTP/2"
+    );
 
     let calls = query(
         &out,
@@ -173,7 +184,13 @@ fn sdk_conversations_equal_the_script() {
         8,
         "8 three-call loops: {sizes:?}"
     );
-    assert_eq!(sizes.iter().filter(|n| **n == 1).count(), 2, "{sizes:?}");
+    assert_eq!(sizes.iter().filter(|n| **n == 1).count(), 3, "{sizes:?}");
+    let h2 = query(
+        &out,
+        "SELECT c.response_text FROM llm_calls c JOIN http_exchanges h \
+         USING (capture, conn_id, exchange_index) WHERE h.http_version = '2'",
+    );
+    assert_eq!(h2.len(), 1, "the HTTP/2 call was decoded: {h2:?}");
     for conv in convs.iter().filter(|c| c["calls"] == 3) {
         let cid = &conv["conversation_id"];
         let members: Vec<&Value> = calls

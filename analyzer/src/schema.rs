@@ -266,12 +266,12 @@ const CONVERSATION_ID: Column = col(
 pub static DECODED_TABLES: &[Table] = &[
     Table {
         name: HTTP_EXCHANGES,
-        doc: "HTTP/1.1 request/response pairs reassembled from `tls_chunks`, bodies de-chunked and decompressed. HTTP/2 connections appear as one row with `http_version = 'h2'` and no decoded fields.",
+        doc: "HTTP/1.x and HTTP/2 request/response pairs reassembled from `tls_chunks`, bodies de-chunked and decompressed.",
         columns: &[
             col("ts_ns", U64, "Request start: time of the call that carried the request's first byte."),
             CAPTURE,
             CONN_ID,
-            col("exchange_index", U32, "Position of the exchange on its connection (keep-alive order)."),
+            col("exchange_index", U32, "Position of the exchange on its connection (keep-alive order; HTTP/2: stream order)."),
             PID,
             PROC_KEY,
             COMM,
@@ -282,7 +282,7 @@ pub static DECODED_TABLES: &[Table] = &[
             opt("local_port", U16, "Local port."),
             opt("remote_addr", Text, "Peer address."),
             opt("remote_port", U16, "Peer port."),
-            col("http_version", Tag, "`1.0`, `1.1` or `h2`."),
+            col("http_version", Tag, "`1.0`, `1.1` or `2`."),
             opt("method", Tag, "Request method."),
             opt("host", Text, "`Host` header."),
             opt("path", Text, "Request target."),
@@ -301,7 +301,7 @@ pub static DECODED_TABLES: &[Table] = &[
             opt("response_body_first_ns", U64, "Time the first response body byte was read."),
             opt("response_end_ns", U64, "Time the last response byte was read."),
             col("partial", Bool, "True when anything is missing or damaged; `problems` says what."),
-            opt("problems", Text, "Comma-separated: `no_response`, `no_request`, `truncated`, `gap` (bytes lost in capture), `decode_error`, `framing_error`, `h2_not_decoded`."),
+            opt("problems", Text, "Comma-separated: `no_response`, `no_request`, `truncated`, `gap` (bytes lost in capture), `decode_error`, `framing_error` (HTTP/2: also lost HPACK state)."),
         ],
     },
     Table {

@@ -1,9 +1,10 @@
-//! Pure decoders for captured TLS plaintext (issue 5): HTTP/1.1 framing and
+//! Pure decoders for captured TLS plaintext (issue 5): HTTP/1.1 and HTTP/2 framing and
 //! content decoding, Server-Sent Events, and LLM API calls. No I/O; every
 //! function accepts arbitrary bytes without panicking.
 
 pub mod encoding;
 pub mod http1;
+pub mod http2;
 pub mod llm;
 pub mod sse;
 
@@ -87,6 +88,9 @@ pub fn fuzz_one(data: &[u8]) {
     }
     pieces.push(http1::Piece::Data(rest));
     for ex in http1::parse_connection(&pieces, &pieces, true) {
+        let _ = exchange_llm_call(&ex);
+    }
+    for ex in http2::parse_connection(&pieces, &pieces) {
         let _ = exchange_llm_call(&ex);
     }
     let mut sp = sse::SseParser::new();

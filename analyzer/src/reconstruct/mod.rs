@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use crate::decode::exchange_llm_call;
 use crate::decode::http1::{parse_connection, Exchange, Head, Message};
+use crate::decode::http2;
 use crate::decode::llm::{ChatMessage, LlmCall, Part, Provider};
 use streams::{Connection, Connections, SocketTuple, Timeline};
 
@@ -244,7 +245,11 @@ fn http_row(
         fd: c.fd,
         sni: c.sni.clone(),
         tuple: c.tuple.clone(),
-        http_version: if version == 0 { "1.0" } else { "1.1" },
+        http_version: match version {
+            0 => "1.0",
+            2 => "2",
+            _ => "1.1",
+        },
         method: req.and_then(|m| m.head.method.clone()),
         host: req.and_then(|m| m.head.header("host")),
         path: req.and_then(|m| m.head.path.clone()),
@@ -268,42 +273,7 @@ fn http_row(
     }
 }
 
-fn h2_row(c: &Connection, req_t: &Timeline<'_>) -> HttpRow {
-    HttpRow {
-        ts_ns: req_t.spans.first().map_or(c.first_ts, |s| s.ts),
-        capture: c.capture.clone(),
-        conn_id: c.conn_id,
-        exchange_index: 0,
-        pid: c.pid,
-        proc_key: c.proc_key,
-        comm: c.comm.clone(),
-        ssl_ptr: c.ssl_ptr,
-        fd: c.fd,
-        sni: c.sni.clone(),
-        tuple: c.tuple.clone(),
-        http_version: "h2",
-        method: None,
-        host: None,
-        path: None,
-        status: None,
-        request_headers: None,
-        response_headers: None,
-        request_content_type: None,
-        response_content_type: None,
-        response_content_encoding: None,
-        request_body_len: 0,
-        response_body_len: 0,
-        request_body: None,
-        response_body: None,
-        request_end_ns: None,
-        response_first_byte_ns: None,
-        response_body_first_ns: None,
-        response_end_ns: None,
-        problems: vec!["h2_not_decoded"],
-    }
-}
-
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
+const H2_PREFACE: &[u8] = http2::PREFACE;
 
 /// HTTP rows and LLM calls of one connection.
 fn decode_connection(
@@ -322,11 +292,11 @@ fn decode_connection(
     } else {
         (&write, &read)
     };
-    if req_t.prefix(H2_PREFACE.len()) == H2_PREFACE {
-        http.push(h2_row(c, req_t));
-        return;
-    }
-    let exchanges = parse_connection(&req_t.pieces(), &resp_t.pieces(), true);
+    let exchanges = if req_t.prefix(H2_PREFACE.len()) == H2_PREFACE {
+        http2::parse_connection(&req_t.pieces(), &resp_t.pieces())
+    } else {
+        parse_connection(&req_t.pieces(), &resp_t.pieces(), true)
+    };
     for (i, ex) in exchanges.into_iter().enumerate() {
         let call = exchange_llm_call(&ex);
         let row = http_row(c, i as u32, ex, req_t, resp_t);

@@ -123,6 +123,15 @@ const RESP_BODY: &str = r#"{"id":"msg_1","type":"message","role":"assistant","mo
 const POST: &str = "POST /v1/messages HTTP/1.1\r\nHost: api.anthropic.com";
 const OK: &str = "HTTP/1.1 200 OK";
 
+/// An HTTP message with a JSON body and the right Content-Length.
+fn message(head: &str, body: &str) -> &'static [u8] {
+    let m = format!(
+        "{head}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    Box::leak(m.into_bytes().into_boxed_slice())
+}
+
 fn req() -> &'static [u8] {
     message(POST, REQ_BODY)
 }
@@ -240,34 +249,50 @@ fn a_recorded_server_reads_requests_and_writes_responses() {
     assert_eq!(d.calls.len(), 1);
 }
 
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+    f.extend_from_slice(&[kind, flags]);
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
 #[test]
-fn http2_is_reported_not_misparsed() {
+fn http2_exchanges_carry_llm_calls() {
+    let mut enc = loona_hpack::Encoder::new();
+    let mut c = crate::decode::http2::PREFACE.to_vec();
+    c.extend(h2_frame(0x4, 0, 0, &[]));
+    let head: [(&[u8], &[u8]); 4] = [
+        (b":method", b"POST"),
+        (b":path", b"/v1/messages"),
+        (b":authority", b"api.anthropic.com"),
+        (b"content-type", b"application/json"),
+    ];
+    c.extend(h2_frame(0x1, 0x4, 1, &enc.encode(head)));
+    c.extend(h2_frame(0x0, 0x1, 1, REQ_BODY.as_bytes()));
+    let mut enc = loona_hpack::Encoder::new();
+    let mut s = h2_frame(0x4, 0, 0, &[]);
+    let head: [(&[u8], &[u8]); 2] = [(b":status", b"200"), (b"content-type", b"application/json")];
+    s.extend(h2_frame(0x1, 0x4, 1, &enc.encode(head)));
+    s.extend(h2_frame(0x0, 0x1, 1, RESP_BODY.as_bytes()));
+    let (c, s): (&'static [u8], &'static [u8]) = (c.leak(), s.leak());
     let d = decode(
-        &[
-            call(
-                10,
-                "write",
-                0xe0,
-                1,
-                b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0",
-            ),
-            call(20, "read", 0xe0, 2, b"\0\0\0\x04\0\0\0\0\0"),
-        ],
+        &[call(10, "write", 0xe0, 1, c), call(20, "read", 0xe0, 2, s)],
         &[],
     );
     assert_eq!(d.http.len(), 1);
-    assert_eq!(d.http[0].http_version, "h2");
-    assert_eq!(d.http[0].problems, ["h2_not_decoded"]);
-    assert!(d.calls.is_empty());
-}
-
-/// An HTTP message with a JSON body and the right Content-Length.
-fn message(head: &str, body: &str) -> &'static [u8] {
-    let m = format!(
-        "{head}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
+    let h = &d.http[0];
+    assert_eq!(
+        (
+            h.http_version,
+            h.host.as_deref(),
+            h.status,
+            h.problems.is_empty()
+        ),
+        ("2", Some("api.anthropic.com"), Some(200), true)
     );
-    Box::leak(m.into_bytes().into_boxed_slice())
+    assert_eq!(d.calls.len(), 1);
+    assert_eq!(d.calls[0].call.response_text, "Hi!");
 }
 
 #[test]
