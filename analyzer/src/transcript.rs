@@ -180,11 +180,16 @@ fn inline(text: &str) -> String {
     format!("`{clean}`")
 }
 
+/// "N in / M out", plus the cache counts the API reported (non-zero only).
 fn tokens(input: Option<u64>, output: Option<u64>, cr: Option<u64>, cw: Option<u64>) -> String {
     let n = |x: Option<u64>| x.map_or("?".to_string(), |v| v.to_string());
     let mut s = format!("{} in / {} out", n(input), n(output));
-    if cr.unwrap_or(0) > 0 || cw.unwrap_or(0) > 0 {
-        let _ = write!(s, " (cache read {}, cache write {})", n(cr), n(cw));
+    let cache: Vec<String> = [("cache read", cr), ("cache write", cw)]
+        .into_iter()
+        .filter_map(|(what, v)| v.filter(|v| *v > 0).map(|v| format!("{what} {v}")))
+        .collect();
+    if !cache.is_empty() {
+        let _ = write!(s, " ({})", cache.join(", "));
     }
     s
 }
