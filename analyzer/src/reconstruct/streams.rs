@@ -77,10 +77,6 @@ impl<'a> Timeline<'a> {
         }
         out
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
-    }
 }
 
 /// Socket addresses from the `net_events` row of the connection's fd.
