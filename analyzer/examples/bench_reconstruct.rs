@@ -151,15 +151,13 @@ async fn stages(dir: &Path) -> Result<Value> {
     let net = session.ctx.sql(NET_SQL).await?.collect().await?;
     let scan = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
     let (t, c) = (Instant::now(), cpu_seconds());
-    let conns = streams::connections(&chunks, &events, &net)?;
+    let conns = streams::connections(chunks, &events, &net)?;
     let group = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
     let (t, c) = (Instant::now(), cpu_seconds());
-    let decoded = reconstruct::decode(&conns);
+    let decoded = reconstruct::decode(conns);
     let decode = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
     let (t, c) = (Instant::now(), cpu_seconds());
     drop(decoded);
-    drop(conns);
-    drop(chunks);
     let free = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
     let stage = |(w, c): (f64, f64)| json!({"wall_s": w, "cpu_s": c});
     Ok(json!({

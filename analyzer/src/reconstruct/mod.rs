@@ -13,8 +13,7 @@ pub mod threads;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::decode::exchange_llm_call;
 use crate::decode::http1::{parse_connection, Exchange, Head, Message};
@@ -276,14 +275,9 @@ fn http_row(
 const H2_PREFACE: &[u8] = http2::PREFACE;
 
 /// HTTP rows and LLM calls of one connection.
-fn decode_connection(
-    conns: &Connections,
-    c: &Connection,
-    http: &mut Vec<HttpRow>,
-    calls: &mut Vec<CallRow>,
-) {
-    let write = conns.timeline(&c.write);
-    let read = conns.timeline(&c.read);
+fn decode_connection(c: &Connection, http: &mut Vec<HttpRow>, calls: &mut Vec<CallRow>) {
+    let write = c.timeline(&c.write);
+    let read = c.timeline(&c.read);
     // A recorded server writes responses: the requests are what it reads.
     let server_side = write.prefix(H2_PREFACE.len()).starts_with(b"HTTP/")
         || read.prefix(H2_PREFACE.len()) == H2_PREFACE;
@@ -329,20 +323,23 @@ fn decode_connection(
 }
 
 /// Connections are independent: decode them on every core, each worker
-/// taking the next undecoded connection.
-fn decode_all_connections(conns: &Connections) -> (Vec<HttpRow>, Vec<CallRow>) {
-    let next = AtomicUsize::new(0);
+/// taking the next connection and dropping it when done, so chunk data is
+/// freed as the decode moves through the capture.
+fn decode_all_connections(conns: Connections) -> (Vec<HttpRow>, Vec<CallRow>) {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(conns.list.len())
         .max(1);
+    let queue = Mutex::new(conns.list.into_iter());
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| {
                     let (mut http, mut calls) = (Vec::new(), Vec::new());
-                    while let Some(c) = conns.list.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        decode_connection(conns, c, &mut http, &mut calls);
+                    loop {
+                        let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
+                        let Some(c) = next else { break };
+                        decode_connection(&c, &mut http, &mut calls);
                     }
                     (http, calls)
                 })
@@ -360,7 +357,7 @@ fn decode_all_connections(conns: &Connections) -> (Vec<HttpRow>, Vec<CallRow>) {
 
 /// Decodes every connection: HTTP exchanges, then LLM calls grouped into
 /// conversations with their messages and tool calls.
-pub fn decode(conns: &Connections) -> Decoded {
+pub fn decode(conns: Connections) -> Decoded {
     let mut out = Decoded::default();
     let (http, mut calls) = decode_all_connections(conns);
     out.http = http;

@@ -44,7 +44,7 @@ impl DecodedSource {
         let chunks = ctx.sql(CHUNKS_SQL).await?.collect().await?;
         let events = ctx.sql(TLS_EVENTS_SQL).await?.collect().await?;
         let net = ctx.sql(NET_SQL).await?.collect().await?;
-        let decoded = Arc::new(decode_batches(&chunks, &events, &net)?);
+        let decoded = Arc::new(decode_batches(chunks, &events, &net)?);
         *guard = Some(decoded.clone());
         Ok(decoded)
     }
@@ -52,12 +52,12 @@ impl DecodedSource {
 
 /// Decodes raw rows (see the column lists above) into every decoded table.
 pub fn decode_batches(
-    chunks: &[RecordBatch],
+    chunks: Vec<RecordBatch>,
     tls_events: &[RecordBatch],
     net_events: &[RecordBatch],
 ) -> Result<Decoded> {
     let conns = streams::connections(chunks, tls_events, net_events)?;
-    Ok(decode(&conns))
+    Ok(decode(conns))
 }
 
 pub struct DecodedTable {

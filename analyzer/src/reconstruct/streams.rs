@@ -12,7 +12,8 @@ use datafusion::common::{DataFusionError, Result};
 
 use crate::decode::http1::Piece;
 
-/// One captured chunk, pointing into the batch that holds its bytes.
+/// One captured chunk, pointing into the connection's copy of the data
+/// array that holds its bytes.
 #[derive(Clone, Copy, Debug)]
 struct ChunkRef {
     ts: u64,
@@ -102,12 +103,16 @@ pub struct Connection {
     pub first_ts: u64,
     pub write: Stream,
     pub read: Stream,
+    /// The `data` arrays this connection's chunks live in: shared buffers,
+    /// freed once the last connection using a batch is decoded and dropped.
+    arrays: Vec<BinaryArray>,
+    /// Global batch index -> index into `arrays`, while building.
+    array_of_batch: HashMap<u32, u32>,
 }
 
-/// All captured TLS chunks (the batches stay alive; streams point into them)
-/// grouped into connections.
+/// All captured TLS chunks grouped into connections; each connection holds
+/// the chunk data it needs.
 pub struct Connections {
-    batches: Vec<BinaryArray>,
     pub list: Vec<Connection>,
 }
 
@@ -155,7 +160,7 @@ type SslKey = (Arc<str>, u64, u64);
 /// value) and `net_events` (capture, ts_ns, proc_key, op, fd, ret,
 /// local_addr, local_port, remote_addr, remote_port).
 pub fn connections(
-    chunks: &[RecordBatch],
+    chunks: Vec<RecordBatch>,
     tls_events: &[RecordBatch],
     net_events: &[RecordBatch],
 ) -> Result<Connections> {
@@ -230,10 +235,10 @@ pub fn connections(
         v.sort_by_key(|(t, _)| *t);
     }
 
-    let mut batches = Vec::with_capacity(chunks.len());
     let mut by_conn: HashMap<(SslKey, usize), usize> = HashMap::new();
     let mut list: Vec<Connection> = Vec::new();
-    for (bi, b) in chunks.iter().enumerate() {
+    for (bi, b) in chunks.into_iter().enumerate() {
+        let b = &b;
         let cap = strings(b, "capture")?;
         let cap = cap.as_string::<i32>();
         let ts = column(b, "ts_ns")?.as_primitive::<UInt64Type>();
@@ -249,7 +254,7 @@ pub fn connections(
         let off = column(b, "chunk_offset")?.as_primitive::<UInt64Type>();
         let call_len = column(b, "call_len")?.as_primitive::<UInt64Type>();
         let data = cast(column(b, "data")?, &DataType::Binary)?;
-        batches.push(data.as_binary::<i32>().clone());
+        let data = data.as_binary::<i32>();
         for i in 0..b.num_rows() {
             let ssl_key: SslKey = (labels.get(cap.value(i)), key.value(i), ssl.value(i));
             let f = facts.get(&ssl_key);
@@ -270,6 +275,8 @@ pub fn connections(
                         first_ts: ts.value(i),
                         write: Stream::default(),
                         read: Stream::default(),
+                        arrays: Vec::new(),
+                        array_of_batch: HashMap::new(),
                     });
                     list.len() - 1
                 });
@@ -278,12 +285,16 @@ pub fn connections(
             if c.fd.is_none() && fd.is_valid(i) && fd.value(i) >= 0 {
                 c.fd = Some(fd.value(i));
             }
+            let local = *c.array_of_batch.entry(bi as u32).or_insert_with(|| {
+                c.arrays.push(data.clone());
+                (c.arrays.len() - 1) as u32
+            });
             let r = ChunkRef {
                 ts: ts.value(i),
                 call_seq: seq.value(i),
                 chunk_offset: off.value(i),
                 call_len: call_len.value(i),
-                batch: bi as u32,
+                batch: local,
                 row: i as u32,
             };
             match dir.value(i) {
@@ -294,6 +305,7 @@ pub fn connections(
     }
 
     for c in list.iter_mut() {
+        c.array_of_batch = HashMap::new();
         c.write.chunks.sort_by_key(|r| (r.call_seq, r.chunk_offset));
         c.read.chunks.sort_by_key(|r| (r.call_seq, r.chunk_offset));
         let ssl_key: SslKey = (c.capture.clone(), c.proc_key, c.ssl_ptr);
@@ -326,10 +338,10 @@ pub fn connections(
         c.conn_id = *n;
         *n += 1;
     }
-    Ok(Connections { batches, list })
+    Ok(Connections { list })
 }
 
-impl Connections {
+impl Connection {
     /// The spans of one direction: data in call order, a gap wherever a
     /// chunk is missing or a call's bytes were not all captured.
     pub fn timeline(&self, s: &Stream) -> Timeline<'_> {
@@ -345,7 +357,7 @@ impl Connections {
                     t.push(&mut pos, Piece::Gap(c.chunk_offset - expected), c.ts);
                     expected = c.chunk_offset;
                 }
-                let data = self.batches[c.batch as usize].value(c.row as usize);
+                let data = self.arrays[c.batch as usize].value(c.row as usize);
                 // A duplicate or overlapping chunk contributes only new bytes.
                 let skip = (expected - c.chunk_offset).min(data.len() as u64) as usize;
                 let fresh = &data[skip..];

@@ -142,7 +142,7 @@ fn resp() -> &'static [u8] {
 
 fn decode(calls: &[Call<'_>], events: &[(u64, &str, u64, Option<&str>)]) -> Decoded {
     decode_batches(
-        &[chunks(calls)],
+        vec![chunks(calls)],
         &[tls_events(events)],
         &[connect(1, 5, 40000)],
     )
@@ -225,7 +225,7 @@ fn a_missing_middle_chunk_is_a_gap_not_spliced_bytes() {
     let idx =
         datafusion::arrow::array::UInt32Array::from_iter_values(keep.iter().map(|&i| i as u32));
     let cut = datafusion::arrow::compute::take_record_batch(&full, &idx).unwrap();
-    let d = decode_batches(&[cut], &[tls_events(&[])], &[connect(1, 5, 40000)]).unwrap();
+    let d = decode_batches(vec![cut], &[tls_events(&[])], &[connect(1, 5, 40000)]).unwrap();
     assert_eq!(d.http.len(), 1);
     assert!(
         d.http[0].problems.contains(&"gap"),
