@@ -268,6 +268,7 @@ fn agentsight_programs() -> Vec<(u64, Vec<String>)> {
 fn spawn_burst_recording(
     work: &Path,
     pause: &str,
+    segment_secs: &str,
     stderr: Stdio,
 ) -> (std::process::Child, std::path::PathBuf, std::path::PathBuf) {
     let out = work.join("cap");
@@ -283,7 +284,7 @@ fn spawn_burst_recording(
             "-o",
             &out.display().to_string(),
             "--segment-secs",
-            "1",
+            segment_secs,
             "--",
             "bash",
             "-c",
@@ -305,7 +306,7 @@ fn sigint_during_a_burst_seals_everything_and_loses_nothing() {
     let work = tempdir();
     // builtins only: one process creating files as fast as it can
     let before: Vec<u64> = agentsight_programs().into_iter().map(|p| p.0).collect();
-    let (mut rec, out, burst) = spawn_burst_recording(work.path(), "", Stdio::piped());
+    let (mut rec, out, burst) = spawn_burst_recording(work.path(), "", "1", Stdio::piped());
     let bdir = burst.display().to_string();
     let t0 = Instant::now();
     while files_in(&burst) < 20_000 && t0.elapsed() < Duration::from_secs(30) {
@@ -378,7 +379,10 @@ fn kill_9_leaves_sealed_segments_and_a_recoverable_journal() {
     // once-a-second fsync must not queue behind gigabytes of link output.
     let _ = Command::new("sync").status();
     // a steady 200 files/s so "at most ~1 s lost" is measurable
-    let (mut rec, out, burst) = spawn_burst_recording(work.path(), "sleep 0.005;", Stdio::null());
+    // Seals every 3 s: the kill lands between two seals. A seal fsyncs on
+    // the writer thread, and a slow disk would make this measure its latency.
+    let (mut rec, out, burst) =
+        spawn_burst_recording(work.path(), "sleep 0.005;", "3", Stdio::null());
     let bdir = burst.display().to_string();
     // wait for the first sealed segment (startup time varies with load), then
     // let the journal fill for a while before the kill

@@ -1,12 +1,17 @@
 //! Writing a capture: one open segment per table, sealed on size/age policy
 //! and on close. Every batch goes both to the Parquet writer and to an Arrow
-//! IPC journal that is synced on `flush`, so a crash loses at most the time
-//! since the last flush and `recover` can seal what the journal holds.
+//! IPC journal that is handed to the OS on `flush` and fsynced in the
+//! background, so a killed recorder loses at most the time since the last
+//! flush, even while the disk is slow to sync, and `recover` can seal what
+//! the journal holds.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -62,6 +67,65 @@ pub struct CaptureWriter {
     policy: SealPolicy,
     open: BTreeMap<&'static str, OpenSegment>,
     next_seq: u64,
+    syncer: JournalSyncer,
+}
+
+/// Journal fsyncs on their own thread. On a busy disk an fsync can take
+/// seconds; meanwhile the writer keeps handing rows to the OS, which is all
+/// a killed recorder needs (the fsync is for power loss).
+struct JournalSyncer {
+    tx: Option<SyncSender<Vec<File>>>,
+    thread: Option<JoinHandle<()>>,
+    error: Arc<Mutex<Option<String>>>,
+}
+
+impl JournalSyncer {
+    fn start() -> Result<JournalSyncer> {
+        // One request waiting at most: it covers every later write too.
+        let (tx, rx) = sync_channel::<Vec<File>>(1);
+        let error = Arc::new(Mutex::new(None));
+        let seen = error.clone();
+        let thread = std::thread::Builder::new()
+            .name("journal-sync".into())
+            .spawn(move || {
+                for files in rx {
+                    for f in files {
+                        if let Err(e) = f.sync_data() {
+                            if let Ok(mut slot) = seen.lock() {
+                                slot.get_or_insert(e.to_string());
+                            }
+                        }
+                    }
+                }
+            })
+            .context("starting the journal sync thread")?;
+        Ok(JournalSyncer {
+            tx: Some(tx),
+            thread: Some(thread),
+            error,
+        })
+    }
+
+    /// Asks for these journals to be synced, unless a request is already
+    /// waiting (it syncs the same files' newer bytes as well).
+    fn request(&self, files: Vec<File>) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.try_send(files);
+        }
+    }
+
+    /// The first failed sync since the last call, if any.
+    fn take_error(&self) -> Option<String> {
+        self.error.lock().ok().and_then(|mut e| e.take())
+    }
+
+    /// Waits for the syncs already requested.
+    fn finish(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn writer_properties(table: &Table) -> WriterProperties {
@@ -125,6 +189,7 @@ impl CaptureWriter {
             policy,
             open: BTreeMap::new(),
             next_seq,
+            syncer: JournalSyncer::start()?,
         })
     }
 
@@ -203,26 +268,34 @@ impl CaptureWriter {
         Ok(())
     }
 
-    /// Makes everything written so far durable (journals synced) and seals
-    /// segments that reached the size or age limit. Call about once a second.
+    /// Hands everything written so far to the OS (journals written, their
+    /// fsync requested in the background) and seals segments that reached
+    /// the size or age limit. Call about once a second.
     pub fn flush(&mut self) -> Result<()> {
+        if let Some(e) = self.syncer.take_error() {
+            anyhow::bail!("syncing a journal failed: {e}");
+        }
         let mut to_seal = Vec::new();
+        let mut to_sync = Vec::new();
         for (name, seg) in self.open.iter_mut() {
             if seg.dirty {
                 seg.journal
                     .flush()
                     .with_context(|| format!("flushing {}", seg.journal_path.display()))?;
-                seg.journal
-                    .get_ref()
-                    .get_ref()
-                    .sync_data()
-                    .with_context(|| format!("syncing {}", seg.journal_path.display()))?;
+                let file = seg.journal.get_ref().get_ref();
+                to_sync.push(
+                    file.try_clone()
+                        .with_context(|| format!("syncing {}", seg.journal_path.display()))?,
+                );
                 seg.dirty = false;
             }
             let size = seg.parquet.bytes_written() as u64 + seg.parquet.in_progress_size() as u64;
             if size >= self.policy.max_bytes || seg.opened.elapsed() >= self.policy.max_age {
                 to_seal.push(*name);
             }
+        }
+        if !to_sync.is_empty() {
+            self.syncer.request(to_sync);
         }
         for name in to_seal {
             self.seal(name)?;
@@ -308,6 +381,7 @@ impl CaptureWriter {
         for name in names {
             self.seal(name)?;
         }
+        self.syncer.finish();
         self.manifest.state = CaptureState::Closed;
         self.manifest.ended_at_ns = Some(ended_at_ns);
         self.manifest.store(&self.dir)?;
@@ -328,6 +402,7 @@ impl CaptureWriter {
                     .push(format!("could not seal {name}: {e:#}"));
             }
         }
+        self.syncer.finish();
         self.manifest.ended_at_ns = Some(ended_at_ns);
         let _ = self.manifest.store(&self.dir);
         self.manifest
@@ -375,6 +450,7 @@ pub fn recover(dir: &Path) -> Result<RecoveryReport> {
         policy: SealPolicy::default(),
         open: BTreeMap::new(),
         manifest,
+        syncer: JournalSyncer::start()?,
     };
     for (seq, table, journal_path) in journals {
         let already = w.manifest.segments.iter().any(|s| s.seq == seq);
