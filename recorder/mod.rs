@@ -27,8 +27,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use libbpf_rs::skel::Skel;
 
-/// How often buffered events are handed to the writer and journals synced:
-/// the most a `kill -9` of the recorder can lose.
+/// How often buffered events are handed to the writer and journals written
+/// out: the most a `kill -9` of the recorder can lose.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Hand over early when this many rows are buffered, to bound memory.
 const MAX_BUFFERED_ROWS: usize = 65_536;
