@@ -582,7 +582,7 @@ impl StreamRedactor {
                 };
             }
             Field::TransferEncoding => {
-                let v = trim(&self.value);
+                let v = self.value.trim_ascii();
                 if v.ends_with(b"chunked") {
                     self.msg.chunked = true;
                 }
@@ -821,23 +821,11 @@ impl StreamRedactor {
     }
 }
 
-fn trim(v: &[u8]) -> &[u8] {
-    let s = v
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(v.len());
-    let e = v
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(s, |p| p + 1);
-    &v[s..e.max(s)]
-}
-
 /// `Content-Length: 12` or the list form `12, 12`; None when not a length.
 fn parse_content_length(v: &[u8]) -> Option<u64> {
     let mut out: Option<u64> = None;
     for part in v.split(|&b| b == b',') {
-        let p = trim(part);
+        let p = part.trim_ascii();
         if p.is_empty() || !p.iter().all(u8::is_ascii_digit) || p.len() > 19 {
             return None;
         }

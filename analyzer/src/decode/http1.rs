@@ -678,7 +678,7 @@ impl Http1Parser {
                     match line.iter().position(|&c| c == b':') {
                         Some(i) => {
                             let name = String::from_utf8_lossy(&line[..i]).trim().to_string();
-                            let val = trim_bytes(&line[i + 1..]).to_vec();
+                            let val = line[i + 1..].trim_ascii().to_vec();
                             m.trailers.push((name, val));
                         }
                         None => m.framing_error = true,
@@ -710,22 +710,9 @@ fn take_line(b: &[u8]) -> Option<(&[u8], usize)> {
     Some((line, i + 1))
 }
 
-fn trim_bytes(b: &[u8]) -> &[u8] {
-    let s = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let e = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map(|i| i + 1)
-        .unwrap_or(s);
-    &b[s..e.max(s)]
-}
-
 fn parse_chunk_size(line: &[u8]) -> Option<u64> {
     let end = line.iter().position(|&c| c == b';').unwrap_or(line.len());
-    let hex = trim_bytes(&line[..end]);
+    let hex = line[..end].trim_ascii();
     if hex.is_empty() || hex.len() > 16 {
         return None;
     }
@@ -826,7 +813,7 @@ fn partial_head(dir: Direction, b: &[u8], out: &mut Head) {
         if let Some(i) = line.iter().position(|&c| c == b':') {
             out.headers.push((
                 String::from_utf8_lossy(&line[..i]).trim().to_string(),
-                trim_bytes(&line[i + 1..]).to_vec(),
+                line[i + 1..].trim_ascii().to_vec(),
             ));
         }
     }

@@ -350,18 +350,9 @@ pub fn decode_parsed(
     call
 }
 
+/// Trimmed of ASCII whitespace and a leading UTF-8 byte-order mark.
 fn trim_ws(b: &[u8]) -> &[u8] {
-    let b = b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b);
-    let s = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let e = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map(|i| i + 1)
-        .unwrap_or(s);
-    &b[s..e.max(s)]
+    b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b).trim_ascii()
 }
 
 fn gemini_model_from_path(path: &str) -> Option<String> {
@@ -916,24 +907,12 @@ fn anthropic_stream(call: &mut LlmCall, events: &[SseEvent]) {
 // ---------- OpenAI Chat Completions ----------
 
 fn chat_usage(call: &mut LlmCall, us: &Value) {
-    if let Some(v) = u(us, "prompt_tokens") {
-        call.input_tokens = Some(v);
-    }
-    if let Some(v) = u(us, "completion_tokens") {
-        call.output_tokens = Some(v);
-    }
-    if let Some(v) = us
-        .get("prompt_tokens_details")
-        .and_then(|d| u(d, "cached_tokens"))
-    {
-        call.cache_read_tokens = Some(v);
-    }
-    if let Some(v) = us
-        .get("completion_tokens_details")
-        .and_then(|d| u(d, "reasoning_tokens"))
-    {
-        call.reasoning_tokens = Some(v);
-    }
+    openai_usage(
+        call,
+        us,
+        ["prompt_tokens", "completion_tokens"],
+        ["prompt_tokens_details", "completion_tokens_details"],
+    );
 }
 
 fn chat_json(call: &mut LlmCall, v: &Value) {
@@ -1049,22 +1028,31 @@ fn chat_stream(call: &mut LlmCall, events: &[SseEvent]) {
 // ---------- OpenAI Responses ----------
 
 fn responses_usage(call: &mut LlmCall, us: &Value) {
-    if let Some(v) = u(us, "input_tokens") {
+    openai_usage(
+        call,
+        us,
+        ["input_tokens", "output_tokens"],
+        ["input_tokens_details", "output_tokens_details"],
+    );
+}
+
+/// OpenAI usage objects: the two APIs name the same counts differently.
+fn openai_usage(
+    call: &mut LlmCall,
+    us: &Value,
+    [input, output]: [&str; 2],
+    [in_details, out_details]: [&str; 2],
+) {
+    if let Some(v) = u(us, input) {
         call.input_tokens = Some(v);
     }
-    if let Some(v) = u(us, "output_tokens") {
+    if let Some(v) = u(us, output) {
         call.output_tokens = Some(v);
     }
-    if let Some(v) = us
-        .get("input_tokens_details")
-        .and_then(|d| u(d, "cached_tokens"))
-    {
+    if let Some(v) = us.get(in_details).and_then(|d| u(d, "cached_tokens")) {
         call.cache_read_tokens = Some(v);
     }
-    if let Some(v) = us
-        .get("output_tokens_details")
-        .and_then(|d| u(d, "reasoning_tokens"))
-    {
+    if let Some(v) = us.get(out_details).and_then(|d| u(d, "reasoning_tokens")) {
         call.reasoning_tokens = Some(v);
     }
 }
