@@ -327,15 +327,15 @@ pub fn conversations(args: ConversationsArgs) -> Result<()> {
             );
         }
     }
-    let view = crate::transcript::View {
-        decoded: &decoded,
-        anchors: session
+    let view = crate::transcript::View::new(
+        &decoded,
+        session
             .captures
             .iter()
             .map(|c| (c.label.clone(), c.manifest.boot_anchor))
             .collect(),
-        only: args.conversation,
-    };
+        args.conversation,
+    );
     let text = match args.format {
         TranscriptFormat::Markdown => crate::transcript::markdown(&view),
         TranscriptFormat::Json => {

@@ -16,48 +16,68 @@ use crate::reconstruct::{CallRow, ConversationRow, Decoded, ToolRow};
 
 /// Which conversations to show and how to place them in time.
 pub struct View<'a> {
-    pub decoded: &'a Decoded,
+    decoded: &'a Decoded,
     /// Wall-clock anchor per capture label.
-    pub anchors: HashMap<String, BootAnchor>,
+    anchors: HashMap<String, BootAnchor>,
     /// Only this conversation (per capture numbering).
-    pub only: Option<u64>,
+    only: Option<u64>,
+    /// Calls per (capture, conversation), in request order.
+    calls_by_conversation: HashMap<(&'a str, u64), Vec<&'a CallRow>>,
+    /// Tool calls per (capture, call).
+    tools_by_call: HashMap<(&'a str, u64), Vec<&'a ToolRow>>,
 }
 
-impl View<'_> {
-    fn conversations(&self) -> impl Iterator<Item = &ConversationRow> {
+impl<'a> View<'a> {
+    pub fn new(
+        decoded: &'a Decoded,
+        anchors: HashMap<String, BootAnchor>,
+        only: Option<u64>,
+    ) -> View<'a> {
+        let mut calls_by_conversation: HashMap<_, Vec<_>> = HashMap::new();
+        for k in &decoded.calls {
+            calls_by_conversation
+                .entry((&*k.capture, k.conversation_id))
+                .or_default()
+                .push(k);
+        }
+        let mut tools_by_call: HashMap<_, Vec<_>> = HashMap::new();
+        for t in &decoded.tools {
+            tools_by_call
+                .entry((&*t.capture, t.call_id))
+                .or_default()
+                .push(t);
+        }
+        View {
+            decoded,
+            anchors,
+            only,
+            calls_by_conversation,
+            tools_by_call,
+        }
+    }
+
+    fn conversations(&self) -> impl Iterator<Item = &'a ConversationRow> + '_ {
         self.decoded
             .conversations
             .iter()
             .filter(|c| self.only.is_none_or(|n| c.conversation_id == n))
     }
 
-    fn calls_of<'b>(&'b self, c: &'b ConversationRow) -> impl Iterator<Item = &'b CallRow> {
-        self.decoded
-            .calls
-            .iter()
-            .filter(move |k| k.capture == c.capture && k.conversation_id == c.conversation_id)
+    fn calls_of(&self, c: &'a ConversationRow) -> &[&'a CallRow] {
+        self.calls_by_conversation
+            .get(&(&*c.capture, c.conversation_id))
+            .map_or(&[], Vec::as_slice)
     }
 
-    fn tools_of<'b>(&'b self, call: &'b CallRow) -> impl Iterator<Item = &'b ToolRow> {
-        self.decoded
-            .tools
-            .iter()
-            .filter(move |t| t.capture == call.capture && t.call_id == call.call_id)
+    fn tools_of(&self, call: &'a CallRow) -> &[&'a ToolRow] {
+        self.tools_by_call
+            .get(&(&*call.capture, call.call_id))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Request messages of `call` that its conversation had not sent before.
-    fn new_messages<'b>(&'b self, call: &'b CallRow) -> impl Iterator<Item = &'b ChatMessage> {
-        self.decoded
-            .messages
-            .iter()
-            .filter(move |m| {
-                let owner = &self.decoded.calls[m.call];
-                owner.capture == call.capture
-                    && owner.call_id == call.call_id
-                    && m.new_in_conversation
-            })
-            .filter_map(|m| m.request_index)
-            .map(move |i| &call.call.request_messages[i])
+    fn new_messages<'b>(&self, call: &'b CallRow) -> impl Iterator<Item = &'b ChatMessage> {
+        call.call.request_messages.iter().skip(call.repeated)
     }
 
     fn wall(&self, capture: &str, ts: u64) -> String {
@@ -99,10 +119,12 @@ pub fn json(v: &View<'_>) -> Value {
         .map(|c| {
             let turns: Vec<Value> = v
                 .calls_of(c)
+                .iter()
                 .map(|k| {
                     let call = &k.call;
                     let tools: Vec<Value> = v
                         .tools_of(k)
+                        .iter()
                         .map(|t| {
                             json!({
                                 "id": t.tool_call_id, "name": t.name,

@@ -19,7 +19,7 @@ use crate::decode::exchange_llm_call;
 use crate::decode::http1::{parse_connection, Exchange, Head, Message};
 use crate::decode::http2;
 use crate::decode::llm::{ChatMessage, LlmCall, Part, Provider};
-use streams::{Connection, Connections, SocketTuple, Timeline};
+use streams::{Connection, SocketTuple, Timeline};
 
 /// Longest prefix kept in summary columns.
 const SUMMARY_CHARS: usize = 200;
@@ -63,6 +63,8 @@ pub struct CallRow {
     pub call_id: u64,
     pub conversation_id: u64,
     pub turn: u32,
+    /// Leading request messages the conversation had already sent.
+    pub repeated: usize,
     pub conn_id: u64,
     pub exchange_index: u32,
     pub pid: i32,
@@ -301,6 +303,7 @@ fn decode_connection(c: &Connection, http: &mut Vec<HttpRow>, calls: &mut Vec<Ca
                 call_id: 0,
                 conversation_id: 0,
                 turn: 0,
+                repeated: 0,
                 conn_id: c.conn_id,
                 exchange_index: i as u32,
                 pid: c.pid,
@@ -325,12 +328,12 @@ fn decode_connection(c: &Connection, http: &mut Vec<HttpRow>, calls: &mut Vec<Ca
 /// Connections are independent: decode them on every core, each worker
 /// taking the next connection and dropping it when done, so chunk data is
 /// freed as the decode moves through the capture.
-fn decode_all_connections(conns: Connections) -> (Vec<HttpRow>, Vec<CallRow>) {
+fn decode_all_connections(conns: Vec<Connection>) -> (Vec<HttpRow>, Vec<CallRow>) {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(conns.list.len())
+        .min(conns.len())
         .max(1);
-    let queue = Mutex::new(conns.list.into_iter());
+    let queue = Mutex::new(conns.into_iter());
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
@@ -357,7 +360,7 @@ fn decode_all_connections(conns: Connections) -> (Vec<HttpRow>, Vec<CallRow>) {
 
 /// Decodes every connection: HTTP exchanges, then LLM calls grouped into
 /// conversations with their messages and tool calls.
-pub fn decode(conns: Connections) -> Decoded {
+pub fn decode(conns: Vec<Connection>) -> Decoded {
     let mut out = Decoded::default();
     let (http, mut calls) = decode_all_connections(conns);
     out.http = http;
@@ -386,6 +389,7 @@ pub fn decode(conns: Connections) -> Decoded {
     for (call, p) in calls.iter_mut().zip(&placements) {
         call.conversation_id = p.conversation;
         call.turn = p.turn;
+        call.repeated = p.repeated;
     }
 
     // Tool calls, then their results from later requests.
@@ -433,12 +437,12 @@ pub fn decode(conns: Connections) -> Decoded {
         }
     }
 
-    for (i, (call, p)) in calls.iter().zip(&placements).enumerate() {
+    for (i, call) in calls.iter().enumerate() {
         let n = call.call.request_messages.len();
         out.messages.extend((0..=n).map(|k| MessageRow {
             call: i,
             request_index: (k < n).then_some(k),
-            new_in_conversation: k >= p.repeated,
+            new_in_conversation: k >= call.repeated,
         }));
     }
 

@@ -110,12 +110,6 @@ pub struct Connection {
     array_of_batch: HashMap<u32, u32>,
 }
 
-/// All captured TLS chunks grouped into connections; each connection holds
-/// the chunk data it needs.
-pub struct Connections {
-    pub list: Vec<Connection>,
-}
-
 fn column<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Arc<dyn Array>> {
     b.column_by_name(name)
         .ok_or_else(|| DataFusionError::Internal(format!("reconstruct: no column {name}")))
@@ -163,7 +157,7 @@ pub fn connections(
     chunks: Vec<RecordBatch>,
     tls_events: &[RecordBatch],
     net_events: &[RecordBatch],
-) -> Result<Connections> {
+) -> Result<Vec<Connection>> {
     let mut labels = Labels::default();
     let mut facts: HashMap<SslKey, SslFacts> = HashMap::new();
     for b in tls_events {
@@ -338,7 +332,7 @@ pub fn connections(
         c.conn_id = *n;
         *n += 1;
     }
-    Ok(Connections { list })
+    Ok(list)
 }
 
 impl Connection {
