@@ -2,6 +2,7 @@
 import glob
 import json
 import os
+import shutil
 import platform
 import re
 import statistics
@@ -155,3 +156,11 @@ def fmt(x, nd=2):
     if isinstance(x, float):
         return f"{x:,.{nd}f}"
     return f"{x:,}"
+
+
+def remove_work_dir(work: str) -> None:
+    """Deletes the benchmark's scratch directory unless KEEP is set."""
+    if os.environ.get("KEEP"):
+        print(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)

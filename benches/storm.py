@@ -178,10 +178,7 @@ def main():
         r_ = L.median([x["phases"][ph][1] for x in res["mixed"]])
         print(f"mixed phase {ph:7}: bare {b:.2f} s, recorded {r_:.2f} s (x{r_ / b:.2f})")
     shutil.rmtree(files_dir, ignore_errors=True)
-    if not os.environ.get("KEEP"):
-        shutil.rmtree(work, ignore_errors=True)
-    else:
-        print(f"kept {work}")
+    L.remove_work_dir(work)
 
 
 if __name__ == "__main__":

@@ -190,10 +190,7 @@ def main():
               f"{sum(x['exact'] for x in rows)} of {len(rows)} runs | {'yes' if ok else 'no'} |")
     rss = max(x["max_rss_mib"] for rows in summary.values() for x in rows)
     print(f"| recorder peak RSS | - | {rss:.0f} MiB | - |")
-    if not os.environ.get("KEEP"):
-        shutil.rmtree(work, ignore_errors=True)
-    else:
-        print(f"kept {work}")
+    L.remove_work_dir(work)
 
 
 if __name__ == "__main__":

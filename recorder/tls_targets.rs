@@ -636,27 +636,36 @@ mod tests {
         assert!(!contains(b"", b"r"));
     }
 
-    #[test]
-    fn discover_finds_libssl_in_a_python_process() {
-        let Ok(mut child) = std::process::Command::new("python3")
-            .args([
-                "-c",
-                "import ssl, sys; sys.stdout.write('ok\\n'); sys.stdout.flush(); sys.stdin.read()",
-            ])
+    /// Starts a program that prints "ok\n" once its libraries are loaded and
+    /// then waits on stdin; None when the program cannot be started.
+    fn spawn_ready(program: &str, args: &[&str]) -> Option<std::process::Child> {
+        use std::io::Read;
+        let mut child = std::process::Command::new(program)
+            .args(args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
-        else {
-            return;
-        };
+            .ok()?;
         let mut line = [0u8; 3];
-        use std::io::Read;
         child
             .stdout
-            .as_mut()
-            .unwrap()
+            .as_mut()?
             .read_exact(&mut line)
-            .unwrap();
+            .expect("the child says it is ready");
+        Some(child)
+    }
+
+    #[test]
+    fn discover_finds_libssl_in_a_python_process() {
+        let Some(mut child) = spawn_ready(
+            "python3",
+            &[
+                "-c",
+                "import ssl, sys; sys.stdout.write('ok\\n'); sys.stdout.flush(); sys.stdin.read()",
+            ],
+        ) else {
+            return;
+        };
         let mut scanner = TlsScanner::new();
         let d = scanner.discover(child.id()).unwrap();
         let again = scanner.discover(child.id()).unwrap();
@@ -679,25 +688,15 @@ mod tests {
         if !Path::new("/usr/bin/node").exists() {
             return;
         }
-        let Ok(mut child) = std::process::Command::new("/usr/bin/node")
-            .args([
+        let Some(mut child) = spawn_ready(
+            "/usr/bin/node",
+            &[
                 "-e",
                 "process.stdout.write('ok\\n'); process.stdin.resume()",
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-        else {
+            ],
+        ) else {
             return;
         };
-        let mut line = [0u8; 3];
-        use std::io::Read;
-        child
-            .stdout
-            .as_mut()
-            .unwrap()
-            .read_exact(&mut line)
-            .unwrap();
         let d = TlsScanner::new().discover(child.id()).unwrap();
         drop(child.stdin.take());
         let _ = child.kill();
