@@ -91,6 +91,10 @@ pub struct LlmCall {
     pub error: Option<String>,
     /// The response did not reach its terminal event / did not parse fully.
     pub partial: bool,
+    /// A stream's explicit end (`message_stop`, `[DONE]`, a final
+    /// `response.*` status or an error event) was received; Gemini streams
+    /// have none.
+    pub ended: bool,
     /// Response events that could not be parsed as JSON.
     pub bad_events: usize,
 }
@@ -115,6 +119,7 @@ impl LlmCall {
             previous_response_id: None,
             error: None,
             partial: false,
+            ended: false,
             bad_events: 0,
         }
     }
@@ -902,6 +907,7 @@ fn anthropic_stream(call: &mut LlmCall, events: &[SseEvent]) {
         }
     }
     call.partial = !done || events.last().map(|e| e.incomplete).unwrap_or(true);
+    call.ended = !call.partial;
 }
 
 // ---------- OpenAI Chat Completions ----------
@@ -1023,6 +1029,7 @@ fn chat_stream(call: &mut LlmCall, events: &[SseEvent]) {
     // Some gateways omit [DONE]; a complete finish_reason/error chunk ends it too.
     let last_complete = events.last().map(|e| !e.incomplete).unwrap_or(false);
     call.partial = !(done || ((finished || call.error.is_some()) && last_complete));
+    call.ended = done;
 }
 
 // ---------- OpenAI Responses ----------
@@ -1207,6 +1214,7 @@ fn responses_stream(call: &mut LlmCall, events: &[SseEvent]) {
         }
     }
     call.partial = !done;
+    call.ended = done;
 }
 
 // ---------- Gemini ----------

@@ -38,40 +38,14 @@ pub fn exchange_llm_call(ex: &Exchange) -> Option<LlmCall> {
     let mut call =
         llm::decode_call_with_host(host.as_deref(), path, req.content(), ctype.as_deref(), body)?;
     // A JSON body that parsed is whole; a stream needs its end marker.
-    let cut_stream = cut && call.streaming && !has_end_marker(body);
+    let cut_stream = cut && call.streaming && !call.ended;
     if lost || cut_stream || req.truncated || req.gap || req.decode_error {
         call.partial = true;
     }
     Some(call)
 }
 
-/// Whether one of the last complete SSE events is an explicit end of stream
-/// (`[DONE]`, `message_stop`, a final `response.*` status). Gemini streams
-/// have none, so a cut Gemini stream stays partial.
-fn has_end_marker(body: &[u8]) -> bool {
-    const ENDS: &[&str] = &[
-        "message_stop",
-        "response.completed",
-        "response.incomplete",
-        "response.failed",
-    ];
-    sse::parse_all(body)
-        .iter()
-        .rev()
-        .filter(|e| !e.incomplete)
-        .take(3)
-        .any(|e| {
-            let data = e.data.trim();
-            data == "[DONE]"
-                || e.event.as_deref().is_some_and(|n| ENDS.contains(&n))
-                || serde_json::from_str::<serde_json::Value>(data)
-                    .ok()
-                    .and_then(|v| v.get("type")?.as_str().map(|t| ENDS.contains(&t)))
-                    .unwrap_or(false)
-        })
-}
-
-/// One fuzz iteration over every decoder (for a later `cargo fuzz` target):
+/// One fuzz iteration over every decoder (the `all` target in fuzz/):
 /// the first bytes choose split points and gap sizes, the rest is the input.
 #[doc(hidden)]
 pub fn fuzz_one(data: &[u8]) {
