@@ -118,6 +118,11 @@ enum tls_func {
 	TF_SSL_READ = 2,
 	TF_SSL_WRITE_EX = 3,
 	TF_SSL_READ_EX = 4,
+	/* OpenSSL's implementation shared by SSL_write and SSL_write_ex (and the
+	 * read pair), probed instead of them when they start with an
+	 * instruction the kernel would single-step. Arguments as the _ex form. */
+	TF_SSL_WRITE_INTERNAL = 5,
+	TF_SSL_READ_INTERNAL = 6,
 };
 
 /* One record per chunk of at most TLS_CHUNK_CAP plaintext bytes. A call of

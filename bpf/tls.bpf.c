@@ -49,12 +49,11 @@ struct call_args {
 	__u64 ssl;
 	__u64 buf;
 	__u64 num;
-	__u64 outp;             /* size_t * of the _ex variants */
-	__u64 prev_ssl;         /* thread's cur_ssl before this call */
-	__u64 prev_ex_ssl;
-	__u64 prev_ex_sp;
+	__u64 outp;             /* size_t * of the _ex and internal forms */
+	__u64 prev_ssl;         /* thread's cur_ssl/cur_sp before this call */
+	__u64 prev_sp;
 	__u32 func;             /* enum tls_func */
-	__u32 _pad;
+	__u32 prev_func;
 };
 
 struct {
@@ -68,11 +67,12 @@ struct {
  * syscalls the thread makes around its SSL calls. */
 struct tls_thread {
 	__u64 cur_ssl;          /* innermost data call in progress, 0 if none */
-	__u64 ex_ssl;           /* SSL_*_ex in progress (see nesting guard) */
-	__u64 ex_sp;
+	__u64 cur_sp;           /* its stack pointer at entry (nesting guard) */
 	__u64 pending_write_ssl;/* SSL_write returned, next write syscall is its flush */
 	__u32 tgid;             /* a reused tid must not inherit this state */
 	__s32 last_read_fd;     /* last read-type syscall outside SSL calls, -1 none */
+	__u32 cur_func;         /* enum tls_func of cur_ssl's call */
+	__u32 _pad;
 };
 
 struct {
@@ -221,14 +221,15 @@ static __always_inline struct tls_thread *thread_state(__u32 tid, __u32 tgid)
 
 /* ------------------------------------------------------------ data calls */
 
-static __always_inline int is_ex(__u32 func)
+/* The byte count comes back through a size_t * argument, not the return. */
+static __always_inline int has_out_param(__u32 func)
 {
-	return func == TF_SSL_WRITE_EX || func == TF_SSL_READ_EX;
+	return func != TF_SSL_WRITE && func != TF_SSL_READ;
 }
 
 static __always_inline int is_read(__u32 func)
 {
-	return func == TF_SSL_READ || func == TF_SSL_READ_EX;
+	return func == TF_SSL_READ || func == TF_SSL_READ_EX || func == TF_SSL_READ_INTERNAL;
 }
 
 static __always_inline int data_entry(struct pt_regs *ctx, __u32 func, __u64 ssl,
@@ -244,9 +245,12 @@ static __always_inline int data_entry(struct pt_regs *ctx, __u32 func, __u64 ssl
 		return 0;
 	__u64 sp = PT_REGS_SP(ctx);
 
-	/* LibreSSL implements SSL_write_ex on top of SSL_write: the inner call
-	 * on the same SSL would capture the bytes twice. */
-	if (!is_ex(func) && th->ex_ssl == ssl && sp < th->ex_sp)
+	/* A call nested in one of the same direction on the same SSL carries
+	 * the same bytes (LibreSSL's SSL_write_ex calls SSL_write; a public
+	 * function probed at entry may reach a probed internal one): keep the
+	 * outer one. The other direction is real data: node's handshake-done
+	 * callback, run inside SSL_read, sends the queued request. */
+	if (th->cur_ssl == ssl && is_read(th->cur_func) == is_read(func) && sp < th->cur_sp)
 		return 0;
 
 	struct call_key key = { .sp = sp, .tid = tid };
@@ -257,18 +261,16 @@ static __always_inline int data_entry(struct pt_regs *ctx, __u32 func, __u64 ssl
 	a.outp = outp;
 	a.func = func;
 	a.prev_ssl = th->cur_ssl;
-	a.prev_ex_ssl = th->ex_ssl;
-	a.prev_ex_sp = th->ex_sp;
+	a.prev_sp = th->cur_sp;
+	a.prev_func = th->cur_func;
 	if (bpf_map_update_elem(&tls_calls, &key, &a, BPF_ANY)) {
 		count_stat(STAT_INFLIGHT_FULL, 1);
 		return 0;
 	}
 	th->cur_ssl = ssl;
+	th->cur_sp = sp;
+	th->cur_func = func;
 	th->pending_write_ssl = 0;
-	if (is_ex(func)) {
-		th->ex_ssl = ssl;
-		th->ex_sp = sp;
-	}
 	return 0;
 }
 
@@ -373,17 +375,15 @@ static __always_inline int data_return(struct pt_regs *ctx, long ret)
 	struct tls_thread *th = bpf_map_lookup_elem(&tls_threads, &tid);
 	if (th) {
 		th->cur_ssl = a.prev_ssl;
-		if (is_ex(a.func)) {
-			th->ex_ssl = a.prev_ex_ssl;
-			th->ex_sp = a.prev_ex_sp;
-		}
+		th->cur_sp = a.prev_sp;
+		th->cur_func = a.prev_func;
 	}
 
-	/* Bytes transferred: >0 return for SSL_read/SSL_write, 1 plus the
-	 * out-parameter for the _ex variants. */
+	/* Bytes transferred: the return for SSL_read/SSL_write; otherwise a
+	 * positive return (1) and the out-parameter. */
 	__u64 len = 0;
-	if (is_ex(a.func)) {
-		if (ret != 1 || !a.outp)
+	if (has_out_param(a.func)) {
+		if (ret <= 0 || !a.outp)
 			return 0;
 		if (bpf_probe_read_user(&len, sizeof(len), (void *)a.outp)) {
 			count_stat(STAT_READ_FAIL, 1);
@@ -440,22 +440,10 @@ int BPF_KPROBE(uprobe_SSL_write, void *ssl, const void *buf, int num)
 	return data_entry(ctx, TF_SSL_WRITE, (__u64)ssl, (__u64)buf, num > 0 ? num : 0, 0);
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(uretprobe_SSL_write, int ret)
-{
-	return data_return(ctx, ret);
-}
-
 SEC("uprobe")
 int BPF_KPROBE(uprobe_SSL_read, void *ssl, void *buf, int num)
 {
 	return data_entry(ctx, TF_SSL_READ, (__u64)ssl, (__u64)buf, num > 0 ? num : 0, 0);
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(uretprobe_SSL_read, int ret)
-{
-	return data_return(ctx, ret);
 }
 
 SEC("uprobe")
@@ -464,20 +452,28 @@ int BPF_KPROBE(uprobe_SSL_write_ex, void *ssl, const void *buf, __u64 num, __u64
 	return data_entry(ctx, TF_SSL_WRITE_EX, (__u64)ssl, (__u64)buf, num, (__u64)written);
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(uretprobe_SSL_write_ex, int ret)
-{
-	return data_return(ctx, ret);
-}
-
 SEC("uprobe")
 int BPF_KPROBE(uprobe_SSL_read_ex, void *ssl, void *buf, __u64 num, __u64 *readbytes)
 {
 	return data_entry(ctx, TF_SSL_READ_EX, (__u64)ssl, (__u64)buf, num, (__u64)readbytes);
 }
 
+SEC("uprobe")
+int BPF_KPROBE(uprobe_ssl_write_internal, void *ssl, const void *buf, __u64 num, __u64 *written)
+{
+	return data_entry(ctx, TF_SSL_WRITE_INTERNAL, (__u64)ssl, (__u64)buf, num, (__u64)written);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(uprobe_ssl_read_internal, void *ssl, void *buf, __u64 num, __u64 *readbytes)
+{
+	return data_entry(ctx, TF_SSL_READ_INTERNAL, (__u64)ssl, (__u64)buf, num, (__u64)readbytes);
+}
+
+/* One return program for every data function: what to do is in the
+ * arguments saved at entry. */
 SEC("uretprobe")
-int BPF_KRETPROBE(uretprobe_SSL_read_ex, int ret)
+int BPF_KRETPROBE(uretprobe_ssl_data, int ret)
 {
 	return data_return(ctx, ret);
 }

@@ -4,6 +4,7 @@
 
 mod bpf;
 mod events;
+mod probe_sites;
 mod procfs;
 mod redact;
 mod tls;
@@ -601,7 +602,7 @@ fn writer_loop(
     }
     let closing = closing.unwrap_or_else(|| Box::new(Manifest::new(String::new())));
     {
-        let m = writer.manifest_mut();
+        let mut m = writer.manifest();
         m.drops = closing.drops.clone();
         m.targets.command_exit_code = closing.targets.command_exit_code;
         m.notes.extend(closing.notes.iter().cloned());

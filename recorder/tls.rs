@@ -74,27 +74,22 @@ pub fn load<'obj>(
     open.load().map_err(|e| anyhow!(explain_load_error(&e)))
 }
 
-/// Which program pair serves each hooked function.
-fn programs<'a>(
-    skel: &'a TlsSkel,
-    func: &str,
-) -> Option<(
-    &'a libbpf_rs::ProgramMut<'a>,
-    Option<&'a libbpf_rs::ProgramMut<'a>>,
-)> {
+/// The entry program for each hooked function, and whether the shared
+/// return program goes with it (data functions).
+fn programs<'a>(skel: &'a TlsSkel, func: &str) -> Option<(&'a libbpf_rs::ProgramMut<'a>, bool)> {
     let p = &skel.progs;
     Some(match func {
-        "SSL_write" => (&p.uprobe_SSL_write, Some(&p.uretprobe_SSL_write)),
-        "SSL_read" => (&p.uprobe_SSL_read, Some(&p.uretprobe_SSL_read)),
-        "SSL_write_ex" => (&p.uprobe_SSL_write_ex, Some(&p.uretprobe_SSL_write_ex)),
-        "SSL_read_ex" => (&p.uprobe_SSL_read_ex, Some(&p.uretprobe_SSL_read_ex)),
-        "SSL_set_fd" => (&p.uprobe_SSL_set_fd, None),
-        "SSL_set_rfd" => (&p.uprobe_SSL_set_rfd, None),
-        "SSL_set_wfd" => (&p.uprobe_SSL_set_wfd, None),
-        "SSL_ctrl" => (&p.uprobe_SSL_ctrl, None),
-        "SSL_set_tlsext_host_name" => (&p.uprobe_SSL_set_tlsext_host_name, None),
-        "SSL_shutdown" => (&p.uprobe_SSL_shutdown, None),
-        "SSL_free" => (&p.uprobe_SSL_free, None),
+        "SSL_write" => (&p.uprobe_SSL_write, true),
+        "SSL_read" => (&p.uprobe_SSL_read, true),
+        "SSL_write_ex" => (&p.uprobe_SSL_write_ex, true),
+        "SSL_read_ex" => (&p.uprobe_SSL_read_ex, true),
+        "SSL_set_fd" => (&p.uprobe_SSL_set_fd, false),
+        "SSL_set_rfd" => (&p.uprobe_SSL_set_rfd, false),
+        "SSL_set_wfd" => (&p.uprobe_SSL_set_wfd, false),
+        "SSL_ctrl" => (&p.uprobe_SSL_ctrl, false),
+        "SSL_set_tlsext_host_name" => (&p.uprobe_SSL_set_tlsext_host_name, false),
+        "SSL_shutdown" => (&p.uprobe_SSL_shutdown, false),
+        "SSL_free" => (&p.uprobe_SSL_free, false),
         _ => return None,
     })
 }
@@ -169,32 +164,49 @@ impl TlsHooks {
         let mut links = Vec::new();
         let mut funcs = Vec::new();
         let mut errors = Vec::new();
-        for sym in &target.tls.symbols {
-            let Some((entry, ret)) = programs(skel, sym.name) else {
-                continue;
-            };
-            let attach = |prog: &libbpf_rs::ProgramMut, retprobe: bool| {
-                prog.attach_uprobe_with_opts(
-                    -1,
-                    &target.path,
-                    sym.offset as usize,
-                    UprobeOpts {
-                        retprobe,
-                        ..Default::default()
-                    },
-                )
-            };
-            let result = attach(entry, false).and_then(|l| {
-                links.push(l);
-                match ret {
-                    Some(r) => attach(r, true).map(|l| links.push(l)),
-                    None => Ok(()),
+        let mut attach =
+            |name: String, entry: &libbpf_rs::ProgramMut, with_return: bool, probe: u64| {
+                let attach_one = |prog: &libbpf_rs::ProgramMut, retprobe: bool| {
+                    prog.attach_uprobe_with_opts(
+                        -1,
+                        &target.path,
+                        probe as usize,
+                        UprobeOpts {
+                            retprobe,
+                            ..Default::default()
+                        },
+                    )
+                };
+                let result = attach_one(entry, false).and_then(|l| {
+                    links.push(l);
+                    if with_return {
+                        links.push(attach_one(&skel.progs.uretprobe_ssl_data, true)?);
+                    }
+                    Ok(())
+                });
+                match result {
+                    Ok(()) => funcs.push(name),
+                    Err(e) => errors.push(format!("{name}: {e}")),
                 }
-            });
-            match result {
-                Ok(()) => funcs.push(sym.name),
-                Err(e) => errors.push(format!("{}: {e}", sym.name)),
+            };
+        let tls = &target.tls;
+        for sym in &tls.symbols {
+            if tls.covered_by_shared(sym.name) {
+                continue;
             }
+            if let Some((entry, with_return)) = programs(skel, sym.name) {
+                attach(sym.name.to_string(), entry, with_return, sym.probe);
+            }
+        }
+        for shared in &tls.shared {
+            let (prog, internal) = if shared.write {
+                (&skel.progs.uprobe_ssl_write_internal, "ssl_write_internal")
+            } else {
+                (&skel.progs.uprobe_ssl_read_internal, "ssl_read_internal")
+            };
+            let [plain, ex] = shared.covers();
+            let name = format!("{plain}+{ex} via {internal}@{:#x}", shared.entry);
+            attach(name, prog, true, shared.probe);
         }
         let kind = if target.kind == TargetKind::Executable {
             "executable"
@@ -306,6 +318,8 @@ fn func_name(f: u32) -> (&'static str, u8) {
         2 => ("SSL_read", DIR_READ),
         3 => ("SSL_write_ex", DIR_WRITE),
         4 => ("SSL_read_ex", DIR_READ),
+        5 => ("ssl_write_internal", DIR_WRITE),
+        6 => ("ssl_read_internal", DIR_READ),
         _ => ("unknown", DIR_READ),
     }
 }

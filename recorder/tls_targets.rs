@@ -23,8 +23,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use object::{
-    Object, ObjectSection, ObjectSegment, ObjectSymbol, ReadCache, SectionKind, SymbolKind,
+    Architecture, Object, ObjectSection, ObjectSegment, ObjectSymbol, ReadCache, ReadRef,
+    SectionKind, SegmentFlags, SymbolKind,
 };
+
+use super::probe_sites::{probe_point, shared_impl, PublicPair, CODE_WINDOW};
 
 /// OpenSSL-API functions the TLS BPF programs hook, in the order the
 /// recorder attaches them. `SSL_set_tlsext_host_name` exists as a function in
@@ -53,11 +56,35 @@ pub struct FileId {
     pub ino: u64,
 }
 
-/// One exported function and its file offset (what a uprobe attaches to).
+/// One exported function and its file offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SslSymbol {
     pub name: &'static str,
     pub offset: u64,
+    /// Where its uprobe attaches: the entry, or past a leading `endbr64`
+    /// (see [`super::probe_sites`]).
+    pub probe: u64,
+}
+
+/// OpenSSL's internal function behind a public read or write pair, probed in
+/// their place (see [`super::probe_sites`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SharedImpl {
+    pub write: bool,
+    /// File offset of its entry, and where the probe attaches.
+    pub entry: u64,
+    pub probe: u64,
+}
+
+impl SharedImpl {
+    /// The public functions whose calls it sees.
+    pub fn covers(&self) -> [&'static str; 2] {
+        if self.write {
+            ["SSL_write", "SSL_write_ex"]
+        } else {
+            ["SSL_read", "SSL_read_ex"]
+        }
+    }
 }
 
 /// What one ELF file offers.
@@ -67,11 +94,18 @@ pub struct ElfTls {
     pub symbols: Vec<SslSymbol>,
     /// A Go binary (has Go build info): its TLS is crypto/tls.
     pub go: bool,
+    /// Internal functions probed instead of public data functions.
+    pub shared: Vec<SharedImpl>,
 }
 
 impl ElfTls {
     pub fn has(&self, name: &str) -> bool {
         self.symbols.iter().any(|s| s.name == name)
+    }
+
+    /// The function's calls are seen through a [`SharedImpl`] probe.
+    pub fn covered_by_shared(&self, name: &str) -> bool {
+        self.shared.iter().any(|s| s.covers().contains(&name))
     }
 
     #[cfg(test)]
@@ -131,12 +165,68 @@ pub fn inspect_elf(path: &Path) -> io::Result<ElfTls> {
             out.symbols.push(SslSymbol {
                 name: known,
                 offset,
+                probe: offset,
             });
         }
     }
     out.symbols
         .sort_by_key(|s| SSL_FUNCTIONS.iter().position(|&f| f == s.name));
+    if elf.architecture() == Architecture::X86_64 {
+        place_x86_probes(&mut out, &elf, &cache);
+    }
     Ok(out)
+}
+
+/// Moves probes where the kernel need not single-step (see
+/// [`super::probe_sites`]).
+fn place_x86_probes<'d>(
+    out: &mut ElfTls,
+    elf: &object::File<'d, &'d ReadCache<File>>,
+    cache: &'d ReadCache<File>,
+) {
+    let text: Vec<std::ops::Range<u64>> = elf
+        .segments()
+        .filter(|s| matches!(s.flags(), SegmentFlags::Elf { p_flags } if p_flags & object::elf::PF_X != 0))
+        .map(|s| {
+            let (off, size) = s.file_range();
+            off..off + size
+        })
+        .collect();
+    let file_len = cache.len().unwrap_or(0);
+    let code = |off: u64| {
+        let len = file_len.saturating_sub(off).min(CODE_WINDOW as u64);
+        cache.read_bytes_at(off, len).ok()
+    };
+    for sym in &mut out.symbols {
+        if let Some(c) = code(sym.offset) {
+            sym.probe = probe_point(c, sym.offset).0;
+        }
+    }
+    let offset = |name| {
+        out.symbols
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.offset)
+    };
+    let mut shared = Vec::new();
+    for (write, ex, plain) in [
+        (true, "SSL_write_ex", "SSL_write"),
+        (false, "SSL_read_ex", "SSL_read"),
+    ] {
+        let Some(ex) = offset(ex) else { continue };
+        let pair = PublicPair {
+            ex,
+            plain: offset(plain),
+        };
+        if let Some((entry, probe)) = shared_impl(&pair, &text, code) {
+            shared.push(SharedImpl {
+                write,
+                entry,
+                probe,
+            });
+        }
+    }
+    out.shared = shared;
 }
 
 /// TLS implementations we can recognise but not hook with the OpenSSL probes.
@@ -565,6 +655,20 @@ mod tests {
                 "{s:?}"
             );
         }
+        // Debian's OpenSSL 3 starts both data pairs with `sub $n,%rsp`, which
+        // the kernel single-steps: each pair is probed at the internal
+        // function it forwards to.
+        assert_eq!(t.shared.len(), 2, "{:?}", t.shared);
+        for shared in &t.shared {
+            assert!(t.symbols.iter().all(|s| s.offset != shared.entry));
+            assert!(exec
+                .iter()
+                .any(|&(o, n)| shared.entry >= o && shared.entry < o + n));
+            for name in shared.covers() {
+                assert!(t.covered_by_shared(name));
+            }
+        }
+        assert!(!t.covered_by_shared("SSL_ctrl"));
     }
 
     #[test]
@@ -580,6 +684,9 @@ mod tests {
         );
         assert!(t.hookable());
         assert!(t.has("SSL_read_ex") && t.has("SSL_set_fd"));
+        // Its functions start with `push %rbp`, which the kernel emulates.
+        assert!(t.shared.is_empty());
+        assert!(t.symbols.iter().all(|s| s.probe == s.offset));
     }
 
     #[test]

@@ -1,23 +1,27 @@
 //! Writing a capture: one open segment per table, sealed on size/age policy
 //! and on close. Every batch goes both to the Parquet writer and to an Arrow
-//! IPC journal that is handed to the OS on `flush` and fsynced in the
-//! background, so a killed recorder loses at most the time since the last
-//! flush, even while the disk is slow to sync, and `recover` can seal what
-//! the journal holds.
+//! IPC journal that is handed to the OS on `flush`, so a killed recorder
+//! loses at most the time since the last flush and `recover` can seal what
+//! the journal holds. The slow disk work (journal fsyncs, and finishing a
+//! sealed segment: footer, fsync, rename, hash, manifest) runs on a
+//! background thread: on a busy disk an fsync takes seconds, and rows must
+//! keep reaching the OS meanwhile.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use datafusion::arrow::array::{Array, UInt64Array};
 use datafusion::arrow::ipc::reader::StreamReader;
-use datafusion::arrow::ipc::writer::StreamWriter;
+use datafusion::arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
+use datafusion::arrow::ipc::CompressionType;
 use datafusion::arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -63,69 +67,179 @@ struct OpenSegment {
 
 pub struct CaptureWriter {
     dir: PathBuf,
-    manifest: Manifest,
+    /// Shared with the background thread, which appends sealed segments.
+    manifest: Arc<Mutex<Manifest>>,
     policy: SealPolicy,
     open: BTreeMap<&'static str, OpenSegment>,
     next_seq: u64,
-    syncer: JournalSyncer,
+    background: Background,
 }
 
-/// Journal fsyncs on their own thread. On a busy disk an fsync can take
-/// seconds; meanwhile the writer keeps handing rows to the OS, which is all
-/// a killed recorder needs (the fsync is for power loss).
-struct JournalSyncer {
-    tx: Option<SyncSender<Vec<File>>>,
+/// A segment whose writing is over, to be finished in the background.
+struct SealJob {
+    table: &'static str,
+    seq: u64,
+    parquet: ArrowWriter<File>,
+    partial_path: PathBuf,
+    journal_path: PathBuf,
+    rows: u64,
+    first_ts: Option<u64>,
+    last_ts: Option<u64>,
+}
+
+enum Job {
+    /// fsync these journals (for power loss: a killed process only needs
+    /// the bytes handed to the OS, which `flush` does).
+    SyncJournals(Vec<File>),
+    Seal(Box<SealJob>),
+}
+
+/// One thread doing [`Job`]s in order, so segments join the hash chain in
+/// the order they were sealed.
+struct Background {
+    tx: Option<Sender<Job>>,
     thread: Option<JoinHandle<()>>,
+    /// A journal sync is queued: a later request would sync the same files.
+    sync_queued: Arc<AtomicBool>,
     error: Arc<Mutex<Option<String>>>,
 }
 
-impl JournalSyncer {
-    fn start() -> Result<JournalSyncer> {
-        // One request waiting at most: it covers every later write too.
-        let (tx, rx) = sync_channel::<Vec<File>>(1);
+impl Background {
+    fn start(dir: PathBuf, manifest: Arc<Mutex<Manifest>>) -> Result<Background> {
+        let (tx, rx) = channel::<Job>();
         let error = Arc::new(Mutex::new(None));
-        let seen = error.clone();
+        let sync_queued = Arc::new(AtomicBool::new(false));
+        let (seen, queued) = (error.clone(), sync_queued.clone());
         let thread = std::thread::Builder::new()
-            .name("journal-sync".into())
+            .name("capture-disk".into())
             .spawn(move || {
-                for files in rx {
-                    for f in files {
-                        if let Err(e) = f.sync_data() {
-                            if let Ok(mut slot) = seen.lock() {
-                                slot.get_or_insert(e.to_string());
-                            }
+                for job in rx {
+                    let result = match job {
+                        Job::SyncJournals(files) => {
+                            queued.store(false, Ordering::Relaxed);
+                            files
+                                .iter()
+                                .try_for_each(File::sync_data)
+                                .context("syncing a journal")
+                        }
+                        Job::Seal(job) => finish_seal(*job, &dir, &manifest),
+                    };
+                    if let Err(e) = result {
+                        if let Ok(mut slot) = seen.lock() {
+                            slot.get_or_insert(format!("{e:#}"));
                         }
                     }
                 }
             })
-            .context("starting the journal sync thread")?;
-        Ok(JournalSyncer {
+            .context("starting the capture disk thread")?;
+        Ok(Background {
             tx: Some(tx),
             thread: Some(thread),
+            sync_queued,
             error,
         })
     }
 
-    /// Asks for these journals to be synced, unless a request is already
-    /// waiting (it syncs the same files' newer bytes as well).
-    fn request(&self, files: Vec<File>) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.try_send(files);
+    fn sync_journals(&self, files: Vec<File>) {
+        if !self.sync_queued.swap(true, Ordering::Relaxed) {
+            self.send(Job::SyncJournals(files));
         }
     }
 
-    /// The first failed sync since the last call, if any.
+    fn send(&self, job: Job) {
+        if let Some(tx) = &self.tx {
+            // The thread only stops when `finish` drops the sender.
+            let _ = tx.send(job);
+        }
+    }
+
+    /// The first failure since the last call, if any.
     fn take_error(&self) -> Option<String> {
         self.error.lock().ok().and_then(|mut e| e.take())
     }
 
-    /// Waits for the syncs already requested.
+    /// Waits for every job sent so far.
     fn finish(&mut self) {
         self.tx = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
+}
+
+/// Footer, fsync, rename to the final name, then the manifest entry; the
+/// journal goes last, so a crash at any point leaves it to recover from.
+fn finish_seal(job: SealJob, dir: &Path, manifest: &Mutex<Manifest>) -> Result<()> {
+    let SealJob {
+        table,
+        seq,
+        parquet,
+        partial_path,
+        journal_path,
+        rows,
+        first_ts,
+        last_ts,
+    } = job;
+    parquet
+        .close()
+        .with_context(|| format!("finishing segment {}", partial_path.display()))?;
+    let final_path = dir.join(table).join(segment_file_name(seq, SEGMENT_EXT));
+    File::open(&partial_path)?.sync_all()?;
+    std::fs::rename(&partial_path, &final_path)?;
+    let sealed = SealedSegment {
+        table,
+        seq,
+        path: &final_path,
+        rows,
+        first_ts,
+        last_ts,
+        recovered: false,
+    };
+    record_sealed(&mut lock(manifest), dir, &sealed)?;
+    std::fs::remove_file(&journal_path)
+        .with_context(|| format!("removing journal {}", journal_path.display()))
+}
+
+struct SealedSegment<'a> {
+    table: &'a str,
+    seq: u64,
+    path: &'a Path,
+    rows: u64,
+    first_ts: Option<u64>,
+    last_ts: Option<u64>,
+    recovered: bool,
+}
+
+/// Appends a sealed segment to the manifest and its hash chain, and stores it.
+fn record_sealed(manifest: &mut Manifest, dir: &Path, seg: &SealedSegment) -> Result<()> {
+    let (sha256, bytes) = sha256_file(seg.path)?;
+    let file = format!(
+        "{}/{}",
+        seg.table,
+        seg.path.file_name().expect("file name").to_string_lossy()
+    );
+    let chain = chain_next(
+        &manifest.chain_head(),
+        seg.seq,
+        seg.table,
+        &file,
+        seg.rows,
+        &sha256,
+    );
+    manifest.segments.push(SegmentInfo {
+        seq: seg.seq,
+        table: seg.table.to_string(),
+        file,
+        rows: seg.rows,
+        bytes,
+        sha256,
+        chain,
+        first_ts_ns: seg.first_ts,
+        last_ts_ns: seg.last_ts,
+        recovered: seg.recovered,
+    });
+    *manifest.rows.entry(seg.table.to_string()).or_default() += seg.rows;
+    manifest.store(dir)
 }
 
 fn writer_properties(table: &Table) -> WriterProperties {
@@ -183,13 +297,14 @@ impl CaptureWriter {
             .map(|s| s.seq + 1)
             .max()
             .unwrap_or(1);
+        let manifest = Arc::new(Mutex::new(manifest));
         Ok(CaptureWriter {
+            background: Background::start(dir.to_path_buf(), manifest.clone())?,
             dir: dir.to_path_buf(),
             manifest,
             policy,
             open: BTreeMap::new(),
             next_seq,
-            syncer: JournalSyncer::start()?,
         })
     }
 
@@ -197,12 +312,9 @@ impl CaptureWriter {
         &self.dir
     }
 
-    pub fn manifest(&self) -> &Manifest {
-        &self.manifest
-    }
-
-    pub fn manifest_mut(&mut self) -> &mut Manifest {
-        &mut self.manifest
+    /// The manifest, locked (segments sealing in the background wait).
+    pub fn manifest(&self) -> MutexGuard<'_, Manifest> {
+        lock(&self.manifest)
     }
 
     fn open_segment(&mut self, table: &'static Table) -> Result<OpenSegment> {
@@ -218,9 +330,17 @@ impl CaptureWriter {
             Some(writer_properties(table)),
         )
         .with_context(|| format!("starting Parquet segment {}", partial_path.display()))?;
-        let journal =
-            StreamWriter::try_new(BufWriter::new(create_private_file(&journal_path)?), &schema)
-                .with_context(|| format!("starting journal {}", journal_path.display()))?;
+        // LZ4 buffers: captured payloads shrink several-fold, and copying
+        // fewer bytes into the page cache is cheaper than compressing them.
+        let journal_options = IpcWriteOptions::default()
+            .try_with_compression(Some(CompressionType::LZ4_FRAME))
+            .context("journal compression")?;
+        let journal = StreamWriter::try_new_with_options(
+            BufWriter::new(create_private_file(&journal_path)?),
+            &schema,
+            journal_options,
+        )
+        .with_context(|| format!("starting journal {}", journal_path.display()))?;
         Ok(OpenSegment {
             seq,
             parquet,
@@ -272,8 +392,8 @@ impl CaptureWriter {
     /// fsync requested in the background) and seals segments that reached
     /// the size or age limit. Call about once a second.
     pub fn flush(&mut self) -> Result<()> {
-        if let Some(e) = self.syncer.take_error() {
-            anyhow::bail!("syncing a journal failed: {e}");
+        if let Some(e) = self.background.take_error() {
+            anyhow::bail!("{e}");
         }
         let mut to_seal = Vec::new();
         let mut to_sync = Vec::new();
@@ -295,17 +415,18 @@ impl CaptureWriter {
             }
         }
         if !to_sync.is_empty() {
-            self.syncer.request(to_sync);
+            self.background.sync_journals(to_sync);
         }
         for name in to_seal {
-            self.seal(name)?;
+            self.seal(name);
         }
         Ok(())
     }
 
-    fn seal(&mut self, table: &'static str) -> Result<()> {
+    /// Hands a segment to the background thread to be finished.
+    fn seal(&mut self, table: &'static str) {
         let Some(seg) = self.open.remove(table) else {
-            return Ok(());
+            return;
         };
         let OpenSegment {
             seq,
@@ -318,95 +439,62 @@ impl CaptureWriter {
             last_ts,
             ..
         } = seg;
-        parquet
-            .close()
-            .with_context(|| format!("finishing segment {}", partial_path.display()))?;
+        // Flushes the journal's buffer; it stays on disk until the seal is done.
         drop(journal);
-        let final_path = self
-            .dir
-            .join(table)
-            .join(segment_file_name(seq, SEGMENT_EXT));
-        File::open(&partial_path)?.sync_all()?;
-        std::fs::rename(&partial_path, &final_path)?;
-        self.record_sealed(table, seq, &final_path, rows, first_ts, last_ts, false)?;
-        std::fs::remove_file(&journal_path)
-            .with_context(|| format!("removing journal {}", journal_path.display()))?;
-        Ok(())
+        self.background.send(Job::Seal(Box::new(SealJob {
+            table,
+            seq,
+            parquet,
+            partial_path,
+            journal_path,
+            rows,
+            first_ts,
+            last_ts,
+        })));
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn record_sealed(
-        &mut self,
-        table: &str,
-        seq: u64,
-        path: &Path,
-        rows: u64,
-        first_ts: Option<u64>,
-        last_ts: Option<u64>,
-        recovered: bool,
-    ) -> Result<()> {
-        let (sha256, bytes) = sha256_file(path)?;
-        let file = format!(
-            "{table}/{}",
-            path.file_name().expect("file name").to_string_lossy()
-        );
-        let chain = chain_next(
-            &self.manifest.chain_head(),
-            seq,
-            table,
-            &file,
-            rows,
-            &sha256,
-        );
-        self.manifest.segments.push(SegmentInfo {
-            seq,
-            table: table.to_string(),
-            file,
-            rows,
-            bytes,
-            sha256,
-            chain,
-            first_ts_ns: first_ts,
-            last_ts_ns: last_ts,
-            recovered,
-        });
-        *self.manifest.rows.entry(table.to_string()).or_default() += rows;
-        self.manifest.store(&self.dir)
+    /// Seals every open segment and waits for the background work.
+    fn seal_all(&mut self) -> Option<String> {
+        let names: Vec<&'static str> = self.open.keys().copied().collect();
+        for name in names {
+            self.seal(name);
+        }
+        self.background.finish();
+        self.background.take_error()
     }
 
     /// Seals every open segment, marks the capture closed and returns the
     /// final manifest.
     pub fn close(mut self, ended_at_ns: i64) -> Result<Manifest> {
-        let names: Vec<&'static str> = self.open.keys().copied().collect();
-        for name in names {
-            self.seal(name)?;
+        if let Some(e) = self.seal_all() {
+            anyhow::bail!("{e}");
         }
-        self.syncer.finish();
-        self.manifest.state = CaptureState::Closed;
-        self.manifest.ended_at_ns = Some(ended_at_ns);
-        self.manifest.store(&self.dir)?;
-        Ok(self.manifest)
+        let mut m = lock(&self.manifest).clone();
+        m.state = CaptureState::Closed;
+        m.ended_at_ns = Some(ended_at_ns);
+        m.store(&self.dir)?;
+        Ok(m)
     }
 
     /// Best-effort close after a write error (e.g. disk full): seals what can
     /// be sealed, keeps journals of what cannot, and records why.
     pub fn close_after_error(mut self, ended_at_ns: i64, why: &str) -> Manifest {
-        self.manifest
-            .notes
-            .push(format!("recording stopped early: {why}"));
-        let names: Vec<&'static str> = self.open.keys().copied().collect();
-        for name in names {
-            if let Err(e) = self.seal(name) {
-                self.manifest
-                    .notes
-                    .push(format!("could not seal {name}: {e:#}"));
-            }
+        let failed = self.seal_all();
+        let mut m = lock(&self.manifest).clone();
+        m.notes.push(format!("recording stopped early: {why}"));
+        if let Some(e) = failed {
+            m.notes.push(format!("could not seal every segment: {e}"));
         }
-        self.syncer.finish();
-        self.manifest.ended_at_ns = Some(ended_at_ns);
-        let _ = self.manifest.store(&self.dir);
-        self.manifest
+        m.ended_at_ns = Some(ended_at_ns);
+        let _ = m.store(&self.dir);
+        m
     }
+}
+
+/// The manifest lock: a panic while holding it cannot leave it half-updated
+/// (segments are pushed whole), so a poisoned lock is still usable.
+fn lock(m: &Mutex<Manifest>) -> MutexGuard<'_, Manifest> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[derive(Debug, Default)]
@@ -421,7 +509,7 @@ pub struct RecoveryReport {
 /// to its last complete batch, writes a Parquet segment from it, and appends
 /// it to the manifest (and chain) marked `recovered`.
 pub fn recover(dir: &Path) -> Result<RecoveryReport> {
-    let manifest = Manifest::load(dir)?;
+    let mut manifest = Manifest::load(dir)?;
     let mut report = RecoveryReport::default();
     let mut journals: Vec<(u64, &'static Table, PathBuf)> = Vec::new();
     for table in schema::TABLES {
@@ -444,16 +532,8 @@ pub fn recover(dir: &Path) -> Result<RecoveryReport> {
         }
     }
     journals.sort_by_key(|j| j.0);
-    let mut w = CaptureWriter {
-        dir: dir.to_path_buf(),
-        next_seq: 0,
-        policy: SealPolicy::default(),
-        open: BTreeMap::new(),
-        manifest,
-        syncer: JournalSyncer::start()?,
-    };
     for (seq, table, journal_path) in journals {
-        let already = w.manifest.segments.iter().any(|s| s.seq == seq);
+        let already = manifest.segments.iter().any(|s| s.seq == seq);
         if already {
             // Sealed, then the process died before deleting the journal.
             std::fs::remove_file(&journal_path)?;
@@ -501,19 +581,28 @@ pub fn recover(dir: &Path) -> Result<RecoveryReport> {
         if rows == 0 {
             std::fs::remove_file(&final_path)?;
         } else {
-            w.record_sealed(table.name, seq, &final_path, rows, first, last, true)?;
+            let sealed = SealedSegment {
+                table: table.name,
+                seq,
+                path: &final_path,
+                rows,
+                first_ts: first,
+                last_ts: last,
+                recovered: true,
+            };
+            record_sealed(&mut manifest, dir, &sealed)?;
             report.segments += 1;
             report.rows += rows;
         }
         std::fs::remove_file(&journal_path)?;
     }
-    if w.manifest.state == CaptureState::Recording {
-        w.manifest.state = CaptureState::Recovered;
-        w.manifest.notes.push(format!(
+    if manifest.state == CaptureState::Recording {
+        manifest.state = CaptureState::Recovered;
+        manifest.notes.push(format!(
             "recorder did not stop cleanly; recovered {} rows in {} segments from journals",
             report.rows, report.segments
         ));
-        w.manifest.store(dir)?;
+        manifest.store(dir)?;
     }
     Ok(report)
 }
