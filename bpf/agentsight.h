@@ -47,7 +47,7 @@ enum stat_counter {
 	STAT_RB_RESERVE_FAIL_EVENTS = 0, /* lifecycle ring full: record lost */
 	STAT_RB_RESERVE_FAIL_TLS = 1,    /* tls ring full: chunk lost */
 	STAT_TLS_BYTES_LOST = 2,         /* TLS bytes not captured (cap or ring full) */
-	STAT_INFLIGHT_FULL = 3,          /* syscall-entry map full: event lost */
+	STAT_INFLIGHT_FULL = 3,          /* syscall-entry map full, or TLS calls nested too deep: event lost */
 	STAT_PID_SET_FULL = 4,           /* could not follow a new child */
 	STAT_READ_FAIL = 5,              /* bpf_probe_read_* failed */
 	STAT_COUNT = 8,

@@ -34,51 +34,38 @@ struct {
 	__uint(max_entries, 16 << 20); /* set at load: tls_ring_bytes() */
 } tls_ring SEC(".maps");
 
-/* Arguments of a data call in progress, saved at entry for the return probe.
- * Keyed by (tid, stack pointer at entry) so calls nested on one thread (TLS
- * over TLS through an HTTPS proxy) keep their own arguments, and a return
- * that was never seen (thread killed inside SSL_read) leaves only a stale
- * entry for the LRU to evict. */
-struct call_key {
-	__u64 sp;
-	__u32 tid;
-	__u32 _pad;
-};
-
+/* A data call in progress: its arguments, saved at entry for the return. */
 struct call_args {
+	__u64 sp;               /* stack pointer at entry: identifies the call */
 	__u64 ssl;
 	__u64 buf;
 	__u64 num;
 	__u64 outp;             /* size_t * of the _ex and internal forms */
-	__u64 prev_ssl;         /* thread's cur_ssl/cur_sp before this call */
-	__u64 prev_sp;
 	__u32 func;             /* enum tls_func */
-	__u32 prev_func;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct call_key);
-	__type(value, struct call_args);
-} tls_calls SEC(".maps");
-
-/* Per-thread state used to learn the socket fd of an SSL object from the
- * syscalls the thread makes around its SSL calls. */
-struct tls_thread {
-	__u64 cur_ssl;          /* innermost data call in progress, 0 if none */
-	__u64 cur_sp;           /* its stack pointer at entry (nesting guard) */
-	__u64 pending_write_ssl;/* SSL_write returned, next write syscall is its flush */
-	__u32 tgid;             /* a reused tid must not inherit this state */
-	__s32 last_read_fd;     /* last read-type syscall outside SSL calls, -1 none */
-	__u32 cur_func;         /* enum tls_func of cur_ssl's call */
 	__u32 _pad;
 };
 
+/* Calls in progress on one thread, nested when TLS runs over TLS (an HTTPS
+ * proxy) or a callback inside one SSL call makes another. */
+#define MAX_NESTED_CALLS 4
+
+/* Per-thread state: the calls in progress, and what is needed to learn the
+ * socket fd of an SSL object from the syscalls the thread makes around its
+ * SSL calls. Task storage: it lives and
+ * dies with the thread, and a thread without any costs the read/write
+ * syscall programs (which run for every process) one pointer test instead
+ * of a hash lookup. */
+struct tls_thread {
+	struct call_args calls[MAX_NESTED_CALLS]; /* outermost first */
+	__u32 depth;            /* calls in progress */
+	__s32 last_read_fd;     /* last read-type syscall outside SSL calls, -1 none */
+	__u64 pending_write_ssl;/* SSL_write returned, next write syscall is its flush */
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct tls_thread);
 } tls_threads SEC(".maps");
 
@@ -207,16 +194,27 @@ static __always_inline void bind_fd(__u32 tgid, __u64 ssl, __s32 fd, int explici
 	emit_meta(ssl, TM_SET_FD, fd, NULL);
 }
 
-static __always_inline struct tls_thread *thread_state(__u32 tid, __u32 tgid)
+static __always_inline struct tls_thread *thread_state(void)
 {
-	struct tls_thread *th = bpf_map_lookup_elem(&tls_threads, &tid);
-	if (th && th->tgid == tgid)
-		return th;
-	struct tls_thread fresh = {};
-	fresh.tgid = tgid;
-	fresh.last_read_fd = -1;
-	bpf_map_update_elem(&tls_threads, &tid, &fresh, BPF_ANY);
-	return bpf_map_lookup_elem(&tls_threads, &tid);
+	struct tls_thread fresh = { .last_read_fd = -1 };
+
+	return bpf_task_storage_get(&tls_threads, cur_task(), &fresh,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+
+static __always_inline struct tls_thread *existing_thread_state(void)
+{
+	return bpf_task_storage_get(&tls_threads, cur_task(), 0, 0);
+}
+
+/* The innermost call in progress, or NULL. */
+static __always_inline struct call_args *innermost_call(struct tls_thread *th)
+{
+	__u32 d = th->depth;
+
+	if (d == 0 || d > MAX_NESTED_CALLS)
+		return NULL;
+	return &th->calls[(d - 1) & (MAX_NESTED_CALLS - 1)];
 }
 
 /* ------------------------------------------------------------ data calls */
@@ -235,41 +233,45 @@ static __always_inline int is_read(__u32 func)
 static __always_inline int data_entry(struct pt_regs *ctx, __u32 func, __u64 ssl,
 				      __u64 buf, __u64 num, __u64 outp)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, tid = (__u32)id;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
 	if (!is_traced(tgid))
 		return 0;
-	struct tls_thread *th = thread_state(tid, tgid);
+	struct tls_thread *th = thread_state();
 	if (!th)
 		return 0;
 	__u64 sp = PT_REGS_SP(ctx);
 
+	/* A recorded call whose frame this one reuses has ended without its
+	 * return being seen (a probe attached mid-call, a longjmp): drop it. */
+	for (int i = 0; i < MAX_NESTED_CALLS; i++) {
+		struct call_args *top = innermost_call(th);
+		if (!top || top->sp > sp)
+			break;
+		th->depth--;
+	}
 	/* A call nested in one of the same direction on the same SSL carries
 	 * the same bytes (LibreSSL's SSL_write_ex calls SSL_write; a public
 	 * function probed at entry may reach a probed internal one): keep the
 	 * outer one. The other direction is real data: node's handshake-done
 	 * callback, run inside SSL_read, sends the queued request. */
-	if (th->cur_ssl == ssl && is_read(th->cur_func) == is_read(func) && sp < th->cur_sp)
+	struct call_args *outer = innermost_call(th);
+	if (outer && outer->ssl == ssl && is_read(outer->func) == is_read(func))
 		return 0;
 
-	struct call_key key = { .sp = sp, .tid = tid };
-	struct call_args a = {};
-	a.ssl = ssl;
-	a.buf = buf;
-	a.num = num;
-	a.outp = outp;
-	a.func = func;
-	a.prev_ssl = th->cur_ssl;
-	a.prev_sp = th->cur_sp;
-	a.prev_func = th->cur_func;
-	if (bpf_map_update_elem(&tls_calls, &key, &a, BPF_ANY)) {
+	__u32 d = th->depth;
+	if (d >= MAX_NESTED_CALLS) {
 		count_stat(STAT_INFLIGHT_FULL, 1);
 		return 0;
 	}
-	th->cur_ssl = ssl;
-	th->cur_sp = sp;
-	th->cur_func = func;
+	struct call_args *a = &th->calls[d & (MAX_NESTED_CALLS - 1)];
+	a->sp = sp;
+	a->ssl = ssl;
+	a->buf = buf;
+	a->num = num;
+	a->outp = outp;
+	a->func = func;
+	th->depth = d + 1;
 	th->pending_write_ssl = 0;
 	return 0;
 }
@@ -354,30 +356,41 @@ static long emit_chunk(__u32 i, void *data)
 
 static __always_inline int data_return(struct pt_regs *ctx, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, tid = (__u32)id;
-
-	if (!is_traced(tgid))
+	/* Only traced threads have state (data_entry checked): untraced
+	 * processes sharing the library return here. */
+	struct tls_thread *th = existing_thread_state();
+	if (!th)
 		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	/* The return pops the return address on x86; arm64 keeps it in LR. */
 #if defined(__TARGET_ARCH_x86)
 	__u64 entry_sp = PT_REGS_SP(ctx) - 8;
 #else
 	__u64 entry_sp = PT_REGS_SP(ctx);
 #endif
-	struct call_key key = { .sp = entry_sp, .tid = tid };
-	struct call_args *ap = bpf_map_lookup_elem(&tls_calls, &key);
-	if (!ap)
-		return 0;
-	struct call_args a = *ap;
-	bpf_map_delete_elem(&tls_calls, &key);
-
-	struct tls_thread *th = bpf_map_lookup_elem(&tls_threads, &tid);
-	if (th) {
-		th->cur_ssl = a.prev_ssl;
-		th->cur_sp = a.prev_sp;
-		th->cur_func = a.prev_func;
+	/* Normally the innermost call; calls above it whose returns were
+	 * missed are dropped. */
+	struct call_args a = {};
+	int found = 0;
+	for (int i = 0; i < MAX_NESTED_CALLS; i++) {
+		struct call_args *top = innermost_call(th);
+		if (!top)
+			break;
+		th->depth--;
+		if (top->sp == entry_sp) {
+			a = *top;
+			found = 1;
+			break;
+		}
+		if (top->sp > entry_sp) {
+			/* An outer call: this return belongs to a call not recorded
+			 * (nested duplicate, or one that started before the probes). */
+			th->depth++;
+			break;
+		}
 	}
+	if (!found)
+		return 0;
 
 	/* Bytes transferred: the return for SSL_read/SSL_write; otherwise a
 	 * positive return (1) and the out-parameter. */
@@ -560,24 +573,21 @@ int BPF_KPROBE(uprobe_SSL_free, void *ssl)
 
 /* ------------------------------------------------- fd from the syscalls */
 
-/* Hot path for every process on the host: one hash lookup by tid, which
- * misses unless this thread made a traced SSL call. */
+/* Hot path for every process on the host: nothing to do unless this thread
+ * made a traced SSL call. */
 static __always_inline int on_io(__s32 fd, int is_write)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
-	struct tls_thread *th = bpf_map_lookup_elem(&tls_threads, &tid);
+	struct tls_thread *th = existing_thread_state();
 
 	if (!th)
 		return 0;
-	__u32 tgid = id >> 32;
-	if (th->tgid != tgid)
-		return 0;
-	if (th->cur_ssl) {
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct call_args *in_call = innermost_call(th);
+	if (in_call) {
 		/* Socket BIO or a custom BIO (curl): the transport I/O
 		 * happens inside the SSL call. */
-		if (ssl_fd_of(tgid, th->cur_ssl) < 0)
-			bind_fd(tgid, th->cur_ssl, fd, 0);
+		if (ssl_fd_of(tgid, in_call->ssl) < 0)
+			bind_fd(tgid, in_call->ssl, fd, 0);
 		return 0;
 	}
 	if (is_write) {
@@ -607,12 +617,3 @@ IO_TP(read, 0)
 IO_TP(readv, 0)
 IO_TP(recvfrom, 0)
 IO_TP(recvmsg, 0)
-
-/* Drop a thread's state when it ends, so a reused tid starts clean. */
-SEC("tracepoint/sched/sched_process_exit")
-int tls_thread_exit(void *ctx)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_delete_elem(&tls_threads, &tid);
-	return 0;
-}

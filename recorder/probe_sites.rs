@@ -233,7 +233,8 @@ mod tests {
             (0x35290, &READ_INTERNAL),
         ];
         let code = lookup(parts);
-        assert_eq!(shared_impl(&pair, &[0x35400..0x36000], &code), None);
+        let narrow = std::slice::from_ref(&(0x35400..0x36000));
+        assert_eq!(shared_impl(&pair, narrow, &code), None);
 
         // Public functions the kernel emulates already (node's OpenSSL
         // starts them with `push %rbp`).

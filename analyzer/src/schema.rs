@@ -195,7 +195,7 @@ pub static TABLES: &[Table] = &[
             PROC_KEY,
             COMM,
             col("direction", Tag, "`write` (sent by the process) or `read` (received)."),
-            col("func", Tag, "Hooked function: `SSL_write`, `SSL_read`, `SSL_write_ex`, `SSL_read_ex`."),
+            col("func", Tag, "Hooked function: `SSL_write`, `SSL_read`, `SSL_write_ex`, `SSL_read_ex`, or `ssl_write_internal`/`ssl_read_internal` when OpenSSL's implementation shared by a public pair was probed instead (the public functions start with an instruction the kernel would single-step)."),
             col("ssl_ptr", U64, "SSL* pointer: the connection identity within the process."),
             opt("fd", I32, "Socket fd when known (SSL_set_fd or observed syscalls)."),
             col("call_seq", U64, "Sequence number of the call (per recorder run, increasing)."),
