@@ -243,6 +243,25 @@ fn python_sdks_openai_and_anthropic_byte_exact() {
     assert!(o.status.success());
     let conns = server.stop();
     assert_connections_captured(&out, &conns, 2);
+    // Debian's OpenSSL 3 starts SSL_read_ex/SSL_write_ex with an instruction
+    // the kernel would single-step: python's calls are seen, byte-exact as
+    // checked above, at the internal function each pair shares.
+    let m = capture::Manifest::load(&out).unwrap();
+    assert!(
+        m.tls_attachments
+            .iter()
+            .any(|a| a.contains("libssl") && a.contains("via ssl_read_internal")),
+        "{:?}",
+        m.tls_attachments
+    );
+    let funcs: std::collections::BTreeSet<String> = rows(&out, "tls_chunks")
+        .into_iter()
+        .map(|r| r["func"].clone())
+        .collect();
+    assert_eq!(
+        funcs,
+        ["ssl_read_internal", "ssl_write_internal"].map(String::from).into()
+    );
 }
 
 #[test]
