@@ -230,6 +230,7 @@ static __always_inline int is_read(__u32 func)
 	return func == TF_SSL_READ || func == TF_SSL_READ_EX || func == TF_SSL_READ_INTERNAL;
 }
 
+/* Records a data call's arguments; 1 when recorded (the return matters). */
 static __always_inline int data_entry(struct pt_regs *ctx, __u32 func, __u64 ssl,
 				      __u64 buf, __u64 num, __u64 outp)
 {
@@ -273,7 +274,7 @@ static __always_inline int data_entry(struct pt_regs *ctx, __u32 func, __u64 ssl
 	a->func = func;
 	th->depth = d + 1;
 	th->pending_write_ssl = 0;
-	return 0;
+	return 1;
 }
 
 /* Reserve a record of DATA_TIER payload bytes and fill it. DATA_TIER is a
@@ -447,48 +448,47 @@ static __always_inline int data_return(struct pt_regs *ctx, long ret)
 	return 0;
 }
 
-SEC("uprobe")
-int BPF_KPROBE(uprobe_SSL_write, void *ssl, const void *buf, int num)
+/* The data functions' entry: which one is in the attach cookie (enum
+ * tls_func), so one program serves every probe. */
+static __always_inline int data_entry_regs(struct pt_regs *ctx)
 {
-	return data_entry(ctx, TF_SSL_WRITE, (__u64)ssl, (__u64)buf, num > 0 ? num : 0, 0);
+	__u32 func = bpf_get_attach_cookie(ctx);
+	__u64 ssl = PT_REGS_PARM1(ctx), buf = PT_REGS_PARM2(ctx);
+
+	if (func == TF_SSL_WRITE || func == TF_SSL_READ) {
+		int num = (int)PT_REGS_PARM3(ctx);
+		return data_entry(ctx, func, ssl, buf, num > 0 ? num : 0, 0);
+	}
+	return data_entry(ctx, func, ssl, buf, PT_REGS_PARM3(ctx), PT_REGS_PARM4(ctx));
 }
 
 SEC("uprobe")
-int BPF_KPROBE(uprobe_SSL_read, void *ssl, void *buf, int num)
+int uprobe_ssl_data(struct pt_regs *ctx)
 {
-	return data_entry(ctx, TF_SSL_READ, (__u64)ssl, (__u64)buf, num > 0 ? num : 0, 0);
+	data_entry_regs(ctx);
+	return 0;
 }
 
-SEC("uprobe")
-int BPF_KPROBE(uprobe_SSL_write_ex, void *ssl, const void *buf, __u64 num, __u64 *written)
-{
-	return data_entry(ctx, TF_SSL_WRITE_EX, (__u64)ssl, (__u64)buf, num, (__u64)written);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(uprobe_SSL_read_ex, void *ssl, void *buf, __u64 num, __u64 *readbytes)
-{
-	return data_entry(ctx, TF_SSL_READ_EX, (__u64)ssl, (__u64)buf, num, (__u64)readbytes);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(uprobe_ssl_write_internal, void *ssl, const void *buf, __u64 num, __u64 *written)
-{
-	return data_entry(ctx, TF_SSL_WRITE_INTERNAL, (__u64)ssl, (__u64)buf, num, (__u64)written);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(uprobe_ssl_read_internal, void *ssl, void *buf, __u64 num, __u64 *readbytes)
-{
-	return data_entry(ctx, TF_SSL_READ_INTERNAL, (__u64)ssl, (__u64)buf, num, (__u64)readbytes);
-}
-
-/* One return program for every data function: what to do is in the
- * arguments saved at entry. */
+/* Paired with uprobe_ssl_data: the arguments saved at entry say the rest. */
 SEC("uretprobe")
 int BPF_KRETPROBE(uretprobe_ssl_data, int ret)
 {
 	return data_return(ctx, ret);
+}
+
+extern bool bpf_session_is_return(void) __ksym __weak;
+
+/* Entry and return in one program (uprobe_multi session, Linux 6.13+).
+ * Returning 1 at entry tells the kernel not to hook this call's return, so
+ * untraced processes that share the library skip the return trap. */
+SEC("uprobe.session")
+int ssl_data_session(struct pt_regs *ctx)
+{
+	if (bpf_session_is_return()) {
+		data_return(ctx, (int)PT_REGS_RC(ctx));
+		return 0;
+	}
+	return data_entry_regs(ctx) ? 0 : 1;
 }
 
 /* ------------------------------------------------------- identity, end */

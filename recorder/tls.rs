@@ -12,7 +12,7 @@ use std::sync::Arc;
 use agentsight_analyzer::capture::rows::{RowBuffers, TlsChunkRow, TlsEventRow};
 use anyhow::{anyhow, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{Link, OpenObject, UprobeOpts};
+use libbpf_rs::{Link, OpenObject, UprobeMultiOpts, UprobeOpts};
 
 use super::bpf::lifecycle::LifecycleSkel;
 use super::bpf::{disable_missing_tracepoints, explain_load_error, LoadConfig};
@@ -71,27 +71,61 @@ pub fn load<'obj>(
         .set_max_entries(tls_ring_bytes(tls_max_bytes))
         .map_err(|e| anyhow!("sizing the TLS ring buffer: {e}"))?;
     disable_missing_tracepoints(open.open_object_mut());
+    if !kernel_has_uprobe_session() {
+        open.progs.ssl_data_session.set_autoload(false);
+    }
     open.load().map_err(|e| anyhow!(explain_load_error(&e)))
 }
 
-/// The entry program for each hooked function, and whether the shared
-/// return program goes with it (data functions).
-fn programs<'a>(skel: &'a TlsSkel, func: &str) -> Option<(&'a libbpf_rs::ProgramMut<'a>, bool)> {
-    let p = &skel.progs;
-    Some(match func {
-        "SSL_write" => (&p.uprobe_SSL_write, true),
-        "SSL_read" => (&p.uprobe_SSL_read, true),
-        "SSL_write_ex" => (&p.uprobe_SSL_write_ex, true),
-        "SSL_read_ex" => (&p.uprobe_SSL_read_ex, true),
-        "SSL_set_fd" => (&p.uprobe_SSL_set_fd, false),
-        "SSL_set_rfd" => (&p.uprobe_SSL_set_rfd, false),
-        "SSL_set_wfd" => (&p.uprobe_SSL_set_wfd, false),
-        "SSL_ctrl" => (&p.uprobe_SSL_ctrl, false),
-        "SSL_set_tlsext_host_name" => (&p.uprobe_SSL_set_tlsext_host_name, false),
-        "SSL_shutdown" => (&p.uprobe_SSL_shutdown, false),
-        "SSL_free" => (&p.uprobe_SSL_free, false),
+/// `enum tls_func` of the data functions (the attach cookie of their probes).
+fn data_func(name: &str) -> Option<u64> {
+    Some(match name {
+        "SSL_write" => 1,
+        "SSL_read" => 2,
+        "SSL_write_ex" => 3,
+        "SSL_read_ex" => 4,
         _ => return None,
     })
+}
+const TF_SSL_WRITE_INTERNAL: u64 = 5;
+const TF_SSL_READ_INTERNAL: u64 = 6;
+
+/// The entry program of each other hooked function.
+fn identity_program<'a>(skel: &'a TlsSkel, func: &str) -> Option<&'a libbpf_rs::ProgramMut<'a>> {
+    let p = &skel.progs;
+    Some(match func {
+        "SSL_set_fd" => &p.uprobe_SSL_set_fd,
+        "SSL_set_rfd" => &p.uprobe_SSL_set_rfd,
+        "SSL_set_wfd" => &p.uprobe_SSL_set_wfd,
+        "SSL_ctrl" => &p.uprobe_SSL_ctrl,
+        "SSL_set_tlsext_host_name" => &p.uprobe_SSL_set_tlsext_host_name,
+        "SSL_shutdown" => &p.uprobe_SSL_shutdown,
+        "SSL_free" => &p.uprobe_SSL_free,
+        _ => return None,
+    })
+}
+
+/// Whether the kernel has uprobe sessions (Linux 6.13): checked before
+/// loading, since a program of an unknown type fails the whole object.
+/// `AGENTSIGHT_NO_UPROBE_SESSION` forces the older path (for its tests).
+fn kernel_has_uprobe_session() -> bool {
+    if std::env::var_os("AGENTSIGHT_NO_UPROBE_SESSION").is_some() {
+        return false;
+    }
+    let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else {
+        return false;
+    };
+    let mut parts = release.trim().split(['.', '-']);
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor) >= (6, 13)
+}
+
+/// One data probe: where, which function (for reports), and its cookie.
+struct DataProbe {
+    name: String,
+    offset: u64,
+    func: u64,
 }
 
 /// Keeps the uprobe links, one set per library file (dev, inode): a uprobe
@@ -164,49 +198,98 @@ impl TlsHooks {
         let mut links = Vec::new();
         let mut funcs = Vec::new();
         let mut errors = Vec::new();
-        let mut attach =
-            |name: String, entry: &libbpf_rs::ProgramMut, with_return: bool, probe: u64| {
-                let attach_one = |prog: &libbpf_rs::ProgramMut, retprobe: bool| {
-                    prog.attach_uprobe_with_opts(
-                        -1,
-                        &target.path,
-                        probe as usize,
-                        UprobeOpts {
-                            retprobe,
-                            ..Default::default()
-                        },
-                    )
-                };
-                let result = attach_one(entry, false).and_then(|l| {
-                    links.push(l);
-                    if with_return {
-                        links.push(attach_one(&skel.progs.uretprobe_ssl_data, true)?);
-                    }
-                    Ok(())
-                });
-                match result {
-                    Ok(()) => funcs.push(name),
-                    Err(e) => errors.push(format!("{name}: {e}")),
-                }
+        let attach_one =
+            |prog: &libbpf_rs::ProgramMut, offset: u64, retprobe: bool, cookie: u64| {
+                prog.attach_uprobe_with_opts(
+                    -1,
+                    &target.path,
+                    offset as usize,
+                    UprobeOpts {
+                        retprobe,
+                        cookie,
+                        ..Default::default()
+                    },
+                )
             };
         let tls = &target.tls;
+        let mut data = Vec::new();
         for sym in &tls.symbols {
-            if tls.covered_by_shared(sym.name) {
-                continue;
-            }
-            if let Some((entry, with_return)) = programs(skel, sym.name) {
-                attach(sym.name.to_string(), entry, with_return, sym.probe);
+            if let Some(func) = data_func(sym.name) {
+                if !tls.covered_by_shared(sym.name) {
+                    data.push(DataProbe {
+                        name: sym.name.to_string(),
+                        offset: sym.probe,
+                        func,
+                    });
+                }
+            } else if let Some(prog) = identity_program(skel, sym.name) {
+                match attach_one(prog, sym.probe, false, 0) {
+                    Ok(l) => {
+                        links.push(l);
+                        funcs.push(sym.name.to_string());
+                    }
+                    Err(e) => errors.push(format!("{}: {e}", sym.name)),
+                }
             }
         }
         for shared in &tls.shared {
-            let (prog, internal) = if shared.write {
-                (&skel.progs.uprobe_ssl_write_internal, "ssl_write_internal")
+            let (func, internal) = if shared.write {
+                (TF_SSL_WRITE_INTERNAL, "ssl_write_internal")
             } else {
-                (&skel.progs.uprobe_ssl_read_internal, "ssl_read_internal")
+                (TF_SSL_READ_INTERNAL, "ssl_read_internal")
             };
             let [plain, ex] = shared.covers();
-            let name = format!("{plain}+{ex} via {internal}@{:#x}", shared.entry);
-            attach(name, prog, true, shared.probe);
+            data.push(DataProbe {
+                name: format!("{plain}+{ex} via {internal}@{:#x}", shared.entry),
+                offset: shared.probe,
+                func,
+            });
+        }
+        // One session link for all data probes where the kernel has them;
+        // else an entry and a return probe each.
+        let use_session = !data.is_empty() && skel.progs.ssl_data_session.autoload();
+        let session = use_session.then(|| {
+            skel.progs.ssl_data_session.attach_uprobe_multi_with_opts(
+                -1,
+                &target.path,
+                "",
+                UprobeMultiOpts {
+                    offsets: data.iter().map(|d| d.offset as usize).collect(),
+                    cookies: data.iter().map(|d| d.func).collect(),
+                    session: true,
+                    ..Default::default()
+                },
+            )
+        });
+        let mut data_probes = "uprobe pairs";
+        match session {
+            Some(Ok(link)) => {
+                links.push(link);
+                funcs.extend(data.iter().map(|d| d.name.clone()));
+                data_probes = "uprobe session";
+            }
+            other => {
+                if let Some(Err(e)) = other {
+                    tracing::debug!(
+                        "session uprobes on {}: {e}; using uprobe pairs",
+                        target.path.display()
+                    );
+                }
+                for d in &data {
+                    let result = attach_one(&skel.progs.uprobe_ssl_data, d.offset, false, d.func)
+                        .and_then(|entry| {
+                            links.push(entry);
+                            attach_one(&skel.progs.uretprobe_ssl_data, d.offset, true, d.func)
+                        });
+                    match result {
+                        Ok(l) => {
+                            links.push(l);
+                            funcs.push(d.name.clone());
+                        }
+                        Err(e) => errors.push(format!("{}: {e}", d.name)),
+                    }
+                }
+            }
         }
         let kind = if target.kind == TargetKind::Executable {
             "executable"
@@ -214,7 +297,7 @@ impl TlsHooks {
             "library"
         };
         let mut line = format!(
-            "{} ({kind}, {}:{}:{}) [{}]",
+            "{} ({kind}, {}:{}:{}) [{}] data probes: {data_probes}",
             target.mapped_path.display(),
             target.id.dev_major,
             target.id.dev_minor,

@@ -245,12 +245,13 @@ fn python_sdks_openai_and_anthropic_byte_exact() {
     assert_connections_captured(&out, &conns, 2);
     // Debian's OpenSSL 3 starts SSL_read_ex/SSL_write_ex with an instruction
     // the kernel would single-step: python's calls are seen, byte-exact as
-    // checked above, at the internal function each pair shares.
+    // checked above, at the internal function each pair shares, through one
+    // uprobe session link (Linux 6.13+, as on CI).
     let m = capture::Manifest::load(&out).unwrap();
     assert!(
-        m.tls_attachments
-            .iter()
-            .any(|a| a.contains("libssl") && a.contains("via ssl_read_internal")),
+        m.tls_attachments.iter().any(|a| a.contains("libssl")
+            && a.contains("via ssl_read_internal")
+            && a.ends_with("data probes: uprobe session")),
         "{:?}",
         m.tls_attachments
     );
@@ -260,7 +261,9 @@ fn python_sdks_openai_and_anthropic_byte_exact() {
         .collect();
     assert_eq!(
         funcs,
-        ["ssl_read_internal", "ssl_write_internal"].map(String::from).into()
+        ["ssl_read_internal", "ssl_write_internal"]
+            .map(String::from)
+            .into()
     );
 }
 
@@ -296,6 +299,35 @@ fn node_fetch_and_sdks_byte_exact_with_fd_from_syscalls() {
         .filter(|r| r["event"] == "set_fd")
         .count();
     assert!(set_fd >= 3, "fd bound for node connections ({set_fd})");
+}
+
+#[test]
+fn uprobe_pairs_capture_byte_exact_where_the_kernel_has_no_sessions() {
+    // Kernels before 6.13 get an entry and a return uprobe per function
+    // instead of one session link; this forces that path here.
+    let _g = serial();
+    let Some((work, server)) = setup() else {
+        return;
+    };
+    let out = work.path().join("cap");
+    let o = record_with_env(
+        &server,
+        &out,
+        &["--no-redact"],
+        &[("AGENTSIGHT_NO_UPROBE_SESSION", "1")],
+        &["sh", "-c", "python3 tests/clients/py_urllib.py --do keepalive && node tests/clients/node_fetch.mjs --do keepalive"],
+    );
+    assert!(o.status.success());
+    let conns = server.stop();
+    assert_connections_captured(&out, &conns, 2);
+    let m = capture::Manifest::load(&out).unwrap();
+    assert!(
+        m.tls_attachments
+            .iter()
+            .all(|a| a.ends_with("data probes: uprobe pairs")),
+        "{:?}",
+        m.tls_attachments
+    );
 }
 
 #[test]

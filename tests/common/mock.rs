@@ -119,7 +119,19 @@ impl Drop for MockServer {
 }
 
 pub fn record_with(server: &MockServer, out: &Path, extra: &[&str], command: &[&str]) -> Output {
+    record_with_env(server, out, extra, &[], command)
+}
+
+/// `record_with`, with environment variables for the recorder.
+pub fn record_with_env(
+    server: &MockServer,
+    out: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+    command: &[&str],
+) -> Output {
     let mut cmd = Command::new(BIN);
+    cmd.envs(env.iter().copied());
     cmd.arg("record")
         .arg("-o")
         .arg(out)
