@@ -170,34 +170,26 @@ impl Background {
 /// Footer, fsync, rename to the final name, then the manifest entry; the
 /// journal goes last, so a crash at any point leaves it to recover from.
 fn finish_seal(job: SealJob, dir: &Path, manifest: &Mutex<Manifest>) -> Result<()> {
-    let SealJob {
-        table,
-        seq,
-        parquet,
-        partial_path,
-        journal_path,
-        rows,
-        first_ts,
-        last_ts,
-    } = job;
-    parquet
+    job.parquet
         .close()
-        .with_context(|| format!("finishing segment {}", partial_path.display()))?;
-    let final_path = dir.join(table).join(segment_file_name(seq, SEGMENT_EXT));
-    File::open(&partial_path)?.sync_all()?;
-    std::fs::rename(&partial_path, &final_path)?;
+        .with_context(|| format!("finishing segment {}", job.partial_path.display()))?;
+    let final_path = dir
+        .join(job.table)
+        .join(segment_file_name(job.seq, SEGMENT_EXT));
+    File::open(&job.partial_path)?.sync_all()?;
+    std::fs::rename(&job.partial_path, &final_path)?;
     let sealed = SealedSegment {
-        table,
-        seq,
+        table: job.table,
+        seq: job.seq,
         path: &final_path,
-        rows,
-        first_ts,
-        last_ts,
+        rows: job.rows,
+        first_ts: job.first_ts,
+        last_ts: job.last_ts,
         recovered: false,
     };
     record_sealed(&mut lock(manifest), dir, &sealed)?;
-    std::fs::remove_file(&journal_path)
-        .with_context(|| format!("removing journal {}", journal_path.display()))
+    std::fs::remove_file(&job.journal_path)
+        .with_context(|| format!("removing journal {}", job.journal_path.display()))
 }
 
 struct SealedSegment<'a> {
