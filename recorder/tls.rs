@@ -18,7 +18,7 @@ use super::bpf::lifecycle::LifecycleSkel;
 use super::bpf::{disable_missing_tracepoints, explain_load_error, LoadConfig};
 use super::events::{Fields, Header, EV_TLS_DATA, EV_TLS_META, HEADER_LEN};
 use super::redact::{Redactor, StreamRedactor};
-use super::tls_targets::{inspect_elf, FileId, TargetKind, TlsScanner, TlsTarget};
+use super::tls_targets::{inspect_elf, ElfTls, FileId, TargetKind, TlsScanner, TlsTarget};
 
 #[allow(
     clippy::all,
@@ -77,18 +77,30 @@ pub fn load<'obj>(
     open.load().map_err(|e| anyhow!(explain_load_error(&e)))
 }
 
-/// `enum tls_func` of the data functions (the attach cookie of their probes).
-fn data_func(name: &str) -> Option<u64> {
-    Some(match name {
-        "SSL_write" => 1,
-        "SSL_read" => 2,
-        "SSL_write_ex" => 3,
-        "SSL_read_ex" => 4,
-        _ => return None,
-    })
+/// `enum tls_func` (bpf/agentsight.h): the data functions, as the attach
+/// cookie of their probes and in TLS data records, with their direction.
+const TLS_FUNCS: [(u32, &str, u8); 6] = [
+    (1, "SSL_write", DIR_WRITE),
+    (2, "SSL_read", DIR_READ),
+    (3, "SSL_write_ex", DIR_WRITE),
+    (4, "SSL_read_ex", DIR_READ),
+    (5, "ssl_write_internal", DIR_WRITE),
+    (6, "ssl_read_internal", DIR_READ),
+];
+
+fn func_id(name: &str) -> Option<u64> {
+    TLS_FUNCS
+        .iter()
+        .find(|f| f.1 == name)
+        .map(|f| u64::from(f.0))
 }
-const TF_SSL_WRITE_INTERNAL: u64 = 5;
-const TF_SSL_READ_INTERNAL: u64 = 6;
+
+fn func_name(id: u32) -> (&'static str, u8) {
+    TLS_FUNCS
+        .iter()
+        .find(|f| f.0 == id)
+        .map_or(("unknown", DIR_READ), |f| (f.1, f.2))
+}
 
 /// The entry program of each other hooked function.
 fn identity_program<'a>(skel: &'a TlsSkel, func: &str) -> Option<&'a libbpf_rs::ProgramMut<'a>> {
@@ -126,6 +138,37 @@ struct DataProbe {
     name: String,
     offset: u64,
     func: u64,
+}
+
+/// The data functions to probe in one file: the public ones, except those
+/// seen through a shared implementation, which is probed instead.
+fn data_probes(tls: &ElfTls) -> Vec<DataProbe> {
+    let mut data: Vec<DataProbe> = tls
+        .symbols
+        .iter()
+        .filter(|sym| !tls.covered_by_shared(sym.name))
+        .filter_map(|sym| {
+            Some(DataProbe {
+                name: sym.name.to_string(),
+                offset: sym.probe,
+                func: func_id(sym.name)?,
+            })
+        })
+        .collect();
+    for shared in &tls.shared {
+        let internal = if shared.write {
+            "ssl_write_internal"
+        } else {
+            "ssl_read_internal"
+        };
+        let [plain, ex] = shared.covers();
+        data.push(DataProbe {
+            name: format!("{plain}+{ex} via {internal}@{:#x}", shared.entry),
+            offset: shared.probe,
+            func: func_id(internal).expect("in TLS_FUNCS"),
+        });
+    }
+    data
 }
 
 /// Keeps the uprobe links, one set per library file (dev, inode): a uprobe
@@ -211,40 +254,19 @@ impl TlsHooks {
                     },
                 )
             };
-        let tls = &target.tls;
-        let mut data = Vec::new();
-        for sym in &tls.symbols {
-            if let Some(func) = data_func(sym.name) {
-                if !tls.covered_by_shared(sym.name) {
-                    data.push(DataProbe {
-                        name: sym.name.to_string(),
-                        offset: sym.probe,
-                        func,
-                    });
+        for sym in &target.tls.symbols {
+            let Some(prog) = identity_program(skel, sym.name) else {
+                continue;
+            };
+            match attach_one(prog, sym.probe, false, 0) {
+                Ok(l) => {
+                    links.push(l);
+                    funcs.push(sym.name.to_string());
                 }
-            } else if let Some(prog) = identity_program(skel, sym.name) {
-                match attach_one(prog, sym.probe, false, 0) {
-                    Ok(l) => {
-                        links.push(l);
-                        funcs.push(sym.name.to_string());
-                    }
-                    Err(e) => errors.push(format!("{}: {e}", sym.name)),
-                }
+                Err(e) => errors.push(format!("{}: {e}", sym.name)),
             }
         }
-        for shared in &tls.shared {
-            let (func, internal) = if shared.write {
-                (TF_SSL_WRITE_INTERNAL, "ssl_write_internal")
-            } else {
-                (TF_SSL_READ_INTERNAL, "ssl_read_internal")
-            };
-            let [plain, ex] = shared.covers();
-            data.push(DataProbe {
-                name: format!("{plain}+{ex} via {internal}@{:#x}", shared.entry),
-                offset: shared.probe,
-                func,
-            });
-        }
+        let data = data_probes(&target.tls);
         // One session link for all data probes where the kernel has them;
         // else an entry and a return probe each.
         let use_session = !data.is_empty() && skel.progs.ssl_data_session.autoload();
@@ -395,18 +417,6 @@ pub struct TlsRecords {
     scratch: Vec<u8>,
 }
 
-fn func_name(f: u32) -> (&'static str, u8) {
-    match f {
-        1 => ("SSL_write", DIR_WRITE),
-        2 => ("SSL_read", DIR_READ),
-        3 => ("SSL_write_ex", DIR_WRITE),
-        4 => ("SSL_read_ex", DIR_READ),
-        5 => ("ssl_write_internal", DIR_WRITE),
-        6 => ("ssl_read_internal", DIR_READ),
-        _ => ("unknown", DIR_READ),
-    }
-}
-
 impl TlsRecords {
     pub fn new(redactor: Option<Redactor>, tls_max_bytes: u64) -> Self {
         TlsRecords {
@@ -524,7 +534,47 @@ impl TlsRecords {
 
 #[cfg(test)]
 mod tests {
-    use super::tls_ring_bytes;
+    use super::{data_probes, func_name, tls_ring_bytes, DIR_READ, DIR_WRITE};
+    use crate::recorder::tls_targets::{ElfTls, SharedImpl, SslSymbol};
+
+    #[test]
+    fn a_shared_implementation_replaces_the_public_data_probes() {
+        let sym = |name, offset| SslSymbol {
+            name,
+            offset,
+            probe: offset + 4,
+        };
+        let tls = ElfTls {
+            symbols: vec![
+                sym("SSL_write", 0x100),
+                sym("SSL_read", 0x200),
+                sym("SSL_write_ex", 0x300),
+                sym("SSL_read_ex", 0x400),
+                sym("SSL_free", 0x500),
+            ],
+            go: false,
+            shared: vec![SharedImpl {
+                write: false,
+                entry: 0x50,
+                probe: 0x54,
+            }],
+        };
+        let probes: Vec<(String, u64, u64)> = data_probes(&tls)
+            .into_iter()
+            .map(|d| (d.name, d.offset, d.func))
+            .collect();
+        let expected = [
+            ("SSL_write", 0x104, 1),
+            ("SSL_write_ex", 0x304, 3),
+            ("SSL_read+SSL_read_ex via ssl_read_internal@0x50", 0x54, 6),
+        ]
+        .map(|(n, o, f)| (n.to_string(), o, f));
+        assert_eq!(probes, expected);
+        // Records name the probed function and its direction.
+        assert_eq!(func_name(6), ("ssl_read_internal", DIR_READ));
+        assert_eq!(func_name(5), ("ssl_write_internal", DIR_WRITE));
+        assert_eq!(func_name(99).0, "unknown");
+    }
 
     #[test]
     fn tls_ring_holds_two_maximal_calls_and_is_a_power_of_two() {
