@@ -214,6 +214,7 @@ static __always_inline struct call_args *innermost_call(struct tls_thread *th)
 
 	if (d == 0 || d > MAX_NESTED_CALLS)
 		return NULL;
+	barrier_var(d); /* as in data_entry: keep the mask */
 	return &th->calls[(d - 1) & (MAX_NESTED_CALLS - 1)];
 }
 
@@ -234,13 +235,16 @@ static __always_inline int is_read(__u32 func)
 static __always_inline int data_entry(struct pt_regs *ctx, __u32 func, __u64 ssl,
 				      __u64 buf, __u64 num, __u64 outp)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-
-	if (!is_traced(tgid))
-		return 0;
-	struct tls_thread *th = thread_state();
-	if (!th)
-		return 0;
+	/* A thread has state only once a traced process made a data call, and a
+	 * process stays traced until it exits: then the pid lookup is done. */
+	struct tls_thread *th = existing_thread_state();
+	if (!th) {
+		if (!is_traced(bpf_get_current_pid_tgid() >> 32))
+			return 0;
+		th = thread_state();
+		if (!th)
+			return 0;
+	}
 	__u64 sp = PT_REGS_SP(ctx);
 
 	/* A recorded call whose frame this one reuses has ended without its
@@ -265,6 +269,9 @@ static __always_inline int data_entry(struct pt_regs *ctx, __u32 func, __u64 ssl
 		count_stat(STAT_INFLIGHT_FULL, 1);
 		return 0;
 	}
+	/* Keep the mask: the compiler may drop it as redundant after the test,
+	 * and the verifier needs it to bound the index. */
+	barrier_var(d);
 	struct call_args *a = &th->calls[d & (MAX_NESTED_CALLS - 1)];
 	a->sp = sp;
 	a->ssl = ssl;
@@ -573,8 +580,7 @@ int BPF_KPROBE(uprobe_SSL_free, void *ssl)
 
 /* ------------------------------------------------- fd from the syscalls */
 
-/* Hot path for every process on the host: nothing to do unless this thread
- * made a traced SSL call. */
+/* A read or write syscall of a thread that made traced SSL calls. */
 static __always_inline int on_io(struct tls_thread *th, __s32 fd, int is_write)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -609,9 +615,10 @@ enum io_nr { NR_READ = 63, NR_WRITE = 64, NR_READV = 65, NR_WRITEV = 66,
 #define SYSCALL_FD(regs) ((regs)->regs[0])
 #endif
 
-/* One BTF raw tracepoint for all syscalls: a direct call and a switch cost
- * every syscall a few ns, where per-syscall perf tracepoints cost each read
- * and write ~180 ns (they build a perf record before running the program). */
+/* Hot path for every process on the host. One BTF raw tracepoint for all
+ * syscalls: a direct call and a switch cost every syscall a few ns, where
+ * per-syscall perf tracepoints cost each read and write ~180 ns (they build
+ * a perf record before running the program). */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tls_sys_enter, struct pt_regs *regs, long id)
 {
