@@ -171,6 +171,73 @@ fn data_probes(tls: &ElfTls) -> Vec<DataProbe> {
     data
 }
 
+fn attach_uprobe(
+    prog: &libbpf_rs::ProgramMut,
+    path: &Path,
+    offset: u64,
+    retprobe: bool,
+    cookie: u64,
+) -> libbpf_rs::Result<Link> {
+    prog.attach_uprobe_with_opts(
+        -1,
+        path,
+        offset as usize,
+        UprobeOpts {
+            retprobe,
+            cookie,
+            ..Default::default()
+        },
+    )
+}
+
+/// Attaches the data probes: one session link for all of them where the
+/// kernel has uprobe sessions, else an entry and a return probe each.
+/// Returns which of the two it used.
+fn attach_data(
+    skel: &TlsSkel,
+    target: &TlsTarget,
+    data: &[DataProbe],
+    links: &mut Vec<Link>,
+    funcs: &mut Vec<String>,
+    errors: &mut Vec<String>,
+) -> &'static str {
+    let session = &skel.progs.ssl_data_session;
+    if !data.is_empty() && session.autoload() {
+        let opts = UprobeMultiOpts {
+            offsets: data.iter().map(|d| d.offset as usize).collect(),
+            cookies: data.iter().map(|d| d.func).collect(),
+            session: true,
+            ..Default::default()
+        };
+        match session.attach_uprobe_multi_with_opts(-1, &target.path, "", opts) {
+            Ok(link) => {
+                links.push(link);
+                funcs.extend(data.iter().map(|d| d.name.clone()));
+                return "uprobe session";
+            }
+            Err(e) => tracing::debug!(
+                "session uprobes on {}: {e}; using uprobe pairs",
+                target.path.display()
+            ),
+        }
+    }
+    for d in data {
+        let (entry, ret) = (&skel.progs.uprobe_ssl_data, &skel.progs.uretprobe_ssl_data);
+        let result = attach_uprobe(entry, &target.path, d.offset, false, d.func).and_then(|l| {
+            links.push(l);
+            attach_uprobe(ret, &target.path, d.offset, true, d.func)
+        });
+        match result {
+            Ok(l) => {
+                links.push(l);
+                funcs.push(d.name.clone());
+            }
+            Err(e) => errors.push(format!("{}: {e}", d.name)),
+        }
+    }
+    "uprobe pairs"
+}
+
 /// Keeps the uprobe links, one set per library file (dev, inode): a uprobe
 /// on a file covers every process that maps it, now and later.
 #[derive(Default)]
@@ -241,24 +308,11 @@ impl TlsHooks {
         let mut links = Vec::new();
         let mut funcs = Vec::new();
         let mut errors = Vec::new();
-        let attach_one =
-            |prog: &libbpf_rs::ProgramMut, offset: u64, retprobe: bool, cookie: u64| {
-                prog.attach_uprobe_with_opts(
-                    -1,
-                    &target.path,
-                    offset as usize,
-                    UprobeOpts {
-                        retprobe,
-                        cookie,
-                        ..Default::default()
-                    },
-                )
-            };
         for sym in &target.tls.symbols {
             let Some(prog) = identity_program(skel, sym.name) else {
                 continue;
             };
-            match attach_one(prog, sym.probe, false, 0) {
+            match attach_uprobe(prog, &target.path, sym.probe, false, 0) {
                 Ok(l) => {
                     links.push(l);
                     funcs.push(sym.name.to_string());
@@ -267,59 +321,14 @@ impl TlsHooks {
             }
         }
         let data = data_probes(&target.tls);
-        // One session link for all data probes where the kernel has them;
-        // else an entry and a return probe each.
-        let use_session = !data.is_empty() && skel.progs.ssl_data_session.autoload();
-        let session = use_session.then(|| {
-            skel.progs.ssl_data_session.attach_uprobe_multi_with_opts(
-                -1,
-                &target.path,
-                "",
-                UprobeMultiOpts {
-                    offsets: data.iter().map(|d| d.offset as usize).collect(),
-                    cookies: data.iter().map(|d| d.func).collect(),
-                    session: true,
-                    ..Default::default()
-                },
-            )
-        });
-        let mut data_probes = "uprobe pairs";
-        match session {
-            Some(Ok(link)) => {
-                links.push(link);
-                funcs.extend(data.iter().map(|d| d.name.clone()));
-                data_probes = "uprobe session";
-            }
-            other => {
-                if let Some(Err(e)) = other {
-                    tracing::debug!(
-                        "session uprobes on {}: {e}; using uprobe pairs",
-                        target.path.display()
-                    );
-                }
-                for d in &data {
-                    let result = attach_one(&skel.progs.uprobe_ssl_data, d.offset, false, d.func)
-                        .and_then(|entry| {
-                            links.push(entry);
-                            attach_one(&skel.progs.uretprobe_ssl_data, d.offset, true, d.func)
-                        });
-                    match result {
-                        Ok(l) => {
-                            links.push(l);
-                            funcs.push(d.name.clone());
-                        }
-                        Err(e) => errors.push(format!("{}: {e}", d.name)),
-                    }
-                }
-            }
-        }
+        let data_mode = attach_data(skel, target, &data, &mut links, &mut funcs, &mut errors);
         let kind = if target.kind == TargetKind::Executable {
             "executable"
         } else {
             "library"
         };
         let mut line = format!(
-            "{} ({kind}, {}:{}:{}) [{}] data probes: {data_probes}",
+            "{} ({kind}, {}:{}:{}) [{}] data probes: {data_mode}",
             target.mapped_path.display(),
             target.id.dev_major,
             target.id.dev_minor,
