@@ -4,8 +4,7 @@
 #   sudo AGENTSIGHT_BIN=<build> benches/ssl_calls.sh        # needs root, openssl CLI; ~1 min
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-: "${AGENTSIGHT_BIN:=${CARGO_TARGET_DIR:-$here/../target}/debug/agentsight}"
-[ "$(id -u)" = 0 ] || { echo "ssl_calls.sh: needs root (eBPF)" >&2; exit 1; }
+. "$here/prelude.sh" ssl_calls.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 \

@@ -7,10 +7,7 @@
 # Needs root (eBPF), gcc, python3 with pyarrow, /usr/bin/time. Bounded: ~3 min with defaults.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-: "${AGENTSIGHT_BIN:=${CARGO_TARGET_DIR:-$here/../target}/debug/agentsight}"
-export AGENTSIGHT_BIN
-[ "$(id -u)" = 0 ] || { echo "storm.sh: needs root (eBPF)" >&2; exit 1; }
-[ -x "$AGENTSIGHT_BIN" ] || { echo "storm.sh: no recorder at $AGENTSIGHT_BIN (set AGENTSIGHT_BIN)" >&2; exit 1; }
+. "$here/prelude.sh" storm.sh
 bin=$(mktemp -d /tmp/agentsight-storm-bin.XXXXXX)
 trap 'rm -rf "$bin"' EXIT
 gcc -O2 -Wall -o "$bin/storm" "$here/storm.c"

@@ -8,8 +8,5 @@
 # mock's certificate), /usr/bin/time; PROFILE=1 also needs bpftool. ~1-2 min with defaults.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-: "${AGENTSIGHT_BIN:=${CARGO_TARGET_DIR:-$here/../target}/debug/agentsight}"
-export AGENTSIGHT_BIN
-[ "$(id -u)" = 0 ] || { echo "tls_loop.sh: needs root (eBPF)" >&2; exit 1; }
-[ -x "$AGENTSIGHT_BIN" ] || { echo "tls_loop.sh: no recorder at $AGENTSIGHT_BIN (set AGENTSIGHT_BIN)" >&2; exit 1; }
+. "$here/prelude.sh" tls_loop.sh
 exec timeout 900 python3 "$here/tls_loop.py" "$@"

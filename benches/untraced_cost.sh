@@ -3,8 +3,7 @@
 #   sudo AGENTSIGHT_BIN=<build> benches/untraced_cost.sh      # needs root and gcc; ~30 s
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-: "${AGENTSIGHT_BIN:=${CARGO_TARGET_DIR:-$here/../target}/debug/agentsight}"
-[ "$(id -u)" = 0 ] || { echo "untraced_cost.sh: needs root (eBPF)" >&2; exit 1; }
+. "$here/prelude.sh" untraced_cost.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 gcc -O2 -o "$work/untraced_cost" "$here/untraced_cost.c"
