@@ -19,23 +19,15 @@ use crate::decode::exchange_llm_call;
 use crate::decode::http1::{parse_connection, Exchange, Head, Message};
 use crate::decode::http2;
 use crate::decode::llm::{ChatMessage, LlmCall, Part, Provider};
-use streams::{Connection, SocketTuple, Timeline};
+use streams::{ConnIdentity, Connection, Timeline};
 
 /// Longest prefix kept in summary columns.
 const SUMMARY_CHARS: usize = 200;
 
 pub struct HttpRow {
     pub ts_ns: u64,
-    pub capture: Arc<str>,
-    pub conn_id: u64,
+    pub conn: ConnIdentity,
     pub exchange_index: u32,
-    pub pid: i32,
-    pub proc_key: u64,
-    pub comm: String,
-    pub ssl_ptr: u64,
-    pub fd: Option<i32>,
-    pub sni: Option<String>,
-    pub tuple: SocketTuple,
     pub http_version: &'static str,
     pub method: Option<String>,
     pub host: Option<String>,
@@ -236,16 +228,8 @@ fn http_row(
     let version = req.or(resp).map_or(1, |m| m.head.version);
     HttpRow {
         ts_ns,
-        capture: c.capture.clone(),
-        conn_id: c.conn_id,
+        conn: c.id.clone(),
         exchange_index: index,
-        pid: c.pid,
-        proc_key: c.proc_key,
-        comm: c.comm.clone(),
-        ssl_ptr: c.ssl_ptr,
-        fd: c.fd,
-        sni: c.sni.clone(),
-        tuple: c.tuple.clone(),
         http_version: match version {
             0 => "1.0",
             2 => "2",
@@ -299,16 +283,16 @@ fn decode_connection(c: &Connection, http: &mut Vec<HttpRow>, calls: &mut Vec<Ca
         if let Some(call) = call {
             calls.push(CallRow {
                 ts_ns: row.ts_ns,
-                capture: c.capture.clone(),
+                capture: c.id.capture.clone(),
                 call_id: 0,
                 conversation_id: 0,
                 turn: 0,
                 repeated: 0,
-                conn_id: c.conn_id,
+                conn_id: c.id.conn_id,
                 exchange_index: i as u32,
-                pid: c.pid,
-                proc_key: c.proc_key,
-                comm: c.comm.clone(),
+                pid: c.id.pid,
+                proc_key: c.id.proc_key,
+                comm: c.id.comm.clone(),
                 host: row.host.clone(),
                 path: row.path.clone(),
                 status: row.status,
@@ -364,8 +348,14 @@ pub fn decode(conns: Vec<Connection>) -> Decoded {
     let mut out = Decoded::default();
     let (http, mut calls) = decode_all_connections(conns);
     out.http = http;
-    out.http
-        .sort_by_key(|r| (r.capture.clone(), r.ts_ns, r.conn_id, r.exchange_index));
+    out.http.sort_by_key(|r| {
+        (
+            r.conn.capture.clone(),
+            r.ts_ns,
+            r.conn.conn_id,
+            r.exchange_index,
+        )
+    });
     calls.sort_by_key(|r| (r.capture.clone(), r.ts_ns, r.conn_id, r.exchange_index));
     let mut numbers: HashMap<Arc<str>, u64> = HashMap::new();
     for call in calls.iter_mut() {

@@ -89,8 +89,10 @@ pub struct SocketTuple {
     pub remote_port: Option<u16>,
 }
 
-#[derive(Debug)]
-pub struct Connection {
+/// Which connection: the connection's own identity, carried by every
+/// exchange row decoded from it.
+#[derive(Clone, Debug)]
+pub struct ConnIdentity {
     pub capture: Arc<str>,
     pub conn_id: u64,
     pub pid: i32,
@@ -100,6 +102,11 @@ pub struct Connection {
     pub fd: Option<i32>,
     pub sni: Option<String>,
     pub tuple: SocketTuple,
+}
+
+#[derive(Debug)]
+pub struct Connection {
+    pub id: ConnIdentity,
     pub first_ts: u64,
     pub write: Stream,
     pub read: Stream,
@@ -257,15 +264,17 @@ pub fn connections(
                 .entry((ssl_key.clone(), generation))
                 .or_insert_with(|| {
                     list.push(Connection {
-                        capture: ssl_key.0.clone(),
-                        conn_id: 0,
-                        pid: pid.value(i),
-                        proc_key: key.value(i),
-                        comm: comm.value(i).to_string(),
-                        ssl_ptr: ssl.value(i),
-                        fd: None,
-                        sni: None,
-                        tuple: SocketTuple::default(),
+                        id: ConnIdentity {
+                            capture: ssl_key.0.clone(),
+                            conn_id: 0,
+                            pid: pid.value(i),
+                            proc_key: key.value(i),
+                            comm: comm.value(i).to_string(),
+                            ssl_ptr: ssl.value(i),
+                            fd: None,
+                            sni: None,
+                            tuple: SocketTuple::default(),
+                        },
                         first_ts: ts.value(i),
                         write: Stream::default(),
                         read: Stream::default(),
@@ -276,8 +285,8 @@ pub fn connections(
                 });
             let c = &mut list[idx];
             c.first_ts = c.first_ts.min(ts.value(i));
-            if c.fd.is_none() && fd.is_valid(i) && fd.value(i) >= 0 {
-                c.fd = Some(fd.value(i));
+            if c.id.fd.is_none() && fd.is_valid(i) && fd.value(i) >= 0 {
+                c.id.fd = Some(fd.value(i));
             }
             let local = *c.array_of_batch.entry(bi as u32).or_insert_with(|| {
                 c.arrays.push(data.clone());
@@ -302,10 +311,10 @@ pub fn connections(
         c.array_of_batch = HashMap::new();
         c.write.chunks.sort_by_key(|r| (r.call_seq, r.chunk_offset));
         c.read.chunks.sort_by_key(|r| (r.call_seq, r.chunk_offset));
-        let ssl_key: SslKey = (c.capture.clone(), c.proc_key, c.ssl_ptr);
+        let ssl_key: SslKey = (c.id.capture.clone(), c.id.proc_key, c.id.ssl_ptr);
         if let Some(f) = facts.get(&ssl_key) {
             // The host name set last before the connection's first byte.
-            c.sni = f
+            c.id.sni = f
                 .sni
                 .iter()
                 .rev()
@@ -313,23 +322,27 @@ pub fn connections(
                 .or(f.sni.first())
                 .map(|(_, s)| s.clone());
         }
-        if let Some(fd) = c.fd {
-            if let Some(v) = sockets.get(&(c.capture.clone(), c.proc_key, fd)) {
+        if let Some(fd) = c.id.fd {
+            if let Some(v) = sockets.get(&(c.id.capture.clone(), c.id.proc_key, fd)) {
                 let i = v.partition_point(|(t, _)| *t <= c.first_ts);
                 if let Some((_, t)) = i.checked_sub(1).map(|i| &v[i]) {
-                    c.tuple = t.clone();
+                    c.id.tuple = t.clone();
                 }
             }
         }
     }
     list.sort_by(|a, b| {
-        (&a.capture, a.first_ts, a.proc_key, a.ssl_ptr)
-            .cmp(&(&b.capture, b.first_ts, b.proc_key, b.ssl_ptr))
+        (&a.id.capture, a.first_ts, a.id.proc_key, a.id.ssl_ptr).cmp(&(
+            &b.id.capture,
+            b.first_ts,
+            b.id.proc_key,
+            b.id.ssl_ptr,
+        ))
     });
     let mut numbers: HashMap<Arc<str>, u64> = HashMap::new();
     for c in list.iter_mut() {
-        let n = numbers.entry(c.capture.clone()).or_insert(0);
-        c.conn_id = *n;
+        let n = numbers.entry(c.id.capture.clone()).or_insert(0);
+        c.id.conn_id = *n;
         *n += 1;
     }
     Ok(list)

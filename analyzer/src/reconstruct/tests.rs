@@ -164,15 +164,15 @@ fn a_reused_ssl_pointer_after_free_is_a_new_connection() {
         ],
     );
     assert_eq!(d.http.len(), 2);
-    assert_eq!((d.http[0].conn_id, d.http[1].conn_id), (0, 1));
+    assert_eq!((d.http[0].conn.conn_id, d.http[1].conn.conn_id), (0, 1));
     assert!(d
         .http
         .iter()
         .all(|h| h.exchange_index == 0 && h.problems.is_empty()));
     let h = &d.http[0];
-    assert_eq!(h.sni.as_deref(), Some("api.anthropic.com"));
-    assert_eq!(h.tuple.local_port, Some(40000));
-    assert_eq!(h.tuple.remote_addr.as_deref(), Some("10.1.2.3"));
+    assert_eq!(h.conn.sni.as_deref(), Some("api.anthropic.com"));
+    assert_eq!(h.conn.tuple.local_port, Some(40000));
+    assert_eq!(h.conn.tuple.remote_addr.as_deref(), Some("10.1.2.3"));
     assert_eq!(
         (
             h.ts_ns,
