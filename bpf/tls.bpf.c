@@ -60,6 +60,13 @@ struct tls_thread {
 	__u32 depth;            /* calls in progress */
 	__s32 last_read_fd;     /* last read-type syscall outside SSL calls, -1 none */
 	__u64 pending_write_ssl;/* SSL_write returned, next write syscall is its flush */
+	/* The last ssl_fds answer this thread got, valid while ssl_fds_gen
+	 * has not moved: a thread mostly calls into one SSL, so most calls and
+	 * the syscalls inside them skip the hash lookup. */
+	__u64 cached_ssl;
+	__u64 cached_gen;
+	__s32 cached_fd;
+	__u32 _pad;
 };
 
 struct {
@@ -83,6 +90,11 @@ struct {
 	__type(key, struct ssl_key);
 	__type(value, __s32);
 } ssl_fds SEC(".maps");
+
+/* Bumped after every change to ssl_fds this program makes (a binding, a
+ * free), so per-thread caches of it never outlive an SSL* reused by the
+ * allocator. An LRU eviction needs no bump: the cached binding stays true. */
+__u64 ssl_fds_gen = 0;
 
 struct data_rec {
 	struct event_header h;
@@ -191,12 +203,28 @@ static __always_inline void bind_fd(__u32 tgid, __u64 ssl, __s32 fd, int explici
 	if (!explicit_set && !fd_is_socket(fd))
 		return;
 	bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
+	__sync_fetch_and_add(&ssl_fds_gen, 1);
 	emit_meta(ssl, TM_SET_FD, fd, NULL);
+}
+
+/* ssl_fd_of through the thread's cache. The generation is read before the
+ * map: a change racing with the lookup then only costs a later re-lookup. */
+static __always_inline __s32 cached_ssl_fd(struct tls_thread *th, __u32 tgid, __u64 ssl)
+{
+	__u64 gen = *(volatile __u64 *)&ssl_fds_gen;
+
+	if (th->cached_ssl == ssl && th->cached_gen == gen)
+		return th->cached_fd;
+	__s32 fd = ssl_fd_of(tgid, ssl);
+	th->cached_ssl = ssl;
+	th->cached_gen = gen;
+	th->cached_fd = fd;
+	return fd;
 }
 
 static __always_inline struct tls_thread *thread_state(void)
 {
-	struct tls_thread fresh = { .last_read_fd = -1 };
+	struct tls_thread fresh = { .last_read_fd = -1, .cached_fd = -1 };
 
 	return bpf_task_storage_get(&tls_threads, cur_task(), &fresh,
 				    BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -420,14 +448,14 @@ static __always_inline int data_return(struct pt_regs *ctx, long ret)
 	if (len > a.num) /* never read past the caller's buffer */
 		len = a.num;
 
-	__s32 fd = ssl_fd_of(tgid, a.ssl);
-	if (fd < 0 && th) {
+	__s32 fd = cached_ssl_fd(th, tgid, a.ssl);
+	if (fd < 0) {
 		if (is_read(a.func)) {
 			/* Memory-BIO clients (node) read the socket, then
 			 * decrypt with SSL_read on the same thread. */
 			if (th->last_read_fd >= 0) {
 				bind_fd(tgid, a.ssl, th->last_read_fd, 0);
-				fd = ssl_fd_of(tgid, a.ssl);
+				fd = cached_ssl_fd(th, tgid, a.ssl);
 			}
 		} else {
 			/* ...and flush SSL_write's output with the next write. */
@@ -451,7 +479,11 @@ static __always_inline int data_return(struct pt_regs *ctx, long ret)
 	c.fd = fd;
 	if (c.lost)
 		count_stat(STAT_TLS_BYTES_LOST, c.lost);
-	bpf_loop(c.nchunks, emit_chunk, &c, 0);
+	/* Most calls fit one record: skip the loop helper and its callback. */
+	if (c.nchunks == 1)
+		emit_chunk(0, &c);
+	else
+		bpf_loop(c.nchunks, emit_chunk, &c, 0);
 	return 0;
 }
 
@@ -575,6 +607,7 @@ int BPF_KPROBE(uprobe_SSL_free, void *ssl)
 	emit_meta((__u64)ssl, TM_FREE, ssl_fd_of(tgid, (__u64)ssl), NULL);
 	/* The allocator will hand this address to the next SSL. */
 	bpf_map_delete_elem(&ssl_fds, &k);
+	__sync_fetch_and_add(&ssl_fds_gen, 1);
 	return 0;
 }
 
@@ -588,7 +621,7 @@ static __always_inline int on_io(struct tls_thread *th, __s32 fd, int is_write)
 	if (in_call) {
 		/* Socket BIO or a custom BIO (curl): the transport I/O
 		 * happens inside the SSL call. */
-		if (ssl_fd_of(tgid, in_call->ssl) < 0)
+		if (cached_ssl_fd(th, tgid, in_call->ssl) < 0)
 			bind_fd(tgid, in_call->ssl, fd, 0);
 		return 0;
 	}

@@ -297,13 +297,20 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     // TLS capture is loaded second so it shares the lifecycle pid set. A
     // kernel that refuses it still gets a process/file/net capture, with a
     // note saying TLS is missing.
-    let mut tls_storage = MaybeUninit::uninit();
+    let (mut tls_storage, mut tls_fallback_storage) =
+        (MaybeUninit::uninit(), MaybeUninit::uninit());
     let mut notes: Vec<String> = Vec::new();
-    let tls_load =
-        tls::load(&mut tls_storage, &skel, &cfg, args.tls_max_bytes).and_then(|mut s| {
-            links.extend(bpf::attach_auto(s.object_mut())?);
-            Ok(s)
-        });
+    let tls_load = tls::load(
+        &mut tls_storage,
+        &mut tls_fallback_storage,
+        &skel,
+        &cfg,
+        args.tls_max_bytes,
+    )
+    .and_then(|mut s| {
+        links.extend(bpf::attach_auto(s.object_mut())?);
+        Ok(s)
+    });
     let tls_skel = match tls_load {
         Ok(s) => Some(s),
         Err(e) => {

@@ -45,11 +45,33 @@ pub fn tls_ring_bytes(tls_max_bytes: u64) -> u32 {
     want.min(1 << 30) as u32
 }
 
+/// Loads the TLS programs, with the uprobe session program where the kernel
+/// has sessions. Should the kernel still refuse it (a vendor kernel whose BTF
+/// lists the attach type but whose verifier rejects the program), loads again
+/// without it into `fallback`: entry and return pairs then carry the capture.
 pub fn load<'obj>(
+    storage: &'obj mut MaybeUninit<OpenObject>,
+    fallback: &'obj mut MaybeUninit<OpenObject>,
+    lifecycle: &LifecycleSkel,
+    cfg: &LoadConfig,
+    tls_max_bytes: u64,
+) -> Result<TlsSkel<'obj>> {
+    let sessions = kernel_has_uprobe_session();
+    match load_once(storage, lifecycle, cfg, tls_max_bytes, sessions) {
+        Err(e) if sessions => {
+            tracing::warn!("loading TLS programs with uprobe sessions: {e:#}; retrying without");
+            load_once(fallback, lifecycle, cfg, tls_max_bytes, false)
+        }
+        loaded => loaded,
+    }
+}
+
+fn load_once<'obj>(
     storage: &'obj mut MaybeUninit<OpenObject>,
     lifecycle: &LifecycleSkel,
     cfg: &LoadConfig,
     tls_max_bytes: u64,
+    sessions: bool,
 ) -> Result<TlsSkel<'obj>> {
     let mut open = skel::TlsSkelBuilder::default()
         .open(storage)
@@ -71,7 +93,7 @@ pub fn load<'obj>(
         .set_max_entries(tls_ring_bytes(tls_max_bytes))
         .map_err(|e| anyhow!("sizing the TLS ring buffer: {e}"))?;
     disable_missing_tracepoints(open.open_object_mut());
-    if !kernel_has_uprobe_session() {
+    if !sessions {
         open.progs.ssl_data_session.set_autoload(false);
     }
     open.load().map_err(|e| anyhow!(explain_load_error(&e)))
@@ -117,20 +139,23 @@ fn identity_program<'a>(skel: &'a TlsSkel, func: &str) -> Option<&'a libbpf_rs::
     })
 }
 
-/// Whether the kernel has uprobe sessions (Linux 6.13): checked before
-/// loading, since a program of an unknown type fails the whole object.
-/// `AGENTSIGHT_NO_UPROBE_SESSION` forces the older path (for its tests).
+/// Whether the kernel has uprobe sessions (Linux 6.13, or a backport):
+/// asked of the kernel's own BTF, which lists every attach type it knows,
+/// before loading, since one program the kernel rejects fails the whole
+/// object. `AGENTSIGHT_NO_UPROBE_SESSION` forces the older path (for its tests).
 fn kernel_has_uprobe_session() -> bool {
     if std::env::var_os("AGENTSIGHT_NO_UPROBE_SESSION").is_some() {
         return false;
     }
-    let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else {
+    let Ok(btf) = libbpf_rs::btf::Btf::from_vmlinux() else {
         return false;
     };
-    let mut parts = release.trim().split(['.', '-']);
-    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    (major, minor) >= (6, 13)
+    btf.type_by_name::<libbpf_rs::btf::types::Enum>("bpf_attach_type")
+        .is_some_and(|attach_types| {
+            attach_types
+                .iter()
+                .any(|t| t.name == Some(std::ffi::OsStr::new("BPF_TRACE_UPROBE_SESSION")))
+        })
 }
 
 /// One data probe: where, which function (for reports), and its cookie.
@@ -543,7 +568,9 @@ impl TlsRecords {
 
 #[cfg(test)]
 mod tests {
-    use super::{data_probes, func_name, tls_ring_bytes, DIR_READ, DIR_WRITE};
+    use super::{
+        data_probes, func_name, kernel_has_uprobe_session, tls_ring_bytes, DIR_READ, DIR_WRITE,
+    };
     use crate::recorder::tls_targets::{ElfTls, SharedImpl, SslSymbol};
 
     #[test]
@@ -591,5 +618,20 @@ mod tests {
         assert_eq!(tls_ring_bytes(4 << 10), 16 << 20);
         assert_eq!(tls_ring_bytes(20 << 20), 64 << 20);
         assert_eq!(tls_ring_bytes(u64::MAX), 1 << 30);
+    }
+
+    /// The BTF answer must match the mainline version that added uprobe
+    /// sessions (6.13) on the kernels CI runs on.
+    #[test]
+    fn uprobe_session_support_is_read_from_the_kernel_btf() {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let mut parts = release.trim().split(['.', '-']);
+        let mut next = || parts.next().and_then(|p| p.parse::<u32>().ok()).unwrap();
+        let version = (next(), next());
+        assert_eq!(
+            kernel_has_uprobe_session(),
+            version >= (6, 13),
+            "kernel {release}"
+        );
     }
 }
