@@ -22,6 +22,11 @@ struct Stream {
     pid: i32,
 }
 
+/// Stream keys fold the SSL*'s reuse count into its top byte (user-space
+/// addresses leave it clear).
+const GENERATION_SHIFT: u32 = 56;
+const GENERATION_MASK: u64 = (1 << GENERATION_SHIFT) - 1;
+
 /// Captured plaintext per connection and direction, in call and chunk order.
 /// A connection is (pid, SSL*, generation): after SSL_free the allocator may
 /// hand the same pointer to the next connection.
@@ -68,7 +73,7 @@ fn captured_streams(dir: &Path) -> BTreeMap<(i32, u64, String), Stream> {
     let mut streams: BTreeMap<(i32, u64, String), Stream> = BTreeMap::new();
     for (pid, ssl, d, _, _, data, fd, lost, generation) in chunks {
         let s = streams
-            .entry((pid, ssl ^ (generation << 56), d))
+            .entry((pid, ssl ^ (generation << GENERATION_SHIFT), d))
             .or_default();
         s.pid = pid;
         s.bytes.extend_from_slice(&data);
@@ -344,16 +349,52 @@ fn two_concurrent_connections_are_kept_apart_and_tied_to_their_sockets() {
         &["python3", "tests/clients/two_connections.py"],
     );
     assert!(o.status.success());
-    let report: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
     let conns = server.stop();
     assert_connections_captured(&out, &conns, 2);
-    let streams = captured_streams(&out);
-    let net = rows(&out, "net_events");
-    // each captured write stream carries one connection's marker, and its fd
-    // leads to the connect whose local port that connection used
+    assert_each_connection_tied_to_its_socket(&out, &o.stdout);
+}
+
+/// One thread, one connection after the other: the second SSL object often
+/// gets the address of the first (freed), and its socket another fd number.
+/// The fd a thread remembers for an SSL* must not carry over to its reuse.
+#[test]
+fn sequential_connections_reusing_an_ssl_address_keep_their_own_sockets() {
+    let _g = serial();
+    let Some((work, server)) = setup() else {
+        return;
+    };
+    let out = work.path().join("cap");
+    let o = record_with(
+        &server,
+        &out,
+        &["--no-redact"],
+        &[
+            "python3",
+            "tests/clients/two_connections.py",
+            "--sequential",
+            "--rounds",
+            "2",
+        ],
+    );
+    assert!(o.status.success());
+    let conns = server.stop();
+    assert_connections_captured(&out, &conns, 2);
+    let used = assert_each_connection_tied_to_its_socket(&out, &o.stdout);
+    assert_ne!(used[0].0, used[1].0, "the spare file moves B to another fd");
+    assert_eq!(used[0].1, used[1].1, "glibc hands B the SSL object A freed");
+}
+
+/// Each connection's captured write stream carries only its own marker, and
+/// its fd leads to the connect whose local port that connection used.
+/// Returns, per connection, the client's socket fd and the SSL* it used.
+fn assert_each_connection_tied_to_its_socket(out: &Path, client_stdout: &[u8]) -> Vec<(i32, u64)> {
+    let report: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(client_stdout).trim()).unwrap();
+    let streams = captured_streams(out);
+    let net = rows(out, "net_events");
+    let mut fds = Vec::new();
     for c in report["connections"].as_array().unwrap() {
-        let name = c["name"].as_str().or(c["conn"].as_str()).unwrap_or("A");
+        let name = c["name"].as_str().unwrap();
         let marker = format!("two_connections conn={name} ");
         let local_port = c["local_port"].as_u64().unwrap().to_string();
         let (key, s) = streams
@@ -374,6 +415,11 @@ fn two_concurrent_connections_are_kept_apart_and_tied_to_their_sockets() {
             "connections mixed in {key:?}"
         );
         assert_eq!(s.fds.len(), 1, "one fd per connection: {:?}", s.fds);
+        assert_eq!(
+            i64::from(s.fds[0]),
+            c["fd"].as_i64().unwrap(),
+            "{name}: the fd the client used"
+        );
         let fd = s.fds[0].to_string();
         assert!(
             net.iter().any(|r| r["op"] == "connect"
@@ -382,7 +428,9 @@ fn two_concurrent_connections_are_kept_apart_and_tied_to_their_sockets() {
                 && r["local_port"] == local_port),
             "connect row for fd {fd} with local port {local_port}"
         );
+        fds.push((s.fds[0], key.1 & GENERATION_MASK));
     }
+    fds
 }
 
 /// Every byte of every capture file, decompressed through pyarrow, and the

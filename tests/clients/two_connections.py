@@ -2,13 +2,15 @@
 """Two concurrent HTTPS connections in one process (one thread each), with distinct bodies,
 so a capture can be checked to keep them apart by connection identity.
 
-  python3 two_connections.py [--rounds N] [--upload-bytes N] [--blob-bytes N]
+  python3 two_connections.py [--rounds N] [--upload-bytes N] [--blob-bytes N] [--sequential]
 
 Each thread opens its own keep-alive http.client connection (local ports differ), then for
 each round (both threads released together by a barrier so their traffic interleaves):
   POST /upload   body = b"two_connections conn=<A|B> round=<r>\\n" + SHAKE-256 bytes (default 256 KiB)
   GET  /blob?size=<blob-bytes>&seed=two_connections-<A|B>-<r>   (default 1 MiB)
   POST /v1/messages (stream) with a user message naming the connection
+With --sequential, one thread runs A to the end and closes it, opens a spare file (so B's socket
+gets another fd number), then runs B: OpenSSL may hand B the SSL* that A freed.
 Env: MOCK_BASE_URL, MOCK_API_KEY, SSL_CERT_FILE. Prints one JSON line:
   {"client":"two_connections","ok":true,"connections":[{"name":"A","local_port":...,
    "requests":[{"method","path","req_body_sha256","req_body_len","resp_body_sha256","resp_body_len"}...]}, {...B...}]}
@@ -47,6 +49,7 @@ def worker(name: str, a, barrier: threading.Barrier, result: dict):
         conn = http.client.HTTPSConnection(host, port, context=ssl.create_default_context(), timeout=60)
         conn.connect()
         result["local_port"] = conn.sock.getsockname()[1]
+        result["fd"] = conn.sock.fileno()
         reqs = result["requests"] = []
         hdr = {"x-mock-client": M.tag(CLIENT) + "-" + name}
         for rnd in range(a.rounds):
@@ -111,14 +114,22 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--upload-bytes", type=int, default=256 * 1024)
     ap.add_argument("--blob-bytes", type=int, default=1024 * 1024)
+    ap.add_argument("--sequential", action="store_true")
     a = ap.parse_args()
-    barrier = threading.Barrier(2)
     res = {"A": {"name": "A"}, "B": {"name": "B"}}
-    ths = [threading.Thread(target=worker, args=(n, a, barrier, res[n]), name=f"conn-{n}") for n in ("A", "B")]
-    for t in ths:
-        t.start()
-    for t in ths:
-        t.join(timeout=120)
+    if a.sequential:
+        alone = threading.Barrier(1)
+        worker("A", a, alone, res["A"])
+        spare = open(os.devnull)  # noqa: SIM115  (held open until exit)
+        worker("B", a, alone, res["B"])
+        spare.close()
+    else:
+        barrier = threading.Barrier(2)
+        ths = [threading.Thread(target=worker, args=(n, a, barrier, res[n]), name=f"conn-{n}") for n in ("A", "B")]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join(timeout=120)
     ok = all(r.get("ok") for r in res.values()) and res["A"].get("local_port") != res["B"].get("local_port")
     out = {"client": CLIENT, "ok": ok, "connections": [res["A"], res["B"]]}
     if not ok:
