@@ -81,11 +81,15 @@ static __always_inline __u8 *scratch_area(void)
  * `pending` is the unread bytes before this record, `size` its length. */
 #define RB_WAKE_FRACTION 8
 
-static __always_inline __u64 rb_wake_flags(void *ring, __u64 pending, __u64 size, int urgent)
+/* The size of this object's one ring buffer, set by the recorder along with
+ * the ring: a constant instead of a helper call per record. */
+const volatile __u64 ring_bytes = 0;
+
+static __always_inline __u64 rb_wake_flags(__u64 pending, __u64 size, int urgent)
 {
 	if (urgent)
 		return BPF_RB_FORCE_WAKEUP;
-	__u64 mark = bpf_ringbuf_query(ring, BPF_RB_RING_SIZE) / RB_WAKE_FRACTION;
+	__u64 mark = ring_bytes / RB_WAKE_FRACTION;
 	if (!mark || pending / mark != (pending + size) / mark)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
@@ -107,7 +111,9 @@ static __always_inline void fill_header(struct event_header *h, __u32 kind,
 	h->uid = cred->uid.val;
 	h->gid = cred->gid.val;
 	h->payload_len = 0;
-	h->cgroup_id = bpf_get_current_cgroup_id();
+	/* What bpf_get_current_cgroup_id() returns, as plain loads, and of
+	 * `task` rather than of whichever task runs. */
+	h->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
 	__builtin_memcpy(&h->comm, task->comm, sizeof(h->comm));
 }
 

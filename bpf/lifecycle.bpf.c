@@ -88,7 +88,7 @@ static __always_inline int emit_event_wake(void *data, __u64 size, int urgent)
 	if (size > SCRATCH_SIZE)
 		return 0;
 	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	__u64 flags = rb_wake_flags(&events, pending, size, urgent);
+	__u64 flags = rb_wake_flags(pending, size, urgent);
 	if (bpf_ringbuf_output(&events, data, size, flags)) {
 		count_stat(STAT_RB_RESERVE_FAIL_EVENTS, 1);
 		return -1;

@@ -187,7 +187,7 @@ static __always_inline void emit_meta(__u64 ssl, __u32 event, __s32 fd, const ch
 	__u64 size = name ? sizeof(struct meta_rec) + SNI_CAP : sizeof(struct meta_rec);
 	__u64 avail = bpf_ringbuf_query(&tls_ring, BPF_RB_AVAIL_DATA);
 	__u64 pending = avail > size ? avail - size : 0;
-	bpf_ringbuf_submit(r, rb_wake_flags(&tls_ring, pending, size, 0));
+	bpf_ringbuf_submit(r, rb_wake_flags(pending, size, 0));
 }
 
 /* Record ssl -> fd once; later observations of the same pair are free. */
@@ -233,6 +233,11 @@ static __always_inline struct tls_thread *thread_state(void)
 static __always_inline struct tls_thread *existing_thread_state(void)
 {
 	return bpf_task_storage_get(&tls_threads, cur_task(), 0, 0);
+}
+
+static __always_inline struct tls_thread *state_of(struct task_struct *task)
+{
+	return bpf_task_storage_get(&tls_threads, task, 0, 0);
 }
 
 /* The innermost call in progress, or NULL. */
@@ -344,7 +349,7 @@ static __always_inline int emit_tier(struct emit_ctx *c, __u32 i, __u64 off, __u
 	__u64 size = sizeof(struct data_rec) + tier;
 	__u64 avail = bpf_ringbuf_query(&tls_ring, BPF_RB_AVAIL_DATA);
 	__u64 pending = avail > size ? avail - size : 0;
-	bpf_ringbuf_submit(r, rb_wake_flags(&tls_ring, pending, size, 0));
+	bpf_ringbuf_submit(r, rb_wake_flags(pending, size, 0));
 	return 0;
 }
 
@@ -394,10 +399,12 @@ static __always_inline int data_return(struct pt_regs *ctx, long ret)
 {
 	/* Only traced threads have state (data_entry checked): untraced
 	 * processes sharing the library return here. */
-	struct tls_thread *th = existing_thread_state();
+	/* One task pointer for the whole return: each helper call costs. */
+	struct task_struct *task = cur_task();
+	struct tls_thread *th = state_of(task);
 	if (!th)
 		return 0;
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 tgid = task->tgid;
 	/* The return pops the return address on x86; arm64 keeps it in LR. */
 #if defined(__TARGET_ARCH_x86)
 	__u64 entry_sp = PT_REGS_SP(ctx) - 8;
@@ -464,7 +471,7 @@ static __always_inline int data_return(struct pt_regs *ctx, long ret)
 	}
 
 	struct emit_ctx c = {};
-	fill_header(&c.h, EV_TLS_DATA, cur_task());
+	fill_header(&c.h, EV_TLS_DATA, task);
 	c.ssl = a.ssl;
 	c.buf = a.buf;
 	c.call_seq = __sync_fetch_and_add(&tls_call_seq, 1);
@@ -673,6 +680,10 @@ int BPF_PROG(tls_sys_enter, struct pt_regs *regs, long id)
 	default:
 		return 0;
 	}
+	/* Most threads have no BPF task storage at all: one load rules them
+	 * out, where the storage helper costs an untraced read() ~60 ns. */
+	if (!cur_task()->bpf_storage)
+		return 0;
 	struct tls_thread *th = existing_thread_state();
 	if (!th)
 		return 0;

@@ -105,6 +105,7 @@ pub fn load_lifecycle<'obj>(
     rodata.launcher_tgid = cfg.launcher_tgid;
     rodata.trace_all = cfg.trace_all as u8;
     rodata.comm_filter_on = cfg.comm_filter as u8;
+    rodata.ring_bytes = EVENTS_RING_BYTES.into();
     open.maps
         .events
         .set_max_entries(EVENTS_RING_BYTES)

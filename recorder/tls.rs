@@ -88,6 +88,7 @@ fn load_once<'obj>(
     rodata.self_tgid = cfg.self_tgid;
     rodata.trace_all = cfg.trace_all as u8;
     rodata.tls_max_bytes = tls_max_bytes;
+    rodata.ring_bytes = tls_ring_bytes(tls_max_bytes).into();
     open.maps
         .tls_ring
         .set_max_entries(tls_ring_bytes(tls_max_bytes))

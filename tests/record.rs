@@ -831,3 +831,55 @@ fn recorded_pipeline_is_queryable_with_argv_and_exit_codes() {
     assert_eq!(find("grep")["exit_code"], 1, "grep found nothing");
     assert_eq!(find("bash")["exit_code"], 0);
 }
+
+/// cgroup_id is the cgroup v2 id of the task, which is the inode number of
+/// its cgroup directory: move the command into a fresh cgroup (a cgroup2
+/// mount of our own works beside v1 controllers) and find that inode.
+#[test]
+fn events_carry_the_cgroup_v2_id_of_their_task() {
+    let _g = serial();
+    if !can_record() {
+        return;
+    }
+    let work = tempdir();
+    let mount_point = work.path().join("cgroup2");
+    std::fs::create_dir(&mount_point).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "cgroup2", "none"])
+        .arg(&mount_point)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount cgroup2");
+    let group = mount_point.join(format!("agentsight-test-{}", std::process::id()));
+    std::fs::create_dir(&group).unwrap();
+    let group_id = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&group).unwrap());
+
+    let out = work.path().join("cap");
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec cat /etc/hostname",
+        group.display()
+    );
+    let o = record(&out, &[], &["sh", "-c", &script]);
+    // leave the cgroup and the mount before asserting, so a failure cleans up
+    let removed = std::fs::remove_dir(&group);
+    let unmounted = Command::new("umount").arg(&mount_point).status().unwrap();
+    assert!(o.status.success());
+    removed.unwrap();
+    assert!(unmounted.success());
+
+    let procs = rows(&out, "process_events");
+    let exec_cat = procs
+        .iter()
+        .find(|r| r["kind"] == "exec" && argv(r).first().map(String::as_str) == Some("cat"))
+        .expect("exec of cat");
+    assert_eq!(exec_cat["cgroup_id"], group_id.to_string());
+    let exec_sh = procs
+        .iter()
+        .find(|r| r["kind"] == "exec" && argv(r).first().map(String::as_str) == Some("sh"))
+        .expect("exec of sh");
+    assert_ne!(
+        exec_sh["cgroup_id"],
+        group_id.to_string(),
+        "sh ran before the move"
+    );
+}
