@@ -222,22 +222,23 @@ static __always_inline __s32 cached_ssl_fd(struct tls_thread *th, __u32 tgid, __
 	return fd;
 }
 
-static __always_inline struct tls_thread *thread_state(void)
+/* This program's state of `task`, or NULL. Most tasks have no BPF task
+ * storage at all: one load rules them out, where the storage helper costs
+ * ~60 ns (every read() of an untraced process, every SSL call of an untraced
+ * process sharing the library). */
+static __always_inline struct tls_thread *state_of(struct task_struct *task)
+{
+	if (!task->bpf_storage)
+		return NULL;
+	return bpf_task_storage_get(&tls_threads, task, 0, 0);
+}
+
+static __always_inline struct tls_thread *new_state_of(struct task_struct *task)
 {
 	struct tls_thread fresh = { .last_read_fd = -1, .cached_fd = -1 };
 
-	return bpf_task_storage_get(&tls_threads, cur_task(), &fresh,
+	return bpf_task_storage_get(&tls_threads, task, &fresh,
 				    BPF_LOCAL_STORAGE_GET_F_CREATE);
-}
-
-static __always_inline struct tls_thread *existing_thread_state(void)
-{
-	return bpf_task_storage_get(&tls_threads, cur_task(), 0, 0);
-}
-
-static __always_inline struct tls_thread *state_of(struct task_struct *task)
-{
-	return bpf_task_storage_get(&tls_threads, task, 0, 0);
 }
 
 /* The innermost call in progress, or NULL. */
@@ -270,11 +271,12 @@ static __always_inline int data_entry(struct pt_regs *ctx, __u32 func, __u64 ssl
 {
 	/* A thread has state only once a traced process made a data call, and a
 	 * process stays traced until it exits: then the pid lookup is done. */
-	struct tls_thread *th = existing_thread_state();
+	struct task_struct *task = cur_task();
+	struct tls_thread *th = state_of(task);
 	if (!th) {
-		if (!is_traced(bpf_get_current_pid_tgid() >> 32))
+		if (!is_traced(task->tgid))
 			return 0;
-		th = thread_state();
+		th = new_state_of(task);
 		if (!th)
 			return 0;
 	}
@@ -398,8 +400,8 @@ static long emit_chunk(__u32 i, void *data)
 static __always_inline int data_return(struct pt_regs *ctx, long ret)
 {
 	/* Only traced threads have state (data_entry checked): untraced
-	 * processes sharing the library return here. */
-	/* One task pointer for the whole return: each helper call costs. */
+	 * processes sharing the library return here. One task pointer serves
+	 * the whole return: each helper call costs. */
 	struct task_struct *task = cur_task();
 	struct tls_thread *th = state_of(task);
 	if (!th)
@@ -680,11 +682,7 @@ int BPF_PROG(tls_sys_enter, struct pt_regs *regs, long id)
 	default:
 		return 0;
 	}
-	/* Most threads have no BPF task storage at all: one load rules them
-	 * out, where the storage helper costs an untraced read() ~60 ns. */
-	if (!cur_task()->bpf_storage)
-		return 0;
-	struct tls_thread *th = existing_thread_state();
+	struct tls_thread *th = state_of(cur_task());
 	if (!th)
 		return 0;
 	return on_io(th, (__s32)SYSCALL_FD(regs), is_write);
