@@ -165,27 +165,45 @@ fn setup() -> Option<(tempfile::TempDir, MockServer)> {
     Some((work, server))
 }
 
+/// A recording whose capture was checked against the mock server.
+struct Recorded {
+    _work: tempfile::TempDir, // holds the capture until the test ends
+    out: PathBuf,
+    output: std::process::Output,
+}
+
+/// Records `command` against a fresh mock server with redaction off, checks
+/// that it exited 0 and that the capture holds every connection the server
+/// saw, byte-exact (at least `min_conns`). None where this machine cannot
+/// record.
+fn record_byte_exact(command: &[&str], min_conns: usize) -> Option<Recorded> {
+    let (work, server) = setup()?;
+    let out = work.path().join("cap");
+    let output = record_with(&server, &out, &["--no-redact"], command);
+    assert!(output.status.success());
+    let conns = server.stop();
+    assert_connections_captured(&out, &conns, min_conns);
+    Some(Recorded {
+        _work: work,
+        out,
+        output,
+    })
+}
+
 #[test]
 fn python_urllib_keepalive_5mb_upload_and_50mb_download_byte_exact() {
     let _g = serial();
-    let Some((work, server)) = setup() else {
-        return;
-    };
-    let out = work.path().join("cap");
-    let o = record_with(
-        &server,
-        &out,
-        &["--no-redact"],
+    let Some(Recorded { _work, out, .. }) = record_byte_exact(
         &[
             "python3",
             "tests/clients/py_urllib.py",
             "--do",
             "keepalive,upload,blob",
         ],
-    );
-    assert!(o.status.success());
-    let conns = server.stop();
-    assert_connections_captured(&out, &conns, 3);
+        3,
+    ) else {
+        return;
+    };
     let streams = captured_streams(&out);
     let biggest = streams.values().map(|s| s.bytes.len()).max().unwrap();
     assert!(
@@ -235,19 +253,12 @@ fn curl_http2_download_byte_exact() {
 #[test]
 fn python_sdks_openai_and_anthropic_byte_exact() {
     let _g = serial();
-    let Some((work, server)) = setup() else {
+    let Some(Recorded { _work, out, .. }) = record_byte_exact(
+        &["sh", "-c", "python3 tests/clients/py_anthropic.py --mode all && python3 tests/clients/py_openai.py --mode all"],
+        2,
+    ) else {
         return;
     };
-    let out = work.path().join("cap");
-    let o = record_with(
-        &server,
-        &out,
-        &["--no-redact"],
-        &["sh", "-c", "python3 tests/clients/py_anthropic.py --mode all && python3 tests/clients/py_openai.py --mode all"],
-    );
-    assert!(o.status.success());
-    let conns = server.stop();
-    assert_connections_captured(&out, &conns, 2);
     // Debian's OpenSSL 3 starts SSL_read_ex/SSL_write_ex with an instruction
     // the kernel would single-step: python's calls are seen, byte-exact as
     // checked above, at the internal function each pair shares, through one
@@ -275,23 +286,16 @@ fn python_sdks_openai_and_anthropic_byte_exact() {
 #[test]
 fn node_fetch_and_sdks_byte_exact_with_fd_from_syscalls() {
     let _g = serial();
-    let Some((work, server)) = setup() else {
-        return;
-    };
-    let out = work.path().join("cap");
-    let o = record_with(
-        &server,
-        &out,
-        &["--no-redact"],
+    let Some(Recorded { _work, out, .. }) = record_byte_exact(
         &[
             "sh",
             "-c",
             "node tests/clients/node_fetch.mjs --do keepalive,upload && node tests/clients/node_anthropic.mjs --mode all && node tests/clients/node_openai.mjs --mode all",
         ],
-    );
-    assert!(o.status.success());
-    let conns = server.stop();
-    assert_connections_captured(&out, &conns, 3);
+        3,
+    ) else {
+        return;
+    };
     let m = capture::Manifest::load(&out).unwrap();
     assert!(
         m.tls_attachments.iter().any(|a| a.contains("node")),
@@ -338,19 +342,14 @@ fn uprobe_pairs_capture_byte_exact_where_the_kernel_has_no_sessions() {
 #[test]
 fn two_concurrent_connections_are_kept_apart_and_tied_to_their_sockets() {
     let _g = serial();
-    let Some((work, server)) = setup() else {
+    let Some(Recorded {
+        _work,
+        out,
+        output: o,
+    }) = record_byte_exact(&["python3", "tests/clients/two_connections.py"], 2)
+    else {
         return;
     };
-    let out = work.path().join("cap");
-    let o = record_with(
-        &server,
-        &out,
-        &["--no-redact"],
-        &["python3", "tests/clients/two_connections.py"],
-    );
-    assert!(o.status.success());
-    let conns = server.stop();
-    assert_connections_captured(&out, &conns, 2);
     assert_each_connection_tied_to_its_socket(&out, &o.stdout);
 }
 
@@ -360,14 +359,11 @@ fn two_concurrent_connections_are_kept_apart_and_tied_to_their_sockets() {
 #[test]
 fn sequential_connections_reusing_an_ssl_address_keep_their_own_sockets() {
     let _g = serial();
-    let Some((work, server)) = setup() else {
-        return;
-    };
-    let out = work.path().join("cap");
-    let o = record_with(
-        &server,
-        &out,
-        &["--no-redact"],
+    let Some(Recorded {
+        _work,
+        out,
+        output: o,
+    }) = record_byte_exact(
         &[
             "python3",
             "tests/clients/two_connections.py",
@@ -375,10 +371,11 @@ fn sequential_connections_reusing_an_ssl_address_keep_their_own_sockets() {
             "--rounds",
             "2",
         ],
-    );
-    assert!(o.status.success());
-    let conns = server.stop();
-    assert_connections_captured(&out, &conns, 2);
+        2,
+    )
+    else {
+        return;
+    };
     let used = assert_each_connection_tied_to_its_socket(&out, &o.stdout);
     assert_ne!(used[0].0, used[1].0, "the spare file moves B to another fd");
     assert_eq!(used[0].1, used[1].1, "glibc hands B the SSL object A freed");
@@ -543,25 +540,18 @@ fn api_keys_never_reach_the_capture_unless_no_redact() {
 #[test]
 fn a_process_that_starts_tls_late_is_still_captured() {
     let _g = serial();
-    let Some((work, server)) = setup() else {
+    let Some(Recorded {
+        _work, output: o, ..
+    }) = record_byte_exact(&["python3", "tests/clients/late_tls.py", "--delay", "2"], 1)
+    else {
         return;
     };
-    let out = work.path().join("cap");
-    let o = record_with(
-        &server,
-        &out,
-        &["--no-redact"],
-        &["python3", "tests/clients/late_tls.py", "--delay", "2"],
-    );
-    assert!(o.status.success());
     let report: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
     assert_eq!(
         report["libssl_mapped_before_sleep"], false,
         "libssl really loaded late"
     );
-    let conns = server.stop();
-    assert_connections_captured(&out, &conns, 1);
 }
 
 #[test]
