@@ -88,10 +88,11 @@ fn load_once<'obj>(
     rodata.self_tgid = cfg.self_tgid;
     rodata.trace_all = cfg.trace_all as u8;
     rodata.tls_max_bytes = tls_max_bytes;
-    rodata.ring_bytes = tls_ring_bytes(tls_max_bytes).into();
+    let ring_bytes = tls_ring_bytes(tls_max_bytes);
+    rodata.ring_bytes = ring_bytes.into();
     open.maps
         .tls_ring
-        .set_max_entries(tls_ring_bytes(tls_max_bytes))
+        .set_max_entries(ring_bytes)
         .map_err(|e| anyhow!("sizing the TLS ring buffer: {e}"))?;
     disable_missing_tracepoints(open.open_object_mut());
     if !sessions {
