@@ -7,7 +7,8 @@ read line by line (as an SDK reads SSE).
 
 Trust comes from SSL_CERT_FILE. Counts the exact plaintext handed to / returned by
 SSL_write / SSL_read (an SSLSocket subclass wraps send and recv_into) and prints one JSON
-line: requests, sent, received, elapsed_s (connect + all requests), per-request latency.
+line: requests, sent, received, elapsed_s and cpu_s (connect + all requests: wall time, and
+this process's time on a CPU, user and kernel, uprobe traps included), per-request latency.
 """
 import argparse
 import http.client
@@ -56,6 +57,7 @@ def main() -> int:
     lat = []
     events = 0
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     conn = http.client.HTTPSConnection(u.hostname, u.port, context=ctx, timeout=30)
     conn.connect()
     port = conn.sock.getsockname()[1]
@@ -80,9 +82,10 @@ def main() -> int:
             return 1
     conn.close()
     elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
     print(json.dumps({"ok": True, "requests": a.requests, "body_bytes": len(bodies[0]),
                       "sse_events": events, "sent": CountingSSLSocket.sent,
-                      "received": CountingSSLSocket.received, "elapsed_s": round(elapsed, 6),
+                      "received": CountingSSLSocket.received, "elapsed_s": round(elapsed, 6), "cpu_s": round(cpu, 6),
                       "latency_ms_median": round(statistics.median(lat) * 1e3, 3),
                       "local_port": port}))
     return 0
