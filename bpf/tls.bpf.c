@@ -158,6 +158,16 @@ static __always_inline int fd_is_socket(__s32 fd)
 	return (mode & S_IFMT) == S_IFSOCK;
 }
 
+/* Submit a record reserved in tls_ring, `size` bytes. The ring's unread
+ * bytes already include it, reserved as it is. */
+static __always_inline void submit_record(void *r, __u64 size)
+{
+	__u64 avail = bpf_ringbuf_query(&tls_ring, BPF_RB_AVAIL_DATA);
+	__u64 pending = avail > size ? avail - size : 0;
+
+	bpf_ringbuf_submit(r, rb_wake_flags(pending, size, 0));
+}
+
 static __always_inline void emit_meta(__u64 ssl, __u32 event, __s32 fd, const char *name)
 {
 	struct meta_rec *r;
@@ -184,10 +194,7 @@ static __always_inline void emit_meta(__u64 ssl, __u32 event, __s32 fd, const ch
 		r->b.value_len = n > 0 ? n - 1 : 0; /* without the NUL */
 		r->h.payload_len = r->b.value_len;
 	}
-	__u64 size = name ? sizeof(struct meta_rec) + SNI_CAP : sizeof(struct meta_rec);
-	__u64 avail = bpf_ringbuf_query(&tls_ring, BPF_RB_AVAIL_DATA);
-	__u64 pending = avail > size ? avail - size : 0;
-	bpf_ringbuf_submit(r, rb_wake_flags(pending, size, 0));
+	submit_record(r, name ? sizeof(struct meta_rec) + SNI_CAP : sizeof(struct meta_rec));
 }
 
 /* Record ssl -> fd once; later observations of the same pair are free. */
@@ -347,11 +354,7 @@ static __always_inline int emit_tier(struct emit_ctx *c, __u32 i, __u64 off, __u
 	r->b.lost_bytes = lost;
 	r->b.data_len = d;
 	r->h.payload_len = d;
-	/* The unread bytes include this record, reserved above. */
-	__u64 size = sizeof(struct data_rec) + tier;
-	__u64 avail = bpf_ringbuf_query(&tls_ring, BPF_RB_AVAIL_DATA);
-	__u64 pending = avail > size ? avail - size : 0;
-	bpf_ringbuf_submit(r, rb_wake_flags(pending, size, 0));
+	submit_record(r, sizeof(struct data_rec) + tier);
 	return 0;
 }
 

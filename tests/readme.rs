@@ -1,5 +1,6 @@
-//! README.md's test command is what CI runs: the code block after its
-//! "ci: test command" marker must be the command `.ci/run` ends with.
+//! README.md's test command is what CI runs: the code block after the
+//! sentence that introduces the test suite must be the command `.ci/run`
+//! ends with.
 
 use std::path::Path;
 
@@ -11,8 +12,8 @@ fn read(path: &str) -> String {
 fn ci_runs_the_test_command_readme_gives() {
     let readme = read("README.md");
     let after_marker = readme
-        .split_once("<!-- ci: test command")
-        .expect("README.md marks its test command")
+        .split_once("run the whole test suite")
+        .expect("README.md introduces its test command")
         .1;
     let block = after_marker
         .split("```")
