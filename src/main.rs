@@ -44,6 +44,10 @@ enum Command {
     Shell(agentsight_analyzer::cli::ShellArgs),
     /// Readable transcripts of the LLM conversations in a capture (Markdown or JSON).
     Conversations(agentsight_analyzer::cli::ConversationsArgs),
+    /// Forward causal graph: what a conversation, tool call or process caused (tree, DOT, Mermaid, JSON).
+    Graph(agentsight_analyzer::cli::GraphArgs),
+    /// Backward chain: why a process ran, a file changed or a host was contacted.
+    Explain(agentsight_analyzer::cli::ExplainArgs),
     /// List the named views (queries/*.sql) with what each answers.
     Views(agentsight_analyzer::cli::ViewsArgs),
     /// Print the raw table schema (Markdown with --markdown).
@@ -74,6 +78,8 @@ fn main() -> ExitCode {
         Command::Query(args) => agentsight_analyzer::cli::query(args).map(|_| 0),
         Command::Shell(args) => agentsight_analyzer::cli::shell(args).map(|_| 0),
         Command::Conversations(args) => agentsight_analyzer::cli::conversations(args).map(|_| 0),
+        Command::Graph(args) => agentsight_analyzer::cli::graph(args).map(|_| 0),
+        Command::Explain(args) => agentsight_analyzer::cli::explain(args).map(|_| 0),
         Command::Views(args) => agentsight_analyzer::cli::views(args).map(|_| 0),
         Command::Schema { markdown } => {
             if markdown {

@@ -10,22 +10,8 @@ use std::path::Path;
 
 use common::mock::*;
 use common::*;
-use serde_json::{json, Value};
 
-/// Rows of a query as JSON objects (`agentsight query --format json`).
-fn query(cap: &Path, sql: &str) -> Vec<Value> {
-    let o = agentsight(&["query", &cap.display().to_string(), "--format", "json", sql]);
-    assert!(
-        o.status.success(),
-        "query failed: {sql}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let text = String::from_utf8_lossy(&o.stdout);
-    if text.trim().is_empty() {
-        return Vec::new();
-    }
-    serde_json::from_str::<Vec<Value>>(&text).expect("query JSON")
-}
+use serde_json::{json, Value};
 
 /// The LLM exchanges of the server log, by (client port, exchange on the connection).
 fn served_calls(log: &Path) -> BTreeMap<(u64, u64), Value> {
@@ -108,12 +94,12 @@ fn sdk_conversations_equal_the_script() {
         "curl spoke HTTP/2"
     );
 
-    let calls = query(
+    let calls = query_json(
         &out,
         "SELECT c.*, h.local_port, h.request_headers FROM llm_calls c \
          JOIN http_exchanges h USING (capture, conn_id, exchange_index) ORDER BY call_id",
     );
-    let tools = query(
+    let tools = query_json(
         &out,
         "SELECT * FROM tool_calls ORDER BY call_id, tool_index",
     );
@@ -177,7 +163,7 @@ fn sdk_conversations_equal_the_script() {
 
     // Conversations: each loop is one thread of three calls whose tool
     // results come back in the next call; the single calls stand alone.
-    let convs = query(&out, "SELECT * FROM conversations ORDER BY conversation_id");
+    let convs = query_json(&out, "SELECT * FROM conversations ORDER BY conversation_id");
     let sizes: Vec<u64> = convs.iter().map(|c| opt_u64(&c["calls"])).collect();
     assert_eq!(
         sizes.iter().filter(|n| **n == 3).count(),
@@ -185,7 +171,7 @@ fn sdk_conversations_equal_the_script() {
         "8 three-call loops: {sizes:?}"
     );
     assert_eq!(sizes.iter().filter(|n| **n == 1).count(), 3, "{sizes:?}");
-    let h2 = query(
+    let h2 = query_json(
         &out,
         "SELECT c.response_text FROM llm_calls c JOIN http_exchanges h \
          USING (capture, conn_id, exchange_index) WHERE h.http_version = '2'",
@@ -229,7 +215,7 @@ fn sdk_conversations_equal_the_script() {
             }
         }
         // The prompt is new once, then repeated history.
-        let prompts = query(
+        let prompts = query_json(
             &out,
             &format!(
                 "SELECT new_in_conversation FROM llm_messages WHERE conversation_id = {cid} \

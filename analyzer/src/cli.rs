@@ -304,7 +304,6 @@ pub fn query(args: QueryArgs) -> Result<()> {
     .map_err(tidy)
 }
 
-/// `agentsight views`.
 /// Transcripts of the LLM conversations decoded from the captured TLS.
 pub fn conversations(args: ConversationsArgs) -> Result<()> {
     let mut dirs = args.captures.capture.clone();
@@ -350,6 +349,245 @@ pub fn conversations(args: ConversationsArgs) -> Result<()> {
     };
     out.write_all(text.as_bytes())?;
     out.flush()?;
+    Ok(())
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphFormat {
+    Tree,
+    Dot,
+    Mermaid,
+    Json,
+}
+
+#[derive(Args, Clone, Debug)]
+#[command(
+    after_help = "Forward view: what a conversation, tool call or process caused.\n\nExamples:\n  agentsight graph CAP\n  agentsight graph CAP --tool-call toolu_01A --format dot | dot -Tsvg > t.svg\n  agentsight graph CAP --pid 4242 --depth 3 --format mermaid"
+)]
+pub struct GraphArgs {
+    /// Capture directories.
+    #[arg(value_name = "CAPTURE")]
+    pub positional: Vec<PathBuf>,
+    /// Start at this conversation (`conversation_id`).
+    #[arg(long, value_name = "N", conflicts_with_all = ["tool_call", "pid"])]
+    pub conversation: Option<u64>,
+    /// Start at this tool call: the API's id (`toolu_…`, `call_…`) or a node id (`tool_call:3.0`).
+    #[arg(long, value_name = "ID", conflicts_with = "pid")]
+    pub tool_call: Option<String>,
+    /// Start at every process with this pid.
+    #[arg(long, value_name = "N")]
+    pub pid: Option<i32>,
+    /// Levels to follow below each start.
+    #[arg(long, default_value_t = 12)]
+    pub depth: usize,
+    /// Show the files each process read (many: libraries, configs).
+    #[arg(long)]
+    pub reads: bool,
+    #[arg(long, value_enum, default_value_t = GraphFormat::Tree)]
+    pub format: GraphFormat,
+    /// Write to FILE (created 0600) instead of stdout.
+    #[arg(long = "output", short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub captures: CaptureOptions,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExplainFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Clone, Debug)]
+#[command(
+    after_help = "Backward chain: why did this happen? One line per hop, each with how it was found and how sure it is, ending with the prompt or tool result that led the model there.\n\nExamples:\n  agentsight explain CAP --pid 4242\n  agentsight explain CAP --path ~/.bashrc\n  agentsight explain CAP --host evil.example"
+)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["pid", "path", "host", "tool_call"])))]
+pub struct ExplainArgs {
+    /// Capture directories.
+    #[arg(value_name = "CAPTURE")]
+    pub positional: Vec<PathBuf>,
+    /// Every process with this pid (several when the pid was reused).
+    #[arg(long, value_name = "N")]
+    pub pid: Option<i32>,
+    /// A file, by absolute path (as in graph_nodes) or by the end of it.
+    #[arg(long, value_name = "P")]
+    pub path: Option<String>,
+    /// An endpoint, by host name or address (`1.2.3.4`, `1.2.3.4:443`).
+    #[arg(long, value_name = "H")]
+    pub host: Option<String>,
+    /// A tool call: the API's id or a node id.
+    #[arg(long, value_name = "ID")]
+    pub tool_call: Option<String>,
+    #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
+    pub format: ExplainFormat,
+    #[command(flatten)]
+    pub captures: CaptureOptions,
+}
+
+fn capture_dirs(opts: &CaptureOptions, positional: &[PathBuf], command: &str) -> Result<Vec<PathBuf>> {
+    let mut dirs = opts.capture.clone();
+    dirs.extend(positional.iter().cloned());
+    if dirs.is_empty() {
+        bail!("no capture given: agentsight {command} CAPTURE");
+    }
+    Ok(dirs)
+}
+
+fn open_graph(
+    rt: &tokio::runtime::Runtime,
+    session: &Session,
+) -> Result<(std::sync::Arc<crate::graph::Graph>, std::sync::Arc<crate::reconstruct::Decoded>)> {
+    rt.block_on(async {
+        let _spinner = Spinner::start("building the causal graph");
+        let decoded = session.decoded().await?;
+        let graph = session.graph().await?;
+        Ok((graph, decoded))
+    })
+    .map_err(tidy)
+}
+
+fn tool_call_matches(n: &crate::graph::Node, id: &str) -> bool {
+    n.kind == crate::graph::NodeKind::ToolCall && (&*n.id == id || n.tool_call_id.as_deref() == Some(id))
+}
+
+/// `agentsight graph`: the forward view.
+pub fn graph(args: GraphArgs) -> Result<()> {
+    use crate::graph::{render, NodeKind};
+    let dirs = capture_dirs(&args.captures, &args.positional, "graph")?;
+    let rt = runtime()?;
+    let session = open_session(&rt, &dirs, &args.captures)?;
+    let (graph, _) = open_graph(&rt, &session)?;
+    let walk = render::Walk { depth: args.depth, reads: args.reads };
+    let mut text = String::new();
+    let mut json_parts = Vec::new();
+    let mut found = 0;
+    for g in &graph.captures {
+        let roots: Vec<usize> = g
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| match (&args.conversation, &args.tool_call, args.pid) {
+                (Some(c), _, _) => n.kind == NodeKind::Conversation && n.conversation_id == Some(*c),
+                (_, Some(t), _) => tool_call_matches(n, t),
+                (_, _, Some(pid)) => n.kind == NodeKind::Process && n.pid == Some(pid),
+                // Everything the agents did: their conversations, then the
+                // agent processes (for activity no conversation explains).
+                _ => n.kind == NodeKind::Conversation || n.agent == Some(true),
+            })
+            .map(|(i, _)| i)
+            .collect();
+        // Without any LLM traffic, the process trees themselves.
+        let roots = if roots.is_empty() && args.conversation.is_none() && args.tool_call.is_none() && args.pid.is_none() {
+            g.nodes
+                .iter()
+                .enumerate()
+                .filter(|(i, n)| {
+                    n.kind == NodeKind::Process
+                        && !g.in_edges(*i).iter().any(|&e| matches!(g.edges[e].kind, crate::graph::EdgeKind::Spawned | crate::graph::EdgeKind::Exec))
+                })
+                .map(|(i, _)| i)
+                .collect()
+        } else {
+            roots
+        };
+        found += roots.len();
+        let f = render::forward(g, &roots, walk);
+        match args.format {
+            GraphFormat::Tree => {
+                if graph.captures.len() > 1 {
+                    text.push_str(&format!("# capture {}\n", render::terminal_text(&g.capture, 200)));
+                }
+                text.push_str(&render::tree_text(g, &f));
+            }
+            GraphFormat::Dot => text.push_str(&render::dot(g, &f)),
+            GraphFormat::Mermaid => text.push_str(&render::mermaid(g, &f)),
+            GraphFormat::Json => json_parts.push(render::json_view(g, &f)),
+        }
+    }
+    if found == 0 {
+        bail!("nothing in the capture matches the start you asked for");
+    }
+    if args.format == GraphFormat::Json {
+        text = serde_json::to_string_pretty(&json_parts)?;
+        text.push('\n');
+    }
+    let mut out: Box<dyn Write + Send> = match &args.output {
+        Some(p) => create_output(p)?,
+        None => Box::new(std::io::stdout()),
+    };
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `agentsight explain`: the backward chain.
+pub fn explain(args: ExplainArgs) -> Result<()> {
+    use crate::graph::{render, NodeKind};
+    let dirs = capture_dirs(&args.captures, &args.positional, "explain")?;
+    let rt = runtime()?;
+    let session = open_session(&rt, &dirs, &args.captures)?;
+    let (graph, decoded) = open_graph(&rt, &session)?;
+    let anchors: Vec<(String, crate::capture::manifest::BootAnchor)> = session
+        .captures
+        .iter()
+        .map(|c| (c.label.clone(), c.manifest.boot_anchor))
+        .collect();
+    let mut text = String::new();
+    let mut json_parts = Vec::new();
+    for g in &graph.captures {
+        let anchor = anchors.iter().find(|(l, _)| **l == *g.capture).map(|(_, a)| *a);
+        let wall = |ts: u64| -> String {
+            anchor
+                .and_then(|a| crate::udf::wall_ns(&a, ts))
+                .map(|ns| chrono::DateTime::from_timestamp_nanos(ns).format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string())
+                .unwrap_or_else(|| format!("{ts} ns"))
+        };
+        let starts: Vec<usize> = g
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| {
+                if let Some(pid) = args.pid {
+                    return n.kind == NodeKind::Process && n.pid == Some(pid);
+                }
+                if let Some(t) = &args.tool_call {
+                    return tool_call_matches(n, t);
+                }
+                if let Some(p) = &args.path {
+                    let name = n.name.as_deref().unwrap_or("");
+                    return n.kind == NodeKind::File
+                        && (name == p || (!p.starts_with('/') && name.ends_with(&format!("/{}", p.trim_start_matches("~/")))));
+                }
+                if let Some(h) = &args.host {
+                    let id = n.id.strip_prefix("endpoint:").unwrap_or("");
+                    let addr = id.rsplit_once(':').map_or(id, |(a, _)| a).trim_start_matches('[').trim_end_matches(']');
+                    return n.kind == NodeKind::Endpoint
+                        && (n.name.as_deref() == Some(h.as_str()) || addr == h || id == h);
+                }
+                false
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for s in starts {
+            let (hops, end) = render::explain(g, &decoded, s);
+            match args.format {
+                ExplainFormat::Text => {
+                    text.push_str(&render::explain_text(g, &hops, end.as_deref(), &wall));
+                    text.push('\n');
+                }
+                ExplainFormat::Json => json_parts.push(render::explain_json(g, &hops, end.as_deref())),
+            }
+        }
+    }
+    if text.is_empty() && json_parts.is_empty() {
+        bail!("nothing in the capture matches: look in graph_nodes for the process, file or endpoint");
+    }
+    if args.format == ExplainFormat::Json {
+        text = serde_json::to_string_pretty(&json_parts)?;
+        text.push('\n');
+    }
+    print!("{text}");
     Ok(())
 }
 

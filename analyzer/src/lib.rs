@@ -5,6 +5,7 @@ pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod fixtures;
+pub mod graph;
 pub mod output;
 pub mod reconstruct;
 pub mod schema;

@@ -38,6 +38,7 @@ pub enum ColType {
     U32,
     I32,
     U16,
+    F64,
     Bool,
     Text,
     /// Low-cardinality text, dictionary encoded in Parquet.
@@ -54,6 +55,7 @@ impl ColType {
             ColType::U32 => DataType::UInt32,
             ColType::I32 => DataType::Int32,
             ColType::U16 => DataType::UInt16,
+            ColType::F64 => DataType::Float64,
             ColType::Bool => DataType::Boolean,
             ColType::Text | ColType::Tag => DataType::Utf8,
             ColType::TextList => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
@@ -68,6 +70,7 @@ impl ColType {
             ColType::U32 => "UInt32",
             ColType::I32 => "Int32",
             ColType::U16 => "UInt16",
+            ColType::F64 => "Float64",
             ColType::Bool => "Boolean",
             ColType::Text => "Utf8",
             ColType::Tag => "Utf8 (dictionary)",
@@ -403,6 +406,104 @@ pub static DECODED_TABLES: &[Table] = &[
     },
 ];
 
+pub const GRAPH_NODES: &str = "graph_nodes";
+pub const GRAPH_EDGES: &str = "graph_edges";
+pub const TOOL_EFFECTS: &str = "tool_effects";
+pub const UNATTRIBUTED: &str = "unattributed";
+
+const NODE_ID: Column = col(
+    "node_id",
+    Text,
+    "Stable node id within the capture: `conversation:N`, `llm_call:N`, `tool_call:N.I` (call, tool index), `process:KEY` (proc_key), `file:PATH`, `endpoint:ADDR:PORT` (`[v6]:PORT`, `unix:PATH`).",
+);
+
+/// The causal graph, derived by the analyzer from the raw tables and the
+/// decoded LLM tables (see docs/views.md, "Causal graph").
+pub static GRAPH_TABLES: &[Table] = &[
+    Table {
+        name: GRAPH_NODES,
+        doc: "One row per node of the causal graph: conversations, LLM calls, tool calls, processes (one per proc_key; successive execs are images of one node, threads are folded into their process), files (by absolute path when it could be resolved) and endpoints (with the host name the capture knows from TLS SNI or HTTP `Host`/`:authority`).",
+        columns: &[
+            col("ts_ns", U64, "When the node first appears: request start, tool call asked, process start, first event on the file or endpoint."),
+            CAPTURE,
+            NODE_ID,
+            col("kind", Tag, "`conversation`, `llm_call`, `tool_call`, `process`, `file` or `endpoint`."),
+            col("label", Text, "One-line description: tool name and command, program and argv, path, address and host name."),
+            opt("proc_key", U64, "Process nodes: the process; LLM call and conversation nodes: the process that made the call."),
+            opt("pid", I32, "Process id of `proc_key`."),
+            opt("call_id", U64, "LLM call and tool call nodes: the LLM call."),
+            opt("conversation_id", U64, "Conversation, LLM call and tool call nodes."),
+            opt("tool_call_id", Text, "Tool call nodes: the API's id (`toolu_…`, `call_…`)."),
+            opt("name", Text, "Tool name; program (last exec) of a process; path of a file; host name of an endpoint."),
+            opt("agent", Bool, "Process nodes: true when the process made LLM calls."),
+        ],
+    },
+    Table {
+        name: GRAPH_EDGES,
+        doc: "One row per edge. `method` says how the edge was found and `confidence` (0–1) how sure it is: observed facts (a fork, an open, a tool result id) are 1; attribution of processes and files to tool calls is inference, scored by its signals.",
+        columns: &[
+            col("ts_ns", U64, "Time of the event the edge stands for."),
+            CAPTURE,
+            col("kind", Tag, "`turn` (conversation → llm_call), `asked_for` (llm_call → tool_call), `fed_back` (tool_call → the llm_call whose request carries its result), `called` (process → llm_call), `ran` (tool_call → process), `spawned` (parent → child process, fork), `exec` (parent → child known only from exec), `executed`, `read`, `wrote`, `created`, `renamed`, `deleted`, `chmod`, `linked` (process or built-in tool call → file), `connected`, `accepted` (process or tool call → endpoint)."),
+            col("src", Text, "node_id of the source."),
+            col("dst", Text, "node_id of the destination."),
+            col("src_kind", Tag, "Kind of the source node."),
+            col("dst_kind", Tag, "Kind of the destination node."),
+            col("method", Tag, "How the edge was found: `response`, `tool_result_id`, `conversation`, `tls`, `fork`, `snapshot`, `exec_parent`, `execve`, `open_flags`, `syscall`, `argv_exact`, `argv_contains`, `path_match`, `window_ancestry`, `window_ambiguous`, `window_indirect`, `window_only`, `builtin_tool_path`, `url_in_args` (docs/views.md explains each)."),
+            col("confidence", F64, "1 for observed facts; below 1 for inferred attribution."),
+            opt("proc_key", U64, "The acting process, when there is one."),
+            opt("detail", Text, "Event detail: open flags, chmod mode, rename source, argv, raw path when it was resolved."),
+        ],
+    },
+    Table {
+        name: TOOL_EFFECTS,
+        doc: "One row per tool call: the processes attributed to it (the roots it ran and all their descendants), what they wrote, executed and connected to, and how the attribution was made.",
+        columns: &[
+            col("ts_ns", U64, "Request start of the LLM call that asked for the tool (the window opens)."),
+            CAPTURE,
+            col("node_id", Text, "The tool call's node (`tool_call:N.I`)."),
+            CALL_ID,
+            CONVERSATION_ID,
+            col("tool_call_id", Text, "The API's id for the tool call."),
+            col("name", Text, "Tool name."),
+            opt("command", Text, "Command text found in the arguments (`command`, `cmd`, `script`, …)."),
+            opt("window_end_ns", U64, "Request start of the call that carried the result (the window closes); null when no result was sent."),
+            opt("agent_key", U64, "proc_key of the agent process that made the LLM call."),
+            opt("method", Tag, "Method of the strongest `ran` edge (null when the tool ran no process)."),
+            opt("confidence", F64, "Confidence of that edge."),
+            col("processes", U32, "Processes attributed (roots and descendants)."),
+            col("process_keys", TextList, "Their proc_keys, in start order."),
+            col("execs", TextList, "Programs they executed (resolved paths)."),
+            col("files_written", TextList, "Files created, written, renamed onto, deleted or chmod'ed (by the processes, or by the agent for a built-in file tool)."),
+            col("files_read", U32, "Distinct files read."),
+            col("endpoints", TextList, "Endpoints connected to (`addr:port` and host name when known)."),
+            opt("exit_code", I32, "Exit code of the first root process, when it exited normally."),
+            col("failed_processes", U32, "Attributed processes that exited non-zero or by a signal."),
+        ],
+    },
+    Table {
+        name: UNATTRIBUTED,
+        doc: "What the agents' process trees did that no tool call explains: processes started outside every tool call's window (or with only weak attribution), connects of the agent process that carry no LLM call and no tool asked for, and file mutations by the agent process outside built-in file tools. This is where a malicious dependency or an injected background task shows up.",
+        columns: &[
+            col("ts_ns", U64, "Time of the activity."),
+            CAPTURE,
+            col("agent_key", U64, "proc_key of the agent whose tree it is."),
+            PROC_KEY,
+            PID,
+            col("comm", Text, "Command name (program of the last exec for processes)."),
+            col("activity", Tag, "`process`, `connect` or `file`."),
+            col("node_id", Text, "The node concerned: the process, endpoint or file."),
+            col("reason", Tag, "`outside_tool_windows`, `child_of_unattributed`, `weak_attribution`, `no_tool_call` (connect/file of the agent itself)."),
+            opt("detail", Text, "argv, endpoint with host name, or the file operation."),
+            opt("confidence", F64, "For `weak_attribution`: the best attribution's confidence."),
+        ],
+    },
+];
+
+pub fn graph_table(name: &str) -> Option<&'static Table> {
+    GRAPH_TABLES.iter().find(|t| t.name == name)
+}
+
 pub fn decoded_table(name: &str) -> Option<&'static Table> {
     DECODED_TABLES.iter().find(|t| t.name == name)
 }
@@ -452,6 +553,14 @@ pub fn markdown() -> String {
          names one of them; never stored in a capture, so they always match the capture's segments.\n\n",
     );
     for t in DECODED_TABLES {
+        table_markdown(&mut out, t);
+    }
+    out.push_str(
+        "## Causal graph tables\n\n\
+         Derived by the analyzer from the raw process, file and network tables and the decoded LLM\n\
+         tables when a query first names one of them (see docs/views.md, \"Causal graph\").\n\n",
+    );
+    for t in GRAPH_TABLES {
         table_markdown(&mut out, t);
     }
     out
@@ -537,7 +646,7 @@ mod tests {
             );
         }
         assert_eq!(RAW_TABLES.len(), TABLES.len());
-        for t in DECODED_TABLES {
+        for t in DECODED_TABLES.iter().chain(GRAPH_TABLES) {
             assert_eq!(t.columns[0].name, "ts_ns", "{}", t.name);
             assert!(
                 table(t.name).is_none(),

@@ -26,7 +26,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 
 use crate::capture::{self, Manifest};
 use crate::schema::{self, Table};
-use crate::{reconstruct, tree, udf, views};
+use crate::{graph, reconstruct, tree, udf, views};
 
 /// Name of the column every table gets, holding the capture label.
 pub const CAPTURE_COLUMN: &str = "capture";
@@ -65,6 +65,7 @@ pub struct Session {
     pub skipped: Vec<BadSegment>,
     pub views: Vec<views::ViewDef>,
     decoded: Arc<reconstruct::provider::DecodedSource>,
+    graph: Arc<graph::tables::GraphSource>,
 }
 
 /// Rejects manifest paths that would leave the capture directory.
@@ -306,6 +307,8 @@ impl Session {
 
         let decoded = Arc::new(reconstruct::provider::DecodedSource::default());
         reconstruct::provider::register(&ctx, &decoded)?;
+        let graph = Arc::new(graph::tables::GraphSource::new(decoded.clone(), &machine));
+        graph::tables::register(&ctx, &graph)?;
 
         let defs = views::load(opts.queries_dir.as_deref())?;
         views::register(&ctx, &defs).await?;
@@ -316,6 +319,7 @@ impl Session {
             skipped,
             views: defs,
             decoded,
+            graph,
         })
     }
 
@@ -339,10 +343,16 @@ impl Session {
         Ok(self.decoded.get(&self.ctx).await?)
     }
 
+    /// The causal graph of every capture (built once per session).
+    pub async fn graph(&self) -> Result<Arc<graph::Graph>> {
+        Ok(self.graph.get(&self.ctx).await?)
+    }
+
     /// Raw table names, then decoded tables, then view names.
     pub fn table_names(&self) -> Vec<String> {
         let mut names: Vec<String> = schema::RAW_TABLES.iter().map(|s| s.to_string()).collect();
         names.extend(schema::DECODED_TABLES.iter().map(|t| t.name.to_string()));
+        names.extend(schema::GRAPH_TABLES.iter().map(|t| t.name.to_string()));
         names.extend(self.views.iter().map(|v| v.name.clone()));
         names
     }

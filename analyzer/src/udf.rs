@@ -638,6 +638,11 @@ pub fn bytes_preview(bytes: &[u8], max_chars: usize) -> String {
     out
 }
 
+/// open(2) flags named for the capture's machine (`uname -m`).
+pub fn open_flags_on(flags: u32, machine: &str) -> String {
+    open_flags(flags, FlagArch::from_machine(machine))
+}
+
 /// open(2) flags as `O_WRONLY|O_CREAT|O_TRUNC`; unknown bits as hex.
 fn open_flags(flags: u32, arch: FlagArch) -> String {
     // Bits that differ between layouts.

@@ -54,6 +54,21 @@ pub fn agentsight(args: &[&str]) -> Output {
         .expect("run agentsight")
 }
 
+/// Rows of a query as JSON objects (`agentsight query --format json`).
+pub fn query_json(cap: &Path, sql: &str) -> Vec<serde_json::Value> {
+    let o = agentsight(&["query", &cap.display().to_string(), "--format", "json", sql]);
+    assert!(
+        o.status.success(),
+        "query failed: {sql}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    if text.trim().is_empty() {
+        return Vec::new();
+    }
+    serde_json::from_str(&text).expect("query JSON")
+}
+
 pub fn record(out: &Path, extra: &[&str], command: &[&str]) -> Output {
     let mut args: Vec<String> = vec!["record".into(), "-o".into(), out.display().to_string()];
     args.extend(extra.iter().map(|s| s.to_string()));

@@ -100,7 +100,7 @@ pub struct LlmCall {
 }
 
 impl LlmCall {
-    fn new(provider: Provider, streaming: bool) -> Self {
+    pub(crate) fn new(provider: Provider, streaming: bool) -> Self {
         LlmCall {
             provider,
             model: None,

@@ -12,37 +12,37 @@ use datafusion::common::Result;
 use super::{CallRow, ConversationRow, Decoded, HttpRow, MessageRow, ToolRow};
 use crate::schema::{self, Table};
 
-fn u64s<R>(rows: &[R], f: impl Fn(&R) -> u64) -> ArrayRef {
+pub(crate) fn u64s<R>(rows: &[R], f: impl Fn(&R) -> u64) -> ArrayRef {
     Arc::new(UInt64Array::from_iter_values(rows.iter().map(f)))
 }
-fn opt_u64s<R>(rows: &[R], f: impl Fn(&R) -> Option<u64>) -> ArrayRef {
+pub(crate) fn opt_u64s<R>(rows: &[R], f: impl Fn(&R) -> Option<u64>) -> ArrayRef {
     Arc::new(rows.iter().map(f).collect::<UInt64Array>())
 }
-fn u32s<R>(rows: &[R], f: impl Fn(&R) -> u32) -> ArrayRef {
+pub(crate) fn u32s<R>(rows: &[R], f: impl Fn(&R) -> u32) -> ArrayRef {
     Arc::new(UInt32Array::from_iter_values(rows.iter().map(f)))
 }
-fn i32s<R>(rows: &[R], f: impl Fn(&R) -> i32) -> ArrayRef {
+pub(crate) fn i32s<R>(rows: &[R], f: impl Fn(&R) -> i32) -> ArrayRef {
     Arc::new(Int32Array::from_iter_values(rows.iter().map(f)))
 }
-fn opt_i32s<R>(rows: &[R], f: impl Fn(&R) -> Option<i32>) -> ArrayRef {
+pub(crate) fn opt_i32s<R>(rows: &[R], f: impl Fn(&R) -> Option<i32>) -> ArrayRef {
     Arc::new(rows.iter().map(f).collect::<Int32Array>())
 }
-fn opt_u16s<R>(rows: &[R], f: impl Fn(&R) -> Option<u16>) -> ArrayRef {
+pub(crate) fn opt_u16s<R>(rows: &[R], f: impl Fn(&R) -> Option<u16>) -> ArrayRef {
     Arc::new(rows.iter().map(f).collect::<UInt16Array>())
 }
-fn bools<R>(rows: &[R], f: impl Fn(&R) -> bool) -> ArrayRef {
+pub(crate) fn bools<R>(rows: &[R], f: impl Fn(&R) -> bool) -> ArrayRef {
     Arc::new(rows.iter().map(|r| Some(f(r))).collect::<BooleanArray>())
 }
-fn opt_bools<R>(rows: &[R], f: impl Fn(&R) -> Option<bool>) -> ArrayRef {
+pub(crate) fn opt_bools<R>(rows: &[R], f: impl Fn(&R) -> Option<bool>) -> ArrayRef {
     Arc::new(rows.iter().map(f).collect::<BooleanArray>())
 }
-fn strs<'a, R>(rows: &'a [R], f: impl Fn(&'a R) -> &'a str) -> ArrayRef {
+pub(crate) fn strs<'a, R>(rows: &'a [R], f: impl Fn(&'a R) -> &'a str) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
 }
-fn opt_strs<'a, R>(rows: &'a [R], f: impl Fn(&'a R) -> Option<&'a str>) -> ArrayRef {
+pub(crate) fn opt_strs<'a, R>(rows: &'a [R], f: impl Fn(&'a R) -> Option<&'a str>) -> ArrayRef {
     Arc::new(rows.iter().map(f).collect::<StringArray>())
 }
-fn opt_bytes<'a, R>(rows: &'a [R], f: impl Fn(&'a R) -> Option<&'a [u8]>) -> ArrayRef {
+pub(crate) fn opt_bytes<'a, R>(rows: &'a [R], f: impl Fn(&'a R) -> Option<&'a [u8]>) -> ArrayRef {
     Arc::new(rows.iter().map(f).collect::<BinaryArray>())
 }
 
@@ -50,13 +50,23 @@ fn opt_bytes<'a, R>(rows: &'a [R], f: impl Fn(&'a R) -> Option<&'a [u8]>) -> Arr
 /// offsets even with multi-megabyte bodies.
 const ROWS_PER_BATCH: usize = 256;
 
-fn batches<R>(
+pub(crate) fn batches<R>(
     table: &Table,
     rows: &[R],
     columns: impl Fn(&[R]) -> Vec<ArrayRef>,
 ) -> Result<Vec<RecordBatch>> {
+    batches_of(table, rows, ROWS_PER_BATCH, columns)
+}
+
+/// [`batches`] with a chosen batch size, for tables of small rows.
+pub(crate) fn batches_of<R>(
+    table: &Table,
+    rows: &[R],
+    rows_per_batch: usize,
+    columns: impl Fn(&[R]) -> Vec<ArrayRef>,
+) -> Result<Vec<RecordBatch>> {
     let schema = table.arrow_schema();
-    rows.chunks(ROWS_PER_BATCH)
+    rows.chunks(rows_per_batch)
         .map(|part| Ok(RecordBatch::try_new(schema.clone(), columns(part))?))
         .collect()
 }
