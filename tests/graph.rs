@@ -52,9 +52,14 @@ fn agent_loop_graph_attributes_every_tool_call() {
     drop(server.stop());
     let ws_path = ws.canonicalize().unwrap().display().to_string();
 
-    let procs = query_json(&out, "SELECT proc_key, pid, parent_key, argv FROM processes");
+    // Every exec: bash runs the last command of `-c` by exec'ing it, so a
+    // process's first image, not its last, is the tool's shell.
+    let procs = query_json(&out, "SELECT proc_key, pid, argv FROM process_events WHERE kind = 'exec'");
     let key_of = |pred: &dyn Fn(&str) -> bool| -> Vec<u64> {
-        procs.iter().filter(|p| pred(&argv_text(&p["argv"]))).map(|p| u64_of(&p["proc_key"])).collect()
+        let mut keys: Vec<u64> =
+            procs.iter().filter(|p| pred(&argv_text(&p["argv"]))).map(|p| u64_of(&p["proc_key"])).collect();
+        keys.dedup();
+        keys
     };
     let agents = query_json(&out, "SELECT DISTINCT proc_key FROM llm_calls");
     assert_eq!(agents.len(), 1, "{agents:?}");
@@ -157,13 +162,13 @@ fn agent_loop_graph_attributes_every_tool_call() {
     let run_tool_node = by_id["toolu_run_script"]["node_id"].as_str().unwrap();
     let write_tool_node = by_id["toolu_write_script"]["node_id"].as_str().unwrap();
     for needle in [
-        &format!("spawned by {}", p(run_bash)),
-        &format!("ran by {run_tool_node}"),
-        "argv_exact (confidence 0.95)",
-        &format!("result of {write_tool_node}"),
-        "= prompt (user): Write a script that pings the API, run it, and leave a report.",
+        format!("spawned by {}", p(run_bash)),
+        format!("ran by {run_tool_node}"),
+        "argv_exact (confidence 0.95)".to_string(),
+        format!("result of {write_tool_node}"),
+        "= prompt (user): Write a script that pings the API, run it, and leave a report.".to_string(),
     ] {
-        assert!(text.contains(needle.as_str()), "missing {needle:?} in:\n{text}");
+        assert!(text.contains(&needle), "missing {needle:?} in:\n{text}");
     }
     let o = agentsight(&["explain", &out.display().to_string(), "--host", "127.0.0.2", "--format", "json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
