@@ -12,6 +12,8 @@ use datafusion::arrow::datatypes::{
 use datafusion::common::{DataFusionError, Result};
 use datafusion::prelude::SessionContext;
 
+use crate::reconstruct::streams::Labels;
+
 const PROCESS_SQL: &str = "SELECT capture, ts_ns, kind, pid, proc_key, parent_key, comm, \
      filename, argv, cwd, exit_code, exit_signal FROM process_events";
 const FILE_SQL: &str = "SELECT capture, ts_ns, proc_key, op, path, path2, dfd, flags, mode \
@@ -183,21 +185,6 @@ pub async fn read(ctx: &SessionContext) -> Result<HashMap<Arc<str>, CaptureRows>
 
 fn opt_text(a: &StringArray, i: usize) -> Option<String> {
     a.is_valid(i).then(|| a.value(i).to_string())
-}
-
-/// One shared `Arc<str>` per capture label.
-#[derive(Default)]
-struct Labels(HashMap<String, Arc<str>>);
-
-impl Labels {
-    fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.0.get(s) {
-            return a.clone();
-        }
-        let a: Arc<str> = Arc::from(s);
-        self.0.insert(s.to_string(), a.clone());
-        a
-    }
 }
 
 /// Typed access to the columns of one batch, cast to the type the graph

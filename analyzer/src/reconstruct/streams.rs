@@ -131,10 +131,10 @@ type SocketIndex = HashMap<(Arc<str>, u64, i32), Vec<(u64, SocketTuple)>>;
 
 /// Capture labels interned so every row of one capture shares one `Arc`.
 #[derive(Default)]
-struct Labels(HashMap<String, Arc<str>>);
+pub(crate) struct Labels(HashMap<String, Arc<str>>);
 
 impl Labels {
-    fn get(&mut self, s: &str) -> Arc<str> {
+    pub(crate) fn get(&mut self, s: &str) -> Arc<str> {
         if let Some(a) = self.0.get(s) {
             return a.clone();
         }
