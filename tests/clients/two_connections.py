@@ -9,8 +9,10 @@ each round (both threads released together by a barrier so their traffic interle
   POST /upload   body = b"two_connections conn=<A|B> round=<r>\\n" + SHAKE-256 bytes (default 256 KiB)
   GET  /blob?size=<blob-bytes>&seed=two_connections-<A|B>-<r>   (default 1 MiB)
   POST /v1/messages (stream) with a user message naming the connection
-With --sequential, one thread runs A to the end and closes it, opens a spare file (so B's socket
-gets another fd number), then runs B: OpenSSL may hand B the SSL* that A freed.
+With --sequential, one thread runs connections C0, C1, ... one after the other, closing each and
+opening a spare file before the next (so each socket gets a new fd number), until one gets the
+SSL* its predecessor freed (glibc settles on reusing it after a connection or two; at most
+--max-sequential connections). Each connection reports its SSL* (read from CPython's ssl object).
 Env: MOCK_BASE_URL, MOCK_API_KEY, SSL_CERT_FILE. Prints one JSON line:
   {"client":"two_connections","ok":true,"connections":[{"name":"A","local_port":...,
    "requests":[{"method","path","req_body_sha256","req_body_len","resp_body_sha256","resp_body_len"}...]}, {...B...}]}
@@ -25,6 +27,7 @@ import json
 import os
 import ssl
 import sys
+import ctypes
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +46,11 @@ def body_for(name: str, rnd: int, n: int) -> bytes:
     return bytes(out[:n])
 
 
+def ssl_pointer(sock: ssl.SSLSocket) -> int:
+    """The SSL* behind a CPython 3.8+ _ssl._SSLSocket: after PyObject_HEAD and the socket weakref."""
+    return ctypes.c_void_p.from_address(id(sock._sslobj) + 16 + ctypes.sizeof(ctypes.c_void_p)).value or 0
+
+
 def worker(name: str, a, barrier: threading.Barrier, result: dict):
     try:
         host, port = M.host_port()
@@ -50,6 +58,7 @@ def worker(name: str, a, barrier: threading.Barrier, result: dict):
         conn.connect()
         result["local_port"] = conn.sock.getsockname()[1]
         result["fd"] = conn.sock.fileno()
+        result["ssl_ptr"] = ssl_pointer(conn.sock)
         reqs = result["requests"] = []
         hdr = {"x-mock-client": M.tag(CLIENT) + "-" + name}
         for rnd in range(a.rounds):
@@ -109,32 +118,48 @@ def worker(name: str, a, barrier: threading.Barrier, result: dict):
             pass
 
 
+def sequential(a) -> tuple[list, list, str | None]:
+    alone = threading.Barrier(1)
+    conns, spares = [], []
+    for i in range(a.max_sequential):
+        r = {"name": f"C{i}"}
+        conns.append(r)
+        worker(r["name"], a, alone, r)
+        if not r.get("ok"):
+            return conns, spares, None
+        if i > 0 and r["ssl_ptr"] == conns[-2]["ssl_ptr"]:
+            return conns, spares, None
+        # a raw fd takes the number this socket had, without touching the C heap
+        spares.append(os.open(os.devnull, os.O_RDONLY))
+    return conns, spares, f"no connection reused its predecessor's SSL* in {a.max_sequential}"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--upload-bytes", type=int, default=256 * 1024)
     ap.add_argument("--blob-bytes", type=int, default=1024 * 1024)
     ap.add_argument("--sequential", action="store_true")
+    ap.add_argument("--max-sequential", type=int, default=8)
     a = ap.parse_args()
-    res = {"A": {"name": "A"}, "B": {"name": "B"}}
     if a.sequential:
-        alone = threading.Barrier(1)
-        worker("A", a, alone, res["A"])
-        # a raw fd takes the number A's socket had, without touching the heap
-        spare = os.open(os.devnull, os.O_RDONLY)
-        worker("B", a, alone, res["B"])
-        os.close(spare)
+        conns, spares, error = sequential(a)
+        for fd in spares:
+            os.close(fd)
     else:
+        conns = [{"name": "A"}, {"name": "B"}]
         barrier = threading.Barrier(2)
-        ths = [threading.Thread(target=worker, args=(n, a, barrier, res[n]), name=f"conn-{n}") for n in ("A", "B")]
+        ths = [threading.Thread(target=worker, args=(r["name"], a, barrier, r), name=f"conn-{r['name']}") for r in conns]
         for t in ths:
             t.start()
         for t in ths:
             t.join(timeout=120)
-    ok = all(r.get("ok") for r in res.values()) and res["A"].get("local_port") != res["B"].get("local_port")
-    out = {"client": CLIENT, "ok": ok, "connections": [res["A"], res["B"]]}
+        error = None
+    ports = [r.get("local_port") for r in conns]
+    ok = error is None and all(r.get("ok") for r in conns) and len(set(ports)) == len(ports)
+    out = {"client": CLIENT, "ok": ok, "connections": conns}
     if not ok:
-        out["error"] = "; ".join(r.get("error", "") for r in res.values() if r.get("error")) or "threads failed"
+        out["error"] = "; ".join(r["error"] for r in conns if r.get("error")) or error or "connections failed"
     M.emit(out)
     return 0 if ok else 1
 
