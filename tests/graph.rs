@@ -15,7 +15,12 @@ use serde_json::Value;
 
 fn argv_text(v: &Value) -> String {
     v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "))
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_default()
 }
 
@@ -43,21 +48,45 @@ fn agent_loop_graph_attributes_every_tool_call() {
     let beacon_addr = beacon.local_addr().unwrap().to_string();
     let out = work.path().join("cap");
     let agent = repo().join("tests/clients/agent_loop.py");
-    let cmd = format!("cd '{}' && exec python3 '{}'", ws.display(), agent.display());
-    let o = record_with_env(&server, &out, &[], &[("AGENT_BEACON", &beacon_addr)], &["sh", "-c", &cmd]);
-    assert!(o.status.success(), "agent failed: {}", String::from_utf8_lossy(&o.stdout));
-    let report: Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
+    let cmd = format!(
+        "cd '{}' && exec python3 '{}'",
+        ws.display(),
+        agent.display()
+    );
+    let o = record_with_env(
+        &server,
+        &out,
+        &[],
+        &[("AGENT_BEACON", &beacon_addr)],
+        &["sh", "-c", &cmd],
+    );
+    assert!(
+        o.status.success(),
+        "agent failed: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let report: Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().last().unwrap()).unwrap();
     assert_eq!(report["ok"], true, "{report}");
-    assert_eq!(std::fs::read_to_string(ws.join("report.txt")).unwrap(), "the API answered\n");
+    assert_eq!(
+        std::fs::read_to_string(ws.join("report.txt")).unwrap(),
+        "the API answered\n"
+    );
     drop(server.stop());
     let ws_path = ws.canonicalize().unwrap().display().to_string();
 
     // Every exec: bash runs the last command of `-c` by exec'ing it, so a
     // process's first image, not its last, is the tool's shell.
-    let procs = query_json(&out, "SELECT proc_key, pid, argv FROM process_events WHERE kind = 'exec'");
+    let procs = query_json(
+        &out,
+        "SELECT proc_key, pid, argv FROM process_events WHERE kind = 'exec'",
+    );
     let key_of = |pred: &dyn Fn(&str) -> bool| -> Vec<u64> {
-        let mut keys: Vec<u64> =
-            procs.iter().filter(|p| pred(&argv_text(&p["argv"]))).map(|p| u64_of(&p["proc_key"])).collect();
+        let mut keys: Vec<u64> = procs
+            .iter()
+            .filter(|p| pred(&argv_text(&p["argv"])))
+            .map(|p| u64_of(&p["proc_key"]))
+            .collect();
         keys.dedup();
         keys
     };
@@ -69,24 +98,37 @@ fn agent_loop_graph_attributes_every_tool_call() {
         assert_eq!(k.len(), 1, "bash -c {cmd}: {procs:#?}");
         k[0]
     };
-    let write_cmd = "printf '#!/bin/sh\\ncurl -sk -o /dev/null \"$MOCK_BASE_URL/healthz\"\\n' > run.sh";
-    let (write_bash, run_bash, read_bash) =
-        (bash_of(write_cmd), bash_of("chmod +x run.sh && ./run.sh"), bash_of("cat notes.txt"));
+    let write_cmd =
+        "printf '#!/bin/sh\\ncurl -sk -o /dev/null \"$MOCK_BASE_URL/healthz\"\\n' > run.sh";
+    let (write_bash, run_bash, read_bash) = (
+        bash_of(write_cmd),
+        bash_of("chmod +x run.sh && ./run.sh"),
+        bash_of("cat notes.txt"),
+    );
     let curl = key_of(&|a| a.starts_with("curl -sk -o /dev/null https://localhost:"));
     assert_eq!(curl.len(), 1, "{procs:#?}");
     let curl = curl[0];
 
     // Tool call -> exact process, by content, for all four tool calls.
     let effects = query_json(&out, "SELECT * FROM tool_effects ORDER BY call_id, node_id");
-    let by_id: BTreeMap<String, &Value> =
-        effects.iter().map(|e| (e["tool_call_id"].as_str().unwrap().to_string(), e)).collect();
+    let by_id: BTreeMap<String, &Value> = effects
+        .iter()
+        .map(|e| (e["tool_call_id"].as_str().unwrap().to_string(), e))
+        .collect();
     assert_eq!(by_id.len(), 4, "{effects:#?}");
-    let ran = query_json(&out, "SELECT e.dst, e.method, e.confidence, t.tool_call_id FROM graph_edges e \
-         JOIN tool_effects t ON t.node_id = e.src WHERE e.kind = 'ran' ORDER BY t.tool_call_id");
+    let ran = query_json(
+        &out,
+        "SELECT e.dst, e.method, e.confidence, t.tool_call_id FROM graph_edges e \
+         JOIN tool_effects t ON t.node_id = e.src WHERE e.kind = 'ran' ORDER BY t.tool_call_id",
+    );
     let ran: Vec<(String, String, String)> = ran
         .iter()
         .map(|r| {
-            (r["tool_call_id"].as_str().unwrap().into(), r["dst"].as_str().unwrap().into(), r["method"].as_str().unwrap().into())
+            (
+                r["tool_call_id"].as_str().unwrap().into(),
+                r["dst"].as_str().unwrap().into(),
+                r["method"].as_str().unwrap().into(),
+            )
         })
         .collect();
     let p = |k: u64| format!("process:{k}");
@@ -95,22 +137,46 @@ fn agent_loop_graph_attributes_every_tool_call() {
         vec![
             ("toolu_read_notes".into(), p(read_bash), "argv_exact".into()),
             ("toolu_run_script".into(), p(run_bash), "argv_exact".into()),
-            ("toolu_write_script".into(), p(write_bash), "argv_exact".into()),
+            (
+                "toolu_write_script".into(),
+                p(write_bash),
+                "argv_exact".into()
+            ),
         ],
         "{effects:#?}"
     );
     // The script and its curl belong to the tool call that ran them.
-    let run_keys: Vec<u64> =
-        by_id["toolu_run_script"]["process_keys"].as_array().unwrap().iter().map(u64_of).collect();
-    assert!(run_keys.contains(&run_bash) && run_keys.contains(&curl), "{run_keys:?} {procs:#?}");
+    let run_keys: Vec<u64> = by_id["toolu_run_script"]["process_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(u64_of)
+        .collect();
+    assert!(
+        run_keys.contains(&run_bash) && run_keys.contains(&curl),
+        "{run_keys:?} {procs:#?}"
+    );
     let script_path = format!("{ws_path}/run.sh");
     let written = |id: &str| -> Vec<String> {
-        by_id[id]["files_written"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+        by_id[id]["files_written"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
     };
     assert_eq!(written("toolu_write_script"), vec![script_path.clone()]);
-    assert!(written("toolu_run_script").contains(&script_path), "chmod: {:?}", written("toolu_run_script"));
     assert!(
-        by_id["toolu_run_script"]["execs"].as_array().unwrap().iter().any(|v| v == &Value::from(script_path.as_str())),
+        written("toolu_run_script").contains(&script_path),
+        "chmod: {:?}",
+        written("toolu_run_script")
+    );
+    assert!(
+        by_id["toolu_run_script"]["execs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == &Value::from(script_path.as_str())),
         "{:#?}",
         by_id["toolu_run_script"]
     );
@@ -125,38 +191,71 @@ fn agent_loop_graph_attributes_every_tool_call() {
     );
     assert_eq!(report_edge.len(), 1, "{report_edge:?}");
     assert_eq!(report_edge[0]["method"], "builtin_tool_path");
-    assert_eq!(written("toolu_report"), vec![format!("{ws_path}/report.txt")]);
+    assert_eq!(
+        written("toolu_report"),
+        vec![format!("{ws_path}/report.txt")]
+    );
 
     // Process -> file and the curl's connect, as observed edges.
     let created = query_json(
         &out,
-        &format!("SELECT src FROM graph_edges WHERE kind = 'created' AND dst = 'file:{script_path}'"),
+        &format!(
+            "SELECT src FROM graph_edges WHERE kind = 'created' AND dst = 'file:{script_path}'"
+        ),
     );
     assert_eq!(created.len(), 1, "{created:?}");
     assert_eq!(created[0]["src"], Value::from(p(write_bash)));
     let connects = query_json(
         &out,
-        &format!("SELECT dst FROM graph_edges WHERE kind = 'connected' AND src = '{}'", p(curl)),
+        &format!(
+            "SELECT dst FROM graph_edges WHERE kind = 'connected' AND src = '{}'",
+            p(curl)
+        ),
     );
     assert!(
-        connects.iter().any(|c| c["dst"].as_str().unwrap().starts_with("endpoint:127.0.0.1:")),
+        connects.iter().any(|c| c["dst"]
+            .as_str()
+            .unwrap()
+            .starts_with("endpoint:127.0.0.1:")),
         "{connects:?}"
     );
 
     // The beacon: the agent's own connect, explained by no tool call.
     let unattributed = query_json(&out, "SELECT * FROM unattributed");
     let beacon_node = format!("endpoint:{beacon_addr}");
-    let found: Vec<&Value> = unattributed.iter().filter(|u| u["node_id"] == Value::from(beacon_node.as_str())).collect();
+    let found: Vec<&Value> = unattributed
+        .iter()
+        .filter(|u| u["node_id"] == Value::from(beacon_node.as_str()))
+        .collect();
     assert_eq!(found.len(), 1, "{unattributed:#?}");
-    assert_eq!((found[0]["activity"].as_str(), u64_of(&found[0]["agent_key"])), (Some("connect"), agent_key));
+    assert_eq!(
+        (
+            found[0]["activity"].as_str(),
+            u64_of(&found[0]["agent_key"])
+        ),
+        (Some("connect"), agent_key)
+    );
     // Nothing that a tool ran is listed as unattributed.
     for k in [write_bash, run_bash, read_bash, curl] {
-        assert!(!unattributed.iter().any(|u| u64_of(&u["proc_key"]) == k), "{k} listed: {unattributed:#?}");
+        assert!(
+            !unattributed.iter().any(|u| u64_of(&u["proc_key"]) == k),
+            "{k} listed: {unattributed:#?}"
+        );
     }
 
     // explain --pid <curl>: back through the script and the tool call to the prompt.
-    let curl_pid = procs.iter().find(|p| u64_of(&p["proc_key"]) == curl).unwrap()["pid"].as_i64().unwrap();
-    let o = agentsight(&["explain", &out.display().to_string(), "--pid", &curl_pid.to_string()]);
+    let curl_pid = procs
+        .iter()
+        .find(|p| u64_of(&p["proc_key"]) == curl)
+        .unwrap()["pid"]
+        .as_i64()
+        .unwrap();
+    let o = agentsight(&[
+        "explain",
+        &out.display().to_string(),
+        "--pid",
+        &curl_pid.to_string(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout);
     let run_tool_node = by_id["toolu_run_script"]["node_id"].as_str().unwrap();
@@ -166,24 +265,50 @@ fn agent_loop_graph_attributes_every_tool_call() {
         format!("ran by {run_tool_node}"),
         "argv_exact (confidence 0.95)".to_string(),
         format!("result of {write_tool_node}"),
-        "= prompt (user): Write a script that pings the API, run it, and leave a report.".to_string(),
+        "= prompt (user): Write a script that pings the API, run it, and leave a report."
+            .to_string(),
     ] {
         assert!(text.contains(&needle), "missing {needle:?} in:\n{text}");
     }
-    let o = agentsight(&["explain", &out.display().to_string(), "--host", "127.0.0.2", "--format", "json"]);
+    let o = agentsight(&[
+        "explain",
+        &out.display().to_string(),
+        "--host",
+        "127.0.0.2",
+        "--format",
+        "json",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let chains: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(chains[0]["end"].as_str().unwrap_or(""), "the agent process itself (it made the LLM calls); no tool call explains this");
+    assert_eq!(
+        chains[0]["end"].as_str().unwrap_or(""),
+        "the agent process itself (it made the LLM calls); no tool call explains this"
+    );
 
     // The forward view renders in every format.
     for format in ["tree", "dot", "mermaid", "json"] {
         let o = agentsight(&["graph", &out.display().to_string(), "--format", format]);
-        assert!(o.status.success(), "graph --format {format}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "graph --format {format}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let text = String::from_utf8_lossy(&o.stdout);
-        assert!(text.contains(&p(curl)) || format == "mermaid", "{format}: {text}");
+        assert!(
+            text.contains(&p(curl)) || format == "mermaid",
+            "{format}: {text}"
+        );
     }
-    let o = agentsight(&["graph", &out.display().to_string(), "--tool-call", "toolu_run_script"]);
+    let o = agentsight(&[
+        "graph",
+        &out.display().to_string(),
+        "--tool-call",
+        "toolu_run_script",
+    ]);
     let tree = String::from_utf8_lossy(&o.stdout);
-    assert!(tree.contains(&format!("connected → endpoint:127.0.0.1:")), "{tree}");
+    assert!(
+        tree.contains(&format!("connected → endpoint:127.0.0.1:")),
+        "{tree}"
+    );
     drop(beacon);
 }

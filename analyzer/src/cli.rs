@@ -425,7 +425,11 @@ pub struct ExplainArgs {
     pub captures: CaptureOptions,
 }
 
-fn capture_dirs(opts: &CaptureOptions, positional: &[PathBuf], command: &str) -> Result<Vec<PathBuf>> {
+fn capture_dirs(
+    opts: &CaptureOptions,
+    positional: &[PathBuf],
+    command: &str,
+) -> Result<Vec<PathBuf>> {
     let mut dirs = opts.capture.clone();
     dirs.extend(positional.iter().cloned());
     if dirs.is_empty() {
@@ -437,7 +441,10 @@ fn capture_dirs(opts: &CaptureOptions, positional: &[PathBuf], command: &str) ->
 fn open_graph(
     rt: &tokio::runtime::Runtime,
     session: &Session,
-) -> Result<(std::sync::Arc<crate::graph::Graph>, std::sync::Arc<crate::reconstruct::Decoded>)> {
+) -> Result<(
+    std::sync::Arc<crate::graph::Graph>,
+    std::sync::Arc<crate::reconstruct::Decoded>,
+)> {
     rt.block_on(async {
         let _spinner = Spinner::start("building the causal graph");
         let decoded = session.decoded().await?;
@@ -448,7 +455,8 @@ fn open_graph(
 }
 
 fn tool_call_matches(n: &crate::graph::Node, id: &str) -> bool {
-    n.kind == crate::graph::NodeKind::ToolCall && (&*n.id == id || n.tool_call_id.as_deref() == Some(id))
+    n.kind == crate::graph::NodeKind::ToolCall
+        && (&*n.id == id || n.tool_call_id.as_deref() == Some(id))
 }
 
 /// `agentsight graph`: the forward view.
@@ -458,7 +466,10 @@ pub fn graph(args: GraphArgs) -> Result<()> {
     let rt = runtime()?;
     let session = open_session(&rt, &dirs, &args.captures)?;
     let (graph, _) = open_graph(&rt, &session)?;
-    let walk = render::Walk { depth: args.depth, reads: args.reads };
+    let walk = render::Walk {
+        depth: args.depth,
+        reads: args.reads,
+    };
     let mut text = String::new();
     let mut json_parts = Vec::new();
     let mut found = 0;
@@ -467,24 +478,37 @@ pub fn graph(args: GraphArgs) -> Result<()> {
             .nodes
             .iter()
             .enumerate()
-            .filter(|(_, n)| match (&args.conversation, &args.tool_call, args.pid) {
-                (Some(c), _, _) => n.kind == NodeKind::Conversation && n.conversation_id == Some(*c),
-                (_, Some(t), _) => tool_call_matches(n, t),
-                (_, _, Some(pid)) => n.kind == NodeKind::Process && n.pid == Some(pid),
-                // Everything the agents did: their conversations, then the
-                // agent processes (for activity no conversation explains).
-                _ => n.kind == NodeKind::Conversation || n.agent == Some(true),
-            })
+            .filter(
+                |(_, n)| match (&args.conversation, &args.tool_call, args.pid) {
+                    (Some(c), _, _) => {
+                        n.kind == NodeKind::Conversation && n.conversation_id == Some(*c)
+                    }
+                    (_, Some(t), _) => tool_call_matches(n, t),
+                    (_, _, Some(pid)) => n.kind == NodeKind::Process && n.pid == Some(pid),
+                    // Everything the agents did: their conversations, then the
+                    // agent processes (for activity no conversation explains).
+                    _ => n.kind == NodeKind::Conversation || n.agent == Some(true),
+                },
+            )
             .map(|(i, _)| i)
             .collect();
         // Without any LLM traffic, the process trees themselves.
-        let roots = if roots.is_empty() && args.conversation.is_none() && args.tool_call.is_none() && args.pid.is_none() {
+        let roots = if roots.is_empty()
+            && args.conversation.is_none()
+            && args.tool_call.is_none()
+            && args.pid.is_none()
+        {
             g.nodes
                 .iter()
                 .enumerate()
                 .filter(|(i, n)| {
                     n.kind == NodeKind::Process
-                        && !g.in_edges(*i).iter().any(|&e| matches!(g.edges[e].kind, crate::graph::EdgeKind::Spawned | crate::graph::EdgeKind::Exec))
+                        && !g.in_edges(*i).iter().any(|&e| {
+                            matches!(
+                                g.edges[e].kind,
+                                crate::graph::EdgeKind::Spawned | crate::graph::EdgeKind::Exec
+                            )
+                        })
                 })
                 .map(|(i, _)| i)
                 .collect()
@@ -496,7 +520,10 @@ pub fn graph(args: GraphArgs) -> Result<()> {
         match args.format {
             GraphFormat::Tree => {
                 if graph.captures.len() > 1 {
-                    text.push_str(&format!("# capture {}\n", render::terminal_text(&g.capture, 200)));
+                    text.push_str(&format!(
+                        "# capture {}\n",
+                        render::terminal_text(&g.capture, 200)
+                    ));
                 }
                 text.push_str(&render::tree_text(g, &f));
             }
@@ -536,11 +563,18 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
     let mut text = String::new();
     let mut json_parts = Vec::new();
     for g in &graph.captures {
-        let anchor = anchors.iter().find(|(l, _)| **l == *g.capture).map(|(_, a)| *a);
+        let anchor = anchors
+            .iter()
+            .find(|(l, _)| **l == *g.capture)
+            .map(|(_, a)| *a);
         let wall = |ts: u64| -> String {
             anchor
                 .and_then(|a| crate::udf::wall_ns(&a, ts))
-                .map(|ns| chrono::DateTime::from_timestamp_nanos(ns).format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string())
+                .map(|ns| {
+                    chrono::DateTime::from_timestamp_nanos(ns)
+                        .format("%Y-%m-%d %H:%M:%S%.3f UTC")
+                        .to_string()
+                })
                 .unwrap_or_else(|| format!("{ts} ns"))
         };
         let starts: Vec<usize> = g
@@ -557,11 +591,17 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
                 if let Some(p) = &args.path {
                     let name = n.name.as_deref().unwrap_or("");
                     return n.kind == NodeKind::File
-                        && (name == p || (!p.starts_with('/') && name.ends_with(&format!("/{}", p.trim_start_matches("~/")))));
+                        && (name == p
+                            || (!p.starts_with('/')
+                                && name.ends_with(&format!("/{}", p.trim_start_matches("~/")))));
                 }
                 if let Some(h) = &args.host {
                     let id = n.id.strip_prefix("endpoint:").unwrap_or("");
-                    let addr = id.rsplit_once(':').map_or(id, |(a, _)| a).trim_start_matches('[').trim_end_matches(']');
+                    let addr = id
+                        .rsplit_once(':')
+                        .map_or(id, |(a, _)| a)
+                        .trim_start_matches('[')
+                        .trim_end_matches(']');
                     return n.kind == NodeKind::Endpoint
                         && (n.name.as_deref() == Some(h.as_str()) || addr == h || id == h);
                 }
@@ -576,12 +616,16 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
                     text.push_str(&render::explain_text(g, &hops, end.as_deref(), &wall));
                     text.push('\n');
                 }
-                ExplainFormat::Json => json_parts.push(render::explain_json(g, &hops, end.as_deref())),
+                ExplainFormat::Json => {
+                    json_parts.push(render::explain_json(g, &hops, end.as_deref()))
+                }
             }
         }
     }
     if text.is_empty() && json_parts.is_empty() {
-        bail!("nothing in the capture matches: look in graph_nodes for the process, file or endpoint");
+        bail!(
+            "nothing in the capture matches: look in graph_nodes for the process, file or endpoint"
+        );
     }
     if args.format == ExplainFormat::Json {
         text = serde_json::to_string_pretty(&json_parts)?;

@@ -41,7 +41,15 @@ pub struct ToolArgs {
     pub hosts: Vec<String>,
 }
 
-const COMMAND_KEYS: &[&str] = &["command", "cmd", "script", "code", "shell_command", "commandline", "bash"];
+const COMMAND_KEYS: &[&str] = &[
+    "command",
+    "cmd",
+    "script",
+    "code",
+    "shell_command",
+    "commandline",
+    "bash",
+];
 
 impl ToolArgs {
     pub fn parse(arguments_json: &str) -> ToolArgs {
@@ -64,7 +72,10 @@ impl ToolArgs {
             }
             Value::Array(a) => {
                 // `["bash", "-c", "ls"]`: an argv given as a list.
-                if key.is_some_and(is_command_key) && a.iter().all(Value::is_string) && !a.is_empty() {
+                if key.is_some_and(is_command_key)
+                    && a.iter().all(Value::is_string)
+                    && !a.is_empty()
+                {
                     let joined: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
                     self.commands.push(joined.join(" "));
                     if let Some(last) = joined.last() {
@@ -96,8 +107,11 @@ impl ToolArgs {
         } else if key.contains("host") || key == "domain" {
             self.hosts.push(s.to_string());
         }
-        let pathish = key.contains("path") || key.contains("file") || key == "dir" || key == "directory";
-        if !s.contains('\n') && (pathish || s.starts_with('/') || s.starts_with("./") || s.starts_with("~/")) {
+        let pathish =
+            key.contains("path") || key.contains("file") || key == "dir" || key == "directory";
+        if !s.contains('\n')
+            && (pathish || s.starts_with('/') || s.starts_with("./") || s.starts_with("~/"))
+        {
             self.paths.push(s.to_string());
         }
     }
@@ -109,7 +123,9 @@ fn is_command_key(k: &str) -> bool {
 
 /// Host of an `http(s)://` URL.
 fn url_host(s: &str) -> Option<String> {
-    let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"))?;
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))?;
     let authority = rest.split(['/', '?', '#']).next()?;
     let host = authority.rsplit('@').next()?;
     let host = match host.strip_prefix('[') {
@@ -155,8 +171,16 @@ pub(crate) fn attribute(
             children.entry(parent).or_default().push(p.key);
         }
     }
-    let calls: Vec<_> = decoded.calls.iter().filter(|c| &c.capture == capture).collect();
-    let call_by_id: HashMap<u64, usize> = calls.iter().enumerate().map(|(i, c)| (c.call_id, i)).collect();
+    let calls: Vec<_> = decoded
+        .calls
+        .iter()
+        .filter(|c| &c.capture == capture)
+        .collect();
+    let call_by_id: HashMap<u64, usize> = calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.call_id, i))
+        .collect();
     let mut agents: Vec<u64> = calls.iter().map(|c| c.proc_key).collect();
     agents.sort();
     agents.dedup();
@@ -165,14 +189,25 @@ pub(crate) fn attribute(
     let mut unattributed = Vec::new();
     // Every tool call gets an effects row, even when its agent is unknown.
     let mut effect_of_tool: HashMap<usize, usize> = HashMap::new();
-    for (row, t) in decoded.tools.iter().enumerate().filter(|(_, t)| &t.capture == capture) {
-        let Some(node) = b.find(&tool_call_node_id(t.call_id, t.tool_index)) else { continue };
+    for (row, t) in decoded
+        .tools
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| &t.capture == capture)
+    {
+        let Some(node) = b.find(&tool_call_node_id(t.call_id, t.tool_index)) else {
+            continue;
+        };
         let call = call_by_id.get(&t.call_id).map(|&i| calls[i]);
         let window_end = t.result_ns.or_else(|| {
             call.and_then(|c| {
                 calls
                     .iter()
-                    .filter(|n| n.proc_key == c.proc_key && n.conversation_id == c.conversation_id && n.ts_ns > c.ts_ns)
+                    .filter(|n| {
+                        n.proc_key == c.proc_key
+                            && n.conversation_id == c.conversation_id
+                            && n.ts_ns > c.ts_ns
+                    })
                     .map(|n| n.ts_ns)
                     .min()
             })
@@ -202,10 +237,20 @@ pub(crate) fn attribute(
     }
 
     for &agent in &agents {
-        let agent_cwd = procs.get(&agent).and_then(|p| p.images.last()).and_then(|i| i.cwd.clone());
+        let agent_cwd = procs
+            .get(&agent)
+            .and_then(|p| p.images.last())
+            .and_then(|i| i.cwd.clone());
         let mut windows: Vec<Window> = Vec::new();
-        for (row, t) in decoded.tools.iter().enumerate().filter(|(_, t)| &t.capture == capture) {
-            let Some(&ei) = effect_of_tool.get(&row) else { continue };
+        for (row, t) in decoded
+            .tools
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| &t.capture == capture)
+        {
+            let Some(&ei) = effect_of_tool.get(&row) else {
+                continue;
+            };
             let e = &effects[ei];
             if e.agent_key != Some(agent) {
                 continue;
@@ -231,7 +276,12 @@ pub(crate) fn attribute(
             });
         }
         let in_window = |ts: u64| -> Vec<usize> {
-            windows.iter().enumerate().filter(|(_, w)| w.start <= ts && ts <= w.end).map(|(i, _)| i).collect()
+            windows
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| w.start <= ts && ts <= w.end)
+                .map(|(i, _)| i)
+                .collect()
         };
 
         // The agent's tree in start order.
@@ -260,7 +310,10 @@ pub(crate) fn attribute(
         let mut outside: Vec<(u64, &'static str)> = Vec::new();
         for &k in &tree {
             let Some(p) = procs.get(&k) else { continue };
-            let parent_owner = p.parent.filter(|&pk| pk != agent).and_then(|pk| owner.get(&pk).copied());
+            let parent_owner = p
+                .parent
+                .filter(|&pk| pk != agent)
+                .and_then(|pk| owner.get(&pk).copied());
             let ws = in_window(p.start_ns);
             match parent_owner {
                 Some(Owner::Root(r)) => {
@@ -294,8 +347,14 @@ pub(crate) fn attribute(
             let tree_keys = subtree(*root);
             let mut best: Vec<Claim> = Vec::new();
             for &w in ws {
-                if let Some((method, confidence)) = content_score(&windows[w], &tree_keys, procs, &written_by) {
-                    best.push(Claim { window: w, method, confidence });
+                if let Some((method, confidence)) =
+                    content_score(&windows[w], &tree_keys, procs, &written_by)
+                {
+                    best.push(Claim {
+                        window: w,
+                        method,
+                        confidence,
+                    });
                 }
             }
             let top = best.iter().map(|c| c.confidence).fold(0.0, f64::max);
@@ -313,7 +372,13 @@ pub(crate) fn attribute(
             }
             let direct = procs.get(root).and_then(|p| p.parent).unwrap_or(agent) == agent;
             let c = if !direct {
-                ws.iter().map(|&w| Claim { window: w, method: "window_indirect", confidence: 0.4 / ws.len() as f64 }).collect()
+                ws.iter()
+                    .map(|&w| Claim {
+                        window: w,
+                        method: "window_indirect",
+                        confidence: 0.4 / ws.len() as f64,
+                    })
+                    .collect()
             } else if ws.len() == 1 {
                 let w = &windows[ws[0]];
                 let (method, confidence) = if matched_windows.contains(&ws[0]) {
@@ -323,12 +388,24 @@ pub(crate) fn attribute(
                 } else {
                     ("window_ancestry", 0.5)
                 };
-                vec![Claim { window: ws[0], method, confidence }]
+                vec![Claim {
+                    window: ws[0],
+                    method,
+                    confidence,
+                }]
             } else {
                 ws.iter()
                     .map(|&w| {
-                        let base = if matched_windows.contains(&w) { 0.3 } else { 0.6 };
-                        Claim { window: w, method: "window_ambiguous", confidence: base / ws.len() as f64 }
+                        let base = if matched_windows.contains(&w) {
+                            0.3
+                        } else {
+                            0.6
+                        };
+                        Claim {
+                            window: w,
+                            method: "window_ambiguous",
+                            confidence: base / ws.len() as f64,
+                        }
                     })
                     .collect()
             };
@@ -337,11 +414,25 @@ pub(crate) fn attribute(
 
         // Edges and effects.
         for (root, cs) in &claims {
-            let Some(dst) = b.find(&process_id(*root)) else { continue };
+            let Some(dst) = b.find(&process_id(*root)) else {
+                continue;
+            };
             let start = procs.get(root).map_or(0, |p| p.start_ns);
-            let argv = procs.get(root).and_then(|p| p.images.first()).map(|i| i.argv.join(" "));
+            let argv = procs
+                .get(root)
+                .and_then(|p| p.images.first())
+                .map(|i| i.argv.join(" "));
             for c in cs {
-                b.edge(start, EdgeKind::Ran, windows[c.window].tool, dst, c.method, c.confidence, Some(*root), argv.clone());
+                b.edge(
+                    start,
+                    EdgeKind::Ran,
+                    windows[c.window].tool,
+                    dst,
+                    c.method,
+                    c.confidence,
+                    Some(*root),
+                    argv.clone(),
+                );
                 let e = &mut effects[windows[c.window].tool_row];
                 if e.confidence.is_none_or(|best| c.confidence > best) {
                     e.method = Some(c.method);
@@ -359,8 +450,20 @@ pub(crate) fn attribute(
             let best = cs.iter().map(|c| c.confidence).fold(0.0, f64::max);
             if best < 0.5 {
                 for (i, k) in subtree(*root).into_iter().enumerate() {
-                    let reason = if i == 0 { "weak_attribution" } else { "child_of_unattributed" };
-                    push_process(&mut unattributed, b, procs, agent, k, reason, (i == 0).then_some(best));
+                    let reason = if i == 0 {
+                        "weak_attribution"
+                    } else {
+                        "child_of_unattributed"
+                    };
+                    push_process(
+                        &mut unattributed,
+                        b,
+                        procs,
+                        agent,
+                        k,
+                        reason,
+                        (i == 0).then_some(best),
+                    );
                 }
             }
         }
@@ -368,14 +471,25 @@ pub(crate) fn attribute(
             push_process(&mut unattributed, b, procs, agent, k, reason, None);
         }
 
-        agent_own_activity(b, agent, &windows, &calls, decoded, capture, &mut unattributed, procs);
+        agent_own_activity(
+            b,
+            agent,
+            &windows,
+            &calls,
+            decoded,
+            capture,
+            &mut unattributed,
+            procs,
+        );
     }
 
     let mut by_actor: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut by_tool: HashMap<usize, Vec<usize>> = HashMap::new();
     for (i, e) in b.edges.iter().enumerate() {
         match b.nodes[e.src].kind {
-            super::NodeKind::Process => by_actor.entry(e.proc_key.unwrap_or(0)).or_default().push(i),
+            super::NodeKind::Process => {
+                by_actor.entry(e.proc_key.unwrap_or(0)).or_default().push(i)
+            }
             super::NodeKind::ToolCall => by_tool.entry(e.src).or_default().push(i),
             _ => {}
         }
@@ -384,7 +498,10 @@ pub(crate) fn attribute(
         fill_effect(b, e, procs, &by_actor, &by_tool);
     }
     unattributed.sort_by_key(|u| (u.ts_ns, u.proc_key));
-    Attributed { effects, unattributed }
+    Attributed {
+        effects,
+        unattributed,
+    }
 }
 
 /// `$HOME` is not captured; the agent's home is inferred from a cwd under
@@ -430,7 +547,13 @@ fn content_score(
         let Some(p) = procs.get(k) else { continue };
         for img in &p.images {
             let joined = img.argv.join(" ");
-            for cmd in w.args.commands.iter().map(|c| c.trim()).filter(|c| c.len() >= 2) {
+            for cmd in w
+                .args
+                .commands
+                .iter()
+                .map(|c| c.trim())
+                .filter(|c| c.len() >= 2)
+            {
                 if img.argv.iter().any(|a| a.trim() == cmd) || joined == cmd {
                     offer(&mut best, "argv_exact", 0.95);
                 } else if cmd.len() >= 3 && img.argv.iter().any(|a| a.contains(cmd)) {
@@ -458,17 +581,26 @@ fn push_process(
     confidence: Option<f64>,
 ) {
     let Some(p) = procs.get(&key) else { return };
-    let Some(node) = b.find(&process_id(key)) else { return };
+    let Some(node) = b.find(&process_id(key)) else {
+        return;
+    };
     out.push(Unattributed {
         ts_ns: p.start_ns,
         agent_key: agent,
         proc_key: key,
         pid: p.pid,
-        comm: p.program().map_or_else(|| p.comm.clone(), |f| f.rsplit('/').next().unwrap_or(f).to_string()),
+        comm: p.program().map_or_else(
+            || p.comm.clone(),
+            |f| f.rsplit('/').next().unwrap_or(f).to_string(),
+        ),
         activity: "process",
         node,
         reason,
-        detail: p.images.last().map(|i| i.argv.join(" ")).or_else(|| Some(p.comm.clone())),
+        detail: p
+            .images
+            .last()
+            .map(|i| i.argv.join(" "))
+            .or_else(|| Some(p.comm.clone())),
         confidence,
     });
 }
@@ -488,10 +620,18 @@ fn agent_own_activity(
     procs: &HashMap<u64, Proc>,
 ) {
     // Sockets that carried the agent's LLM calls.
-    let llm_conns: HashSet<u64> = calls.iter().filter(|c| c.proc_key == agent).map(|c| c.conn_id).collect();
+    let llm_conns: HashSet<u64> = calls
+        .iter()
+        .filter(|c| c.proc_key == agent)
+        .map(|c| c.conn_id)
+        .collect();
     let mut llm_ports: HashSet<u16> = HashSet::new();
     let mut llm_remotes: HashSet<(String, u16)> = HashSet::new();
-    for h in decoded.http.iter().filter(|h| &h.conn.capture == capture && llm_conns.contains(&h.conn.conn_id)) {
+    for h in decoded
+        .http
+        .iter()
+        .filter(|h| &h.conn.capture == capture && llm_conns.contains(&h.conn.conn_id))
+    {
         if let Some(p) = h.conn.tuple.local_port {
             llm_ports.insert(p);
         }
@@ -499,18 +639,29 @@ fn agent_own_activity(
             llm_remotes.insert((a.clone(), p));
         }
     }
-    let Some(agent_node) = b.find(&process_id(agent)) else { return };
-    let (pid, comm) = procs.get(&agent).map_or((0, String::new()), |p| (p.pid, p.comm.clone()));
+    let Some(agent_node) = b.find(&process_id(agent)) else {
+        return;
+    };
+    let (pid, comm) = procs
+        .get(&agent)
+        .map_or((0, String::new()), |p| (p.pid, p.comm.clone()));
     let own: Vec<usize> = (0..b.edges.len())
         .filter(|&i| b.edges[i].src == agent_node && b.edges[i].proc_key == Some(agent))
         .collect();
     for i in own {
         let e = b.edges[i].clone();
         let dst = b.nodes[e.dst].clone();
-        let covering: Vec<&Window> = windows.iter().filter(|w| w.start <= e.ts_ns && e.ts_ns <= w.end).collect();
+        let covering: Vec<&Window> = windows
+            .iter()
+            .filter(|w| w.start <= e.ts_ns && e.ts_ns <= w.end)
+            .collect();
         match e.kind {
             EdgeKind::Connected => {
-                let local = e.detail.as_deref().and_then(|d| d.rsplit(' ').next()).and_then(|p| p.parse::<u16>().ok());
+                let local = e
+                    .detail
+                    .as_deref()
+                    .and_then(|d| d.rsplit(' ').next())
+                    .and_then(|p| p.parse::<u16>().ok());
                 let remote = endpoint_parts(&dst.id);
                 let is_llm = match local {
                     Some(p) => llm_ports.contains(&p),
@@ -522,10 +673,22 @@ fn agent_own_activity(
                 let host = dst.name.clone();
                 let addr = remote.as_ref().map(|r| r.0.clone());
                 let by_tool = covering.iter().find(|w| {
-                    w.args.hosts.iter().any(|h| Some(h) == host.as_ref() || Some(h) == addr.as_ref())
+                    w.args
+                        .hosts
+                        .iter()
+                        .any(|h| Some(h) == host.as_ref() || Some(h) == addr.as_ref())
                 });
                 if let Some(w) = by_tool {
-                    b.edge(e.ts_ns, EdgeKind::Connected, w.tool, e.dst, "url_in_args", 0.7, Some(agent), e.detail.clone());
+                    b.edge(
+                        e.ts_ns,
+                        EdgeKind::Connected,
+                        w.tool,
+                        e.dst,
+                        "url_in_args",
+                        0.7,
+                        Some(agent),
+                        e.detail.clone(),
+                    );
                     continue;
                 }
                 unattributed.push(Unattributed {
@@ -543,9 +706,20 @@ fn agent_own_activity(
             }
             k if k.mutates_file() || k == EdgeKind::Read => {
                 let path = dst.name.clone().unwrap_or_default();
-                let by_tool = covering.iter().find(|w| w.abs_paths.iter().any(|p| *p == path));
+                let by_tool = covering
+                    .iter()
+                    .find(|w| w.abs_paths.iter().any(|p| *p == path));
                 if let Some(w) = by_tool {
-                    b.edge(e.ts_ns, k, w.tool, e.dst, "builtin_tool_path", 0.9, Some(agent), e.detail.clone());
+                    b.edge(
+                        e.ts_ns,
+                        k,
+                        w.tool,
+                        e.dst,
+                        "builtin_tool_path",
+                        0.9,
+                        Some(agent),
+                        e.detail.clone(),
+                    );
                     continue;
                 }
                 if k == EdgeKind::Read {
@@ -586,12 +760,17 @@ fn fill_effect(
     by_actor: &HashMap<u64, Vec<usize>>,
     by_tool: &HashMap<usize, Vec<usize>>,
 ) {
-    e.process_keys.sort_by_key(|k| procs.get(k).map_or(0, |p| p.start_ns));
+    e.process_keys
+        .sort_by_key(|k| procs.get(k).map_or(0, |p| p.start_ns));
     let mut written: Vec<String> = Vec::new();
     let mut read: HashSet<usize> = HashSet::new();
     let mut endpoints: Vec<String> = Vec::new();
     let own = by_tool.get(&e.node).into_iter().flatten();
-    let of_tree = e.process_keys.iter().filter_map(|k| by_actor.get(k)).flatten();
+    let of_tree = e
+        .process_keys
+        .iter()
+        .filter_map(|k| by_actor.get(k))
+        .flatten();
     for &i in own.chain(of_tree) {
         let edge = &b.edges[i];
         let dst = &b.nodes[edge.dst];

@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, ListArray, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{
-    DataType, Int32Type, UInt16Type, UInt32Type, UInt64Type,
-};
+use datafusion::arrow::datatypes::{DataType, Int32Type, UInt16Type, UInt32Type, UInt64Type};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::prelude::SessionContext;
 
@@ -111,7 +109,11 @@ pub async fn read(ctx: &SessionContext) -> Result<HashMap<Arc<str>, CaptureRows>
                 let v = cast(&v, &DataType::Utf8)?;
                 let v = v.as_string::<i32>();
                 (0..v.len())
-                    .map(|j| v.is_valid(j).then(|| v.value(j).to_string()).unwrap_or_default())
+                    .map(|j| {
+                        v.is_valid(j)
+                            .then(|| v.value(j).to_string())
+                            .unwrap_or_default()
+                    })
                     .collect()
             };
             out.entry(labels.get(cap.value(i)))
@@ -161,8 +163,7 @@ pub async fn read(ctx: &SessionContext) -> Result<HashMap<Arc<str>, CaptureRows>
     }
     for b in ctx.sql(NET_SQL).await?.collect().await? {
         let c = Columns::new(&b)?;
-        let (cap, ts, key, op, family) =
-            (c.text(0)?, c.u64(1)?, c.u64(2)?, c.text(3)?, c.text(4)?);
+        let (cap, ts, key, op, family) = (c.text(0)?, c.u64(1)?, c.u64(2)?, c.text(3)?, c.text(4)?);
         let (lport, raddr, rport, unix) = (c.u16(5)?, c.text(6)?, c.u16(7)?, c.text(8)?);
         for i in 0..b.num_rows() {
             out.entry(labels.get(cap.value(i)))
@@ -197,9 +198,10 @@ impl<'a> Columns<'a> {
     }
 
     fn cast(&self, i: usize, to: &DataType) -> Result<Arc<dyn Array>> {
-        let col = self.0.columns().get(i).ok_or_else(|| {
-            DataFusionError::Internal(format!("graph input lacks column {i}"))
-        })?;
+        let col =
+            self.0.columns().get(i).ok_or_else(|| {
+                DataFusionError::Internal(format!("graph input lacks column {i}"))
+            })?;
         Ok(cast(col, to)?)
     }
 
@@ -236,9 +238,10 @@ impl<'a> Columns<'a> {
     }
 
     fn list(&self, i: usize) -> Result<ListArray> {
-        let col = self.0.columns().get(i).ok_or_else(|| {
-            DataFusionError::Internal(format!("graph input lacks column {i}"))
-        })?;
+        let col =
+            self.0.columns().get(i).ok_or_else(|| {
+                DataFusionError::Internal(format!("graph input lacks column {i}"))
+            })?;
         col.as_list_opt::<i32>()
             .cloned()
             .ok_or_else(|| DataFusionError::Internal("argv is not a list".into()))

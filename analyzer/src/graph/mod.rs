@@ -365,7 +365,12 @@ pub(crate) fn cwd_at<'a>(procs: &'a HashMap<u64, Proc>, key: u64, ts: u64) -> Op
     let (mut key, mut ts) = (key, ts);
     for _ in 0..64 {
         let p = procs.get(&key)?;
-        if let Some(img) = p.images.iter().rev().find(|i| i.ts <= ts && i.cwd.is_some()) {
+        if let Some(img) = p
+            .images
+            .iter()
+            .rev()
+            .find(|i| i.ts <= ts && i.cwd.is_some())
+        {
             return img.cwd.as_deref();
         }
         ts = p.start_ns;
@@ -459,11 +464,7 @@ pub fn tool_call_node_id(call_id: u64, tool_index: u32) -> String {
 }
 
 /// Builds the graph of every capture in the session's rows.
-pub fn build(
-    mut rows: HashMap<Arc<str>, CaptureRows>,
-    decoded: &Decoded,
-    machine: &str,
-) -> Graph {
+pub fn build(mut rows: HashMap<Arc<str>, CaptureRows>, decoded: &Decoded, machine: &str) -> Graph {
     let mut labels: Vec<Arc<str>> = rows.keys().cloned().collect();
     for c in &decoded.calls {
         if !labels.contains(&c.capture) {
@@ -481,7 +482,12 @@ pub fn build(
     Graph { captures }
 }
 
-fn build_capture(capture: Arc<str>, rows: &CaptureRows, decoded: &Decoded, machine: &str) -> CaptureGraph {
+fn build_capture(
+    capture: Arc<str>,
+    rows: &CaptureRows,
+    decoded: &Decoded,
+    machine: &str,
+) -> CaptureGraph {
     let procs = assemble_processes(rows);
     let mut b = Builder::new();
     let mut order: Vec<&Proc> = procs.values().collect();
@@ -500,7 +506,10 @@ fn build_capture(capture: Arc<str>, rows: &CaptureRows, decoded: &Decoded, machi
             let mut n = Node::new(id, NodeKind::Process, p.start_ns, p.label());
             n.proc_key = Some(p.key);
             n.pid = Some(p.pid);
-            n.name = p.program().map(str::to_string).or_else(|| Some(p.comm.clone()));
+            n.name = p
+                .program()
+                .map(str::to_string)
+                .or_else(|| Some(p.comm.clone()));
             n.agent = Some(agents.contains(&p.key));
             n
         });
@@ -514,14 +523,32 @@ fn build_capture(capture: Arc<str>, rows: &CaptureRows, decoded: &Decoded, machi
             m => (EdgeKind::Spawned, m),
         };
         let detail = p.images.first().map(|i| i.argv.join(" "));
-        b.edge(p.start_ns, kind, src, dst, method, 1.0, Some(parent), detail);
+        b.edge(
+            p.start_ns,
+            kind,
+            src,
+            dst,
+            method,
+            1.0,
+            Some(parent),
+            detail,
+        );
     }
     for p in &order {
         let src = b.find(&process_id(p.key)).expect("process node made above");
         for img in &p.images {
             let Some(f) = &img.filename else { continue };
             let dst = b.file_node(f, img.ts);
-            b.edge(img.ts, EdgeKind::Executed, src, dst, "execve", 1.0, Some(p.key), Some(img.argv.join(" ")));
+            b.edge(
+                img.ts,
+                EdgeKind::Executed,
+                src,
+                dst,
+                "execve",
+                1.0,
+                Some(p.key),
+                Some(img.argv.join(" ")),
+            );
         }
     }
 
@@ -586,7 +613,11 @@ fn file_edges(
     for f in &rows.files {
         let src = process_node(b, procs, f.key, f.ts, agents);
         let resolve = |p: &str| {
-            let cwd = if p.starts_with('/') { None } else { cwd_at(procs, f.key, f.ts) };
+            let cwd = if p.starts_with('/') {
+                None
+            } else {
+                cwd_at(procs, f.key, f.ts)
+            };
             resolve_path(cwd, p, f.dfd)
         };
         let raw_note = |raw: &str, resolved: &Option<String>| match resolved {
@@ -613,7 +644,11 @@ fn file_edges(
                 let Some(to) = &f.path2 else { continue };
                 let r = resolve(to);
                 let from = resolve(&f.path).unwrap_or_else(|| f.path.clone());
-                (EdgeKind::Renamed, r.unwrap_or_else(|| to.clone()), Some(format!("from {from}")))
+                (
+                    EdgeKind::Renamed,
+                    r.unwrap_or_else(|| to.clone()),
+                    Some(format!("from {from}")),
+                )
             }
             "unlink" => {
                 let r = resolve(&f.path);
@@ -626,37 +661,62 @@ fn file_edges(
                 if let Some(note) = raw_note(&f.path, &r) {
                     d = format!("{d}; {note}");
                 }
-                (EdgeKind::Chmod, r.unwrap_or_else(|| f.path.clone()), Some(d))
+                (
+                    EdgeKind::Chmod,
+                    r.unwrap_or_else(|| f.path.clone()),
+                    Some(d),
+                )
             }
             "link" => {
                 let Some(to) = &f.path2 else { continue };
                 let from = resolve(&f.path).unwrap_or_else(|| f.path.clone());
-                (EdgeKind::Linked, resolve(to).unwrap_or_else(|| to.clone()), Some(format!("hard link to {from}")))
+                (
+                    EdgeKind::Linked,
+                    resolve(to).unwrap_or_else(|| to.clone()),
+                    Some(format!("hard link to {from}")),
+                )
             }
             "symlink" => {
                 let target = f.path2.clone().unwrap_or_default();
-                (EdgeKind::Linked, resolve(&f.path).unwrap_or_else(|| f.path.clone()), Some(format!("symlink to {target}")))
+                (
+                    EdgeKind::Linked,
+                    resolve(&f.path).unwrap_or_else(|| f.path.clone()),
+                    Some(format!("symlink to {target}")),
+                )
             }
-            "memfd" => (EdgeKind::Created, format!("memfd:{}", f.path), Some("memfd_create".into())),
+            "memfd" => (
+                EdgeKind::Created,
+                format!("memfd:{}", f.path),
+                Some("memfd_create".into()),
+            ),
             _ => continue,
         };
         let dst = b.file_node(&target, f.ts);
-        let method = if f.op == "open" { "open_flags" } else { "syscall" };
+        let method = if f.op == "open" {
+            "open_flags"
+        } else {
+            "syscall"
+        };
         b.edge(f.ts, kind, src, dst, method, 1.0, Some(f.key), detail);
     }
 }
 
 /// Host names of endpoints, from the TLS SNI or HTTP Host of exchanges
 /// that went to them.
-pub(crate) fn endpoint_names(decoded: &Decoded, capture: &Arc<str>) -> HashMap<(String, u16), String> {
+pub(crate) fn endpoint_names(
+    decoded: &Decoded,
+    capture: &Arc<str>,
+) -> HashMap<(String, u16), String> {
     let mut names = HashMap::new();
     for h in decoded.http.iter().filter(|h| &h.conn.capture == capture) {
         let (Some(addr), Some(port)) = (&h.conn.tuple.remote_addr, h.conn.tuple.remote_port) else {
             continue;
         };
-        let name = h.conn.sni.clone().or_else(|| {
-            h.host.as_ref().map(|host| strip_port(host).to_string())
-        });
+        let name = h
+            .conn
+            .sni
+            .clone()
+            .or_else(|| h.host.as_ref().map(|host| strip_port(host).to_string()));
         if let Some(name) = name.filter(|n| !n.is_empty()) {
             names.entry((addr.clone(), port)).or_insert(name);
         }
@@ -692,7 +752,11 @@ fn net_edges(
                 };
                 (endpoint_id(addr, port), label, name)
             }
-            (_, _, Some(path)) => (format!("endpoint:unix:{path}"), format!("unix:{path}"), None),
+            (_, _, Some(path)) => (
+                format!("endpoint:unix:{path}"),
+                format!("unix:{path}"),
+                None,
+            ),
             _ => continue,
         };
         let dst = b.node(&id, n.ts, |nid| {
@@ -700,7 +764,11 @@ fn net_edges(
             node.name = name;
             node
         });
-        let kind = if n.accept { EdgeKind::Accepted } else { EdgeKind::Connected };
+        let kind = if n.accept {
+            EdgeKind::Accepted
+        } else {
+            EdgeKind::Connected
+        };
         let detail = n.local_port.map(|p| format!("{} local port {p}", n.family));
         b.edge(n.ts, kind, src, dst, "syscall", 1.0, Some(n.key), detail);
     }
@@ -715,21 +783,34 @@ fn llm_nodes(
     procs: &HashMap<u64, Proc>,
     agents: &std::collections::HashSet<u64>,
 ) {
-    for conv in decoded.conversations.iter().filter(|c| &c.capture == capture) {
-        b.node(&format!("conversation:{}", conv.conversation_id), conv.ts_ns, |id| {
-            let text = conv.first_user_text.as_deref().unwrap_or("");
-            let mut n = Node::new(
-                id,
-                NodeKind::Conversation,
-                conv.ts_ns,
-                format!("conversation {} ({}): {}", conv.conversation_id, conv.provider.as_str(), one_line(text, 80)),
-            );
-            n.proc_key = Some(conv.proc_key);
-            n.pid = Some(conv.pid);
-            n.conversation_id = Some(conv.conversation_id);
-            n.name = conv.model.clone();
-            n
-        });
+    for conv in decoded
+        .conversations
+        .iter()
+        .filter(|c| &c.capture == capture)
+    {
+        b.node(
+            &format!("conversation:{}", conv.conversation_id),
+            conv.ts_ns,
+            |id| {
+                let text = conv.first_user_text.as_deref().unwrap_or("");
+                let mut n = Node::new(
+                    id,
+                    NodeKind::Conversation,
+                    conv.ts_ns,
+                    format!(
+                        "conversation {} ({}): {}",
+                        conv.conversation_id,
+                        conv.provider.as_str(),
+                        one_line(text, 80)
+                    ),
+                );
+                n.proc_key = Some(conv.proc_key);
+                n.pid = Some(conv.pid);
+                n.conversation_id = Some(conv.conversation_id);
+                n.name = conv.model.clone();
+                n
+            },
+        );
     }
     for call in decoded.calls.iter().filter(|c| &c.capture == capture) {
         let node = b.node(&format!("llm_call:{}", call.call_id), call.ts_ns, |id| {
@@ -753,11 +834,29 @@ fn llm_nodes(
             n
         });
         if let Some(conv) = b.find(&format!("conversation:{}", call.conversation_id)) {
-            b.edge(call.ts_ns, EdgeKind::Turn, conv, node, "conversation", 1.0, None, Some(format!("turn {}", call.turn)));
+            b.edge(
+                call.ts_ns,
+                EdgeKind::Turn,
+                conv,
+                node,
+                "conversation",
+                1.0,
+                None,
+                Some(format!("turn {}", call.turn)),
+            );
         }
         let agent = process_node(b, procs, call.proc_key, call.ts_ns, agents);
         let detail = call.host.clone();
-        b.edge(call.ts_ns, EdgeKind::Called, agent, node, "tls", 1.0, Some(call.proc_key), detail);
+        b.edge(
+            call.ts_ns,
+            EdgeKind::Called,
+            agent,
+            node,
+            "tls",
+            1.0,
+            Some(call.proc_key),
+            detail,
+        );
     }
     for t in decoded.tools.iter().filter(|t| &t.capture == capture) {
         let call = b.find(&format!("llm_call:{}", t.call_id));
@@ -768,7 +867,12 @@ fn llm_nodes(
                 .first()
                 .cloned()
                 .unwrap_or_else(|| t.arguments_json.clone());
-            let mut n = Node::new(id, NodeKind::ToolCall, t.ts_ns, format!("{}: {}", t.name, one_line(&what, 100)));
+            let mut n = Node::new(
+                id,
+                NodeKind::ToolCall,
+                t.ts_ns,
+                format!("{}: {}", t.name, one_line(&what, 100)),
+            );
             n.call_id = Some(t.call_id);
             n.conversation_id = Some(t.conversation_id);
             n.tool_call_id = Some(t.tool_call_id.clone());
@@ -776,11 +880,32 @@ fn llm_nodes(
             n
         });
         if let Some(call) = call {
-            b.edge(t.ts_ns, EdgeKind::AskedFor, call, node, "response", 1.0, None, None);
+            b.edge(
+                t.ts_ns,
+                EdgeKind::AskedFor,
+                call,
+                node,
+                "response",
+                1.0,
+                None,
+                None,
+            );
         }
-        if let Some(result_call) = t.result_call_id.and_then(|c| b.find(&format!("llm_call:{c}"))) {
+        if let Some(result_call) = t
+            .result_call_id
+            .and_then(|c| b.find(&format!("llm_call:{c}")))
+        {
             let detail = t.result_text.as_deref().map(|r| one_line(r, 120));
-            b.edge(t.result_ns.unwrap_or(t.ts_ns), EdgeKind::FedBack, node, result_call, "tool_result_id", 1.0, None, detail);
+            b.edge(
+                t.result_ns.unwrap_or(t.ts_ns),
+                EdgeKind::FedBack,
+                node,
+                result_call,
+                "tool_result_id",
+                1.0,
+                None,
+                detail,
+            );
         }
     }
 }

@@ -55,17 +55,35 @@ pub fn forward(g: &CaptureGraph, roots: &[usize], walk: Walk) -> Forward {
     let mut claimed: HashSet<usize> = roots.iter().copied().collect();
     let mut lines = Vec::new();
     for &r in roots {
-        lines.push(Line { node: r, via: None, depth: 0, repeat: false, more: None });
+        lines.push(Line {
+            node: r,
+            via: None,
+            depth: 0,
+            repeat: false,
+            more: None,
+        });
         expand(g, r, 1, walk, &mut claimed, &mut lines);
     }
     Forward { lines }
 }
 
-fn expand(g: &CaptureGraph, node: usize, depth: usize, walk: Walk, claimed: &mut HashSet<usize>, lines: &mut Vec<Line>) {
+fn expand(
+    g: &CaptureGraph,
+    node: usize,
+    depth: usize,
+    walk: Walk,
+    claimed: &mut HashSet<usize>,
+    lines: &mut Vec<Line>,
+) {
     if depth > walk.depth {
         return;
     }
-    let mut edges: Vec<usize> = g.out_edges(node).iter().copied().filter(|&e| followed(g, e, walk)).collect();
+    let mut edges: Vec<usize> = g
+        .out_edges(node)
+        .iter()
+        .copied()
+        .filter(|&e| followed(g, e, walk))
+        .collect();
     edges.sort_by_key(|&e| (g.edges[e].kind, g.edges[e].ts_ns, g.edges[e].dst));
     // Claim every child first, so a node is expanded under the nearest
     // parent (a conversation's turns under it, not under the tool call
@@ -90,14 +108,27 @@ fn expand(g: &CaptureGraph, node: usize, depth: usize, walk: Walk, claimed: &mut
             continue;
         }
         *n += 1;
-        let own = mine.contains(&edge.dst) && !lines.iter().any(|l: &Line| l.node == edge.dst && !l.repeat);
-        lines.push(Line { node: edge.dst, via: Some(e), depth, repeat: !own, more: None });
+        let own = mine.contains(&edge.dst)
+            && !lines.iter().any(|l: &Line| l.node == edge.dst && !l.repeat);
+        lines.push(Line {
+            node: edge.dst,
+            via: Some(e),
+            depth,
+            repeat: !own,
+            more: None,
+        });
         if own {
             expand(g, edge.dst, depth + 1, walk, claimed, lines);
         }
     }
     for (kind, n) in hidden_per_kind {
-        lines.push(Line { node, via: None, depth, repeat: true, more: Some((n, kind)) });
+        lines.push(Line {
+            node,
+            via: None,
+            depth,
+            repeat: true,
+            more: Some((n, kind)),
+        });
     }
 }
 
@@ -194,7 +225,9 @@ fn shown(f: &Forward) -> (Vec<usize>, Vec<usize>) {
 
 pub fn dot(g: &CaptureGraph, f: &Forward) -> String {
     let (nodes, edges) = shown(f);
-    let mut out = String::from("digraph agentsight {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
+    let mut out = String::from(
+        "digraph agentsight {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
+    );
     for n in nodes {
         let node = &g.nodes[n];
         let shape = match node.kind {
@@ -204,12 +237,25 @@ pub fn dot(g: &CaptureGraph, f: &Forward) -> String {
             NodeKind::File => "note",
             NodeKind::Endpoint => "diamond",
         };
-        let label = format!("{}\n{}", node.kind.as_str(), super::one_line(&node.label, 80));
-        let _ = writeln!(out, "  {} [label={}, shape={shape}];", dot_string(&node.id), dot_string(&label));
+        let label = format!(
+            "{}\n{}",
+            node.kind.as_str(),
+            super::one_line(&node.label, 80)
+        );
+        let _ = writeln!(
+            out,
+            "  {} [label={}, shape={shape}];",
+            dot_string(&node.id),
+            dot_string(&label)
+        );
     }
     for e in edges {
         let edge = &g.edges[e];
-        let style = if edge.confidence < 1.0 { ", style=dashed" } else { "" };
+        let style = if edge.confidence < 1.0 {
+            ", style=dashed"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
             "  {} -> {} [label={}{style}];",
@@ -244,7 +290,11 @@ pub fn mermaid(g: &CaptureGraph, f: &Forward) -> String {
     let mut out = String::from("flowchart LR\n");
     for n in nodes {
         let node = &g.nodes[n];
-        let label = mermaid_text(&format!("{}: {}", node.kind.as_str(), super::one_line(&node.label, 80)));
+        let label = mermaid_text(&format!(
+            "{}: {}",
+            node.kind.as_str(),
+            super::one_line(&node.label, 80)
+        ));
         let (open, close) = match node.kind {
             NodeKind::Conversation | NodeKind::LlmCall => ("([", "])"),
             NodeKind::ToolCall => ("{{", "}}"),
@@ -257,7 +307,13 @@ pub fn mermaid(g: &CaptureGraph, f: &Forward) -> String {
     for e in edges {
         let edge = &g.edges[e];
         let arrow = if edge.confidence < 1.0 { "-.->" } else { "-->" };
-        let _ = writeln!(out, "  n{} {arrow}|\"{}\"| n{}", edge.src, mermaid_text(&edge_note(g, e)), edge.dst);
+        let _ = writeln!(
+            out,
+            "  n{} {arrow}|\"{}\"| n{}",
+            edge.src,
+            mermaid_text(&edge_note(g, e)),
+            edge.dst
+        );
     }
     out
 }
@@ -318,7 +374,11 @@ const QUOTE_CHARS: usize = 300;
 /// Why `start` happened: effect → process → … → tool call → model turn →
 /// the tool results and prompt that led the model there.
 pub fn explain(g: &CaptureGraph, decoded: &Decoded, start: usize) -> (Vec<Hop>, Option<String>) {
-    let mut hops = vec![Hop { node: start, via: None, text: None }];
+    let mut hops = vec![Hop {
+        node: start,
+        via: None,
+        text: None,
+    }];
     let mut visited = HashSet::from([start]);
     let mut cur = start;
     let mut end = None;
@@ -331,7 +391,9 @@ pub fn explain(g: &CaptureGraph, decoded: &Decoded, start: usize) -> (Vec<Hop>, 
                 .filter(|&e| kinds.contains(&g.edges[e].kind) && !visited.contains(&g.edges[e].src))
                 .min_by(|&a, &b| {
                     let (ea, eb) = (&g.edges[a], &g.edges[b]);
-                    eb.confidence.total_cmp(&ea.confidence).then(ea.ts_ns.cmp(&eb.ts_ns))
+                    eb.confidence
+                        .total_cmp(&ea.confidence)
+                        .then(ea.ts_ns.cmp(&eb.ts_ns))
                 })
         };
         let next = match node.kind {
@@ -358,17 +420,29 @@ pub fn explain(g: &CaptureGraph, decoded: &Decoded, start: usize) -> (Vec<Hop>, 
             },
             NodeKind::ToolCall => pick(&[EdgeKind::AskedFor]),
             NodeKind::LlmCall => {
-                let call = node.call_id.and_then(|id| decoded.calls.iter().find(|c| c.capture == g.capture && c.call_id == id));
+                let call = node.call_id.and_then(|id| {
+                    decoded
+                        .calls
+                        .iter()
+                        .find(|c| c.capture == g.capture && c.call_id == id)
+                });
                 match call.and_then(|c| c.call.request_messages.last()) {
                     Some(m) if m.parts.iter().any(|p| matches!(p, Part::ToolResult { .. })) => {
                         let fed = pick(&[EdgeKind::FedBack]);
                         if fed.is_none() {
-                            end = Some(format!("tool result: {}", super::one_line(&m.text, QUOTE_CHARS)));
+                            end = Some(format!(
+                                "tool result: {}",
+                                super::one_line(&m.text, QUOTE_CHARS)
+                            ));
                         }
                         fed
                     }
                     Some(m) => {
-                        end = Some(format!("prompt ({}): {}", m.role, super::one_line(&m.text, QUOTE_CHARS)));
+                        end = Some(format!(
+                            "prompt ({}): {}",
+                            m.role,
+                            super::one_line(&m.text, QUOTE_CHARS)
+                        ));
                         None
                     }
                     None => None,
@@ -380,17 +454,29 @@ pub fn explain(g: &CaptureGraph, decoded: &Decoded, start: usize) -> (Vec<Hop>, 
         let src = g.edges[e].src;
         visited.insert(src);
         let text = hop_text(g, decoded, src, e);
-        hops.push(Hop { node: src, via: Some(e), text });
+        hops.push(Hop {
+            node: src,
+            via: Some(e),
+            text,
+        });
         cur = src;
     }
     (hops, end)
 }
 
-fn hop_text(g: &CaptureGraph, decoded: &Decoded, node: usize, via: usize) -> Option<(&'static str, String)> {
+fn hop_text(
+    g: &CaptureGraph,
+    decoded: &Decoded,
+    node: usize,
+    via: usize,
+) -> Option<(&'static str, String)> {
     let n = &g.nodes[node];
     match (n.kind, g.edges[via].kind) {
         (NodeKind::LlmCall, _) => {
-            let call = decoded.calls.iter().find(|c| c.capture == g.capture && Some(c.call_id) == n.call_id)?;
+            let call = decoded
+                .calls
+                .iter()
+                .find(|c| c.capture == g.capture && Some(c.call_id) == n.call_id)?;
             let said = &call.call.response_text;
             (!said.is_empty()).then(|| ("model said", super::one_line(said, QUOTE_CHARS)))
         }
@@ -400,7 +486,9 @@ fn hop_text(g: &CaptureGraph, decoded: &Decoded, node: usize, via: usize) -> Opt
                     && Some(t.call_id) == n.call_id
                     && Some(&t.tool_call_id) == n.tool_call_id.as_ref()
             })?;
-            t.result_text.as_ref().map(|r| ("result", super::one_line(r, QUOTE_CHARS)))
+            t.result_text
+                .as_ref()
+                .map(|r| ("result", super::one_line(r, QUOTE_CHARS)))
         }
         _ => None,
     }
@@ -428,11 +516,20 @@ fn verb(kind: EdgeKind) -> &'static str {
     }
 }
 
-pub fn explain_text(g: &CaptureGraph, hops: &[Hop], end: Option<&str>, wall: &dyn Fn(u64) -> String) -> String {
+pub fn explain_text(
+    g: &CaptureGraph,
+    hops: &[Hop],
+    end: Option<&str>,
+    wall: &dyn Fn(u64) -> String,
+) -> String {
     let mut out = String::new();
     for h in hops {
         let node = &g.nodes[h.node];
-        let what = format!("{}  {}", terminal_text(&node.id, LABEL_CHARS), terminal_text(&node.label, LABEL_CHARS));
+        let what = format!(
+            "{}  {}",
+            terminal_text(&node.id, LABEL_CHARS),
+            terminal_text(&node.label, LABEL_CHARS)
+        );
         match h.via {
             None => {
                 let _ = writeln!(out, "why {what}");

@@ -116,7 +116,11 @@ fn f64s<R>(rows: &[R], f: impl Fn(&R) -> Option<f64>) -> ArrayRef {
 }
 
 fn opt_texts<R>(rows: &[R], f: impl Fn(&R) -> Option<String>) -> ArrayRef {
-    Arc::new(rows.iter().map(f).collect::<datafusion::arrow::array::StringArray>())
+    Arc::new(
+        rows.iter()
+            .map(f)
+            .collect::<datafusion::arrow::array::StringArray>(),
+    )
 }
 
 fn text_lists<R>(rows: &[R], f: impl Fn(&R) -> Vec<String>) -> ArrayRef {
@@ -216,10 +220,18 @@ pub fn table_batches(graph: &Graph, name: &str) -> Result<Vec<RecordBatch>> {
     let mut out = Vec::new();
     for g in &graph.captures {
         out.extend(match name {
-            schema::GRAPH_NODES => batches_of(table, &g.nodes, ROWS_PER_BATCH, |r| node_columns(g, r))?,
-            schema::GRAPH_EDGES => batches_of(table, &g.edges, ROWS_PER_BATCH, |r| edge_columns(g, r))?,
-            schema::TOOL_EFFECTS => batches_of(table, &g.effects, ROWS_PER_BATCH, |r| effect_columns(g, r))?,
-            _ => batches_of(table, &g.unattributed, ROWS_PER_BATCH, |r| unattributed_columns(g, r))?,
+            schema::GRAPH_NODES => {
+                batches_of(table, &g.nodes, ROWS_PER_BATCH, |r| node_columns(g, r))?
+            }
+            schema::GRAPH_EDGES => {
+                batches_of(table, &g.edges, ROWS_PER_BATCH, |r| edge_columns(g, r))?
+            }
+            schema::TOOL_EFFECTS => {
+                batches_of(table, &g.effects, ROWS_PER_BATCH, |r| effect_columns(g, r))?
+            }
+            _ => batches_of(table, &g.unattributed, ROWS_PER_BATCH, |r| {
+                unattributed_columns(g, r)
+            })?,
         });
     }
     Ok(out)

@@ -33,15 +33,29 @@ impl Scene {
         }
     }
 
-    fn proc_event(&mut self, kind: ProcKind, ts: u64, key: u64, parent: Option<u64>, argv: &[&str], cwd: &str) {
+    fn proc_event(
+        &mut self,
+        kind: ProcKind,
+        ts: u64,
+        key: u64,
+        parent: Option<u64>,
+        argv: &[&str],
+        cwd: &str,
+    ) {
         self.rows.procs.push(ProcEvent {
             ts,
             kind,
             pid: split_proc_key(key).0 as i32,
             key,
             parent_key: parent,
-            comm: argv.first().map_or("?", |a| a.rsplit('/').next().unwrap()).chars().take(15).collect(),
-            filename: (kind == ProcKind::Exec || kind == ProcKind::Snapshot).then(|| argv[0].to_string()),
+            comm: argv
+                .first()
+                .map_or("?", |a| a.rsplit('/').next().unwrap())
+                .chars()
+                .take(15)
+                .collect(),
+            filename: (kind == ProcKind::Exec || kind == ProcKind::Snapshot)
+                .then(|| argv[0].to_string()),
             argv: argv.iter().map(|s| s.to_string()).collect(),
             cwd: (!cwd.is_empty()).then(|| cwd.to_string()),
             exit_code: (kind == ProcKind::Exit).then_some(0),
@@ -83,14 +97,24 @@ impl Scene {
 
     /// An LLM call by `agent` on connection 1 (local port 40000); `results`
     /// are the tool results its request carries.
-    fn call(&mut self, id: u64, ts: u64, agent: u64, prompt: &str, results: &[(&str, &str)], tools: &[(&str, &str, &str)]) {
+    fn call(
+        &mut self,
+        id: u64,
+        ts: u64,
+        agent: u64,
+        prompt: &str,
+        results: &[(&str, &str)],
+        tools: &[(&str, &str, &str)],
+    ) {
         let mut call = LlmCall::new(Provider::Anthropic, true);
         call.model = Some("claude-test".into());
         call.response_text = format!("response {id}");
         let mut messages = vec![ChatMessage {
             role: "user".into(),
             text: prompt.into(),
-            parts: vec![Part::Text { text: prompt.into() }],
+            parts: vec![Part::Text {
+                text: prompt.into(),
+            }],
         }];
         if !results.is_empty() {
             messages.push(ChatMessage {
@@ -98,14 +122,22 @@ impl Scene {
                 text: results.iter().map(|r| r.1).collect::<Vec<_>>().join("\n"),
                 parts: results
                     .iter()
-                    .map(|(tid, text)| Part::ToolResult { tool_use_id: tid.to_string(), text: text.to_string(), is_error: false })
+                    .map(|(tid, text)| Part::ToolResult {
+                        tool_use_id: tid.to_string(),
+                        text: text.to_string(),
+                        is_error: false,
+                    })
                     .collect(),
             });
         }
         call.request_messages = messages;
         call.tool_calls = tools
             .iter()
-            .map(|(tid, name, args)| ToolCall { id: tid.to_string(), name: name.to_string(), arguments_json: args.to_string() })
+            .map(|(tid, name, args)| ToolCall {
+                id: tid.to_string(),
+                name: name.to_string(),
+                arguments_json: args.to_string(),
+            })
             .collect();
         let end = ts + 500 * MS;
         for (i, (tid, name, args)) in tools.iter().enumerate() {
@@ -125,7 +157,12 @@ impl Scene {
             });
         }
         for (tid, text) in results {
-            if let Some(t) = self.decoded.tools.iter_mut().find(|t| t.tool_call_id == *tid) {
+            if let Some(t) = self
+                .decoded
+                .tools
+                .iter_mut()
+                .find(|t| t.tool_call_id == *tid)
+            {
                 t.result_call_id = Some(id);
                 t.result_ns = Some(ts);
                 t.result_text = Some(text.to_string());
@@ -230,7 +267,14 @@ fn edges<'a>(g: &'a CaptureGraph, kind: EdgeKind) -> Vec<(&'a str, &'a str, &'st
     g.edges
         .iter()
         .filter(|e| e.kind == kind)
-        .map(|e| (&*g.nodes[e.src].id, &*g.nodes[e.dst].id, e.method, e.confidence))
+        .map(|e| {
+            (
+                &*g.nodes[e.src].id,
+                &*g.nodes[e.dst].id,
+                e.method,
+                e.confidence,
+            )
+        })
         .collect()
 }
 
@@ -243,12 +287,46 @@ fn agent_loop() -> (CaptureGraph, Decoded, [u64; 8]) {
     let mut s = Scene::new();
     let agent = key(100, 1);
     let startup = key(101, 2);
-    let (sh0, sh1, script, curl, sh2, cat) = (key(110, 11), key(120, 21), key(121, 21), key(122, 21), key(130, 21), key(131, 21));
-    s.proc_event(ProcKind::Exec, S, agent, Some(key(1, 0)), &["/usr/bin/python3", "agent.py"], "/w");
+    let (sh0, sh1, script, curl, sh2, cat) = (
+        key(110, 11),
+        key(120, 21),
+        key(121, 21),
+        key(122, 21),
+        key(130, 21),
+        key(131, 21),
+    );
+    s.proc_event(
+        ProcKind::Exec,
+        S,
+        agent,
+        Some(key(1, 0)),
+        &["/usr/bin/python3", "agent.py"],
+        "/w",
+    );
     s.spawn(2 * S, startup, agent, &["/usr/bin/uname", "-a"]);
     s.connect(3 * S, agent, "127.0.0.1", 443, 40000);
-    s.call(0, 10 * S, agent, "write and run a script", &[], &[("toolu_w", "bash", r#"{"command":"printf 'curl -s https://127.0.0.2:9443/x\n' > run.sh"}"#)]);
-    s.spawn(11 * S, sh0, agent, &["/bin/sh", "-c", "printf 'curl -s https://127.0.0.2:9443/x\n' > run.sh"]);
+    s.call(
+        0,
+        10 * S,
+        agent,
+        "write and run a script",
+        &[],
+        &[(
+            "toolu_w",
+            "bash",
+            r#"{"command":"printf 'curl -s https://127.0.0.2:9443/x\n' > run.sh"}"#,
+        )],
+    );
+    s.spawn(
+        11 * S,
+        sh0,
+        agent,
+        &[
+            "/bin/sh",
+            "-c",
+            "printf 'curl -s https://127.0.0.2:9443/x\n' > run.sh",
+        ],
+    );
     s.file(11 * S + 5 * MS, sh0, "open", "run.sh", O_WRONLY_CREAT_TRUNC);
     s.call(
         1,
@@ -257,21 +335,47 @@ fn agent_loop() -> (CaptureGraph, Decoded, [u64; 8]) {
         "write and run a script",
         &[("toolu_w", "written")],
         &[
-            ("toolu_x", "bash", r#"{"command":"chmod +x run.sh && ./run.sh"}"#),
+            (
+                "toolu_x",
+                "bash",
+                r#"{"command":"chmod +x run.sh && ./run.sh"}"#,
+            ),
             ("toolu_r", "bash", r#"{"command":"cat notes.txt"}"#),
         ],
     );
-    s.spawn(21 * S, sh1, agent, &["/bin/sh", "-c", "chmod +x run.sh && ./run.sh"]);
+    s.spawn(
+        21 * S,
+        sh1,
+        agent,
+        &["/bin/sh", "-c", "chmod +x run.sh && ./run.sh"],
+    );
     s.file(21 * S + 2 * MS, sh1, "chmod", "run.sh", 0);
     s.spawn(21 * S + 10 * MS, script, sh1, &["./run.sh"]);
-    s.spawn(21 * S + 20 * MS, curl, script, &["curl", "-s", "https://127.0.0.2:9443/x"]);
+    s.spawn(
+        21 * S + 20 * MS,
+        curl,
+        script,
+        &["curl", "-s", "https://127.0.0.2:9443/x"],
+    );
     s.connect(21 * S + 30 * MS, curl, "127.0.0.2", 9443, 50000);
-    s.spawn(21 * S + 5 * MS, sh2, agent, &["/bin/sh", "-c", "cat notes.txt"]);
+    s.spawn(
+        21 * S + 5 * MS,
+        sh2,
+        agent,
+        &["/bin/sh", "-c", "cat notes.txt"],
+    );
     s.spawn(21 * S + 6 * MS, cat, sh2, &["cat", "notes.txt"]);
     s.file(21 * S + 7 * MS, cat, "open", "notes.txt", 0);
     // A background thread of the agent, during the tool window.
     s.connect(21 * S + 40 * MS, agent, "127.0.0.3", 8080, 50001);
-    s.call(2, 30 * S, agent, "write and run a script", &[("toolu_x", "ran"), ("toolu_r", "notes")], &[]);
+    s.call(
+        2,
+        30 * S,
+        agent,
+        "write and run a script",
+        &[("toolu_x", "ran"), ("toolu_r", "notes")],
+        &[],
+    );
     let (g, d) = s.finish(agent);
     (g, d, [agent, startup, sh0, sh1, script, curl, sh2, cat])
 }
@@ -281,26 +385,63 @@ fn tool_calls_are_attributed_to_the_processes_that_ran_them() {
     let (g, _, [_, _, sh0, sh1, _, _, sh2, _]) = agent_loop();
     let ran = edges(&g, EdgeKind::Ran);
     let p = |k: u64| process_id(k);
-    assert!(ran.contains(&("tool_call:0.0", &*p(sh0), "argv_exact", 0.95)), "{ran:?}");
-    assert!(ran.contains(&("tool_call:1.0", &*p(sh1), "argv_exact", 0.95)), "{ran:?}");
-    assert!(ran.contains(&("tool_call:1.1", &*p(sh2), "argv_exact", 0.95)), "{ran:?}");
+    assert!(
+        ran.contains(&("tool_call:0.0", &*p(sh0), "argv_exact", 0.95)),
+        "{ran:?}"
+    );
+    assert!(
+        ran.contains(&("tool_call:1.0", &*p(sh1), "argv_exact", 0.95)),
+        "{ran:?}"
+    );
+    assert!(
+        ran.contains(&("tool_call:1.1", &*p(sh2), "argv_exact", 0.95)),
+        "{ran:?}"
+    );
     assert_eq!(ran.len(), 3, "{ran:?}");
-    assert!(edges(&g, EdgeKind::AskedFor).contains(&("llm_call:1", "tool_call:1.1", "response", 1.0)));
-    assert!(edges(&g, EdgeKind::FedBack).contains(&("tool_call:0.0", "llm_call:1", "tool_result_id", 1.0)));
+    assert!(edges(&g, EdgeKind::AskedFor).contains(&(
+        "llm_call:1",
+        "tool_call:1.1",
+        "response",
+        1.0
+    )));
+    assert!(edges(&g, EdgeKind::FedBack).contains(&(
+        "tool_call:0.0",
+        "llm_call:1",
+        "tool_result_id",
+        1.0
+    )));
 }
 
 #[test]
 fn effects_follow_descendants_and_resolve_relative_paths() {
     let (g, _, [_, _, sh0, sh1, script, curl, _, _]) = agent_loop();
     let created = edges(&g, EdgeKind::Created);
-    assert!(created.contains(&(&*process_id(sh0), "file:/w/run.sh", "open_flags", 1.0)), "{created:?}");
-    let run = g.effects.iter().find(|e| e.tool_call_id == "toolu_x").unwrap();
+    assert!(
+        created.contains(&(&*process_id(sh0), "file:/w/run.sh", "open_flags", 1.0)),
+        "{created:?}"
+    );
+    let run = g
+        .effects
+        .iter()
+        .find(|e| e.tool_call_id == "toolu_x")
+        .unwrap();
     assert_eq!(run.process_keys, vec![sh1, script, curl]);
     assert_eq!(run.files_written, vec!["/w/run.sh"]);
     assert_eq!(run.endpoints, vec!["127.0.0.2:9443"]);
-    assert!(run.execs.contains(&"/w/run.sh".to_string()), "{:?}", run.execs);
-    assert_eq!((run.method, run.confidence), (Some("argv_exact"), Some(0.95)));
-    let read = g.effects.iter().find(|e| e.tool_call_id == "toolu_r").unwrap();
+    assert!(
+        run.execs.contains(&"/w/run.sh".to_string()),
+        "{:?}",
+        run.execs
+    );
+    assert_eq!(
+        (run.method, run.confidence),
+        (Some("argv_exact"), Some(0.95))
+    );
+    let read = g
+        .effects
+        .iter()
+        .find(|e| e.tool_call_id == "toolu_r")
+        .unwrap();
     assert_eq!(read.files_read, 1);
     assert_eq!(read.window_end_ns, Some(30 * S));
 }
@@ -313,8 +454,19 @@ fn what_no_tool_call_explains_is_unattributed() {
         .iter()
         .map(|u| (u.activity, &*g.nodes[u.node].id, u.reason, u.proc_key))
         .collect();
-    assert!(u.contains(&("process", &*process_id(startup), "outside_tool_windows", startup)), "{u:?}");
-    assert!(u.contains(&("connect", "endpoint:127.0.0.3:8080", "no_tool_call", agent)), "{u:?}");
+    assert!(
+        u.contains(&(
+            "process",
+            &*process_id(startup),
+            "outside_tool_windows",
+            startup
+        )),
+        "{u:?}"
+    );
+    assert!(
+        u.contains(&("connect", "endpoint:127.0.0.3:8080", "no_tool_call", agent)),
+        "{u:?}"
+    );
     // The LLM connection (local port 40000) is explained by its calls.
     assert!(!u.iter().any(|x| x.1 == "endpoint:127.0.0.1:443"), "{u:?}");
     assert_eq!(u.len(), 2, "{u:?}");
@@ -328,10 +480,20 @@ fn explain_walks_back_to_the_prompt() {
     let ids: Vec<&str> = hops.iter().map(|h| &*g.nodes[h.node].id).collect();
     assert_eq!(
         ids[1..],
-        [&*process_id(key(121, 21)), &*process_id(key(120, 21)), "tool_call:1.0", "llm_call:1", "tool_call:0.0", "llm_call:0"],
+        [
+            &*process_id(key(121, 21)),
+            &*process_id(key(120, 21)),
+            "tool_call:1.0",
+            "llm_call:1",
+            "tool_call:0.0",
+            "llm_call:0"
+        ],
         "{ids:?}"
     );
-    assert_eq!(end.as_deref(), Some("prompt (user): write and run a script"));
+    assert_eq!(
+        end.as_deref(),
+        Some("prompt (user): write and run a script")
+    );
     let text = render::explain_text(&g, &hops, end.as_deref(), &|ts| format!("{ts}"));
     assert!(text.contains("ran by tool_call:1.0"), "{text}");
     assert!(text.contains("argv_exact (confidence 0.95)"), "{text}");
@@ -343,32 +505,97 @@ fn weak_signals_say_so() {
     let mut s = Scene::new();
     let agent = key(100, 1);
     let (a, b) = (key(110, 11), key(111, 11));
-    s.proc_event(ProcKind::Exec, S, agent, None, &["/usr/bin/node", "agent.js"], "/w");
+    s.proc_event(
+        ProcKind::Exec,
+        S,
+        agent,
+        None,
+        &["/usr/bin/node", "agent.js"],
+        "/w",
+    );
     // The command never appears in argv (the agent rewrote it).
-    s.call(0, 10 * S, agent, "go", &[], &[("t1", "bash", r#"{"command":"do-something --fast"}"#)]);
+    s.call(
+        0,
+        10 * S,
+        agent,
+        "go",
+        &[],
+        &[("t1", "bash", r#"{"command":"do-something --fast"}"#)],
+    );
     s.spawn(11 * S, a, agent, &["/bin/bash", "/tmp/wrapper-123.sh"]);
-    s.call(1, 20 * S, agent, "go", &[("t1", "ok")], &[("t2", "get_weather", r#"{"city":"Paris"}"#), ("t3", "get_time", "{}")]);
+    s.call(
+        1,
+        20 * S,
+        agent,
+        "go",
+        &[("t1", "ok")],
+        &[
+            ("t2", "get_weather", r#"{"city":"Paris"}"#),
+            ("t3", "get_time", "{}"),
+        ],
+    );
     // Two tools without commands share the window.
     s.spawn(21 * S, b, agent, &["/usr/bin/date"]);
-    s.call(2, 30 * S, agent, "go", &[("t2", "sunny"), ("t3", "noon")], &[]);
+    s.call(
+        2,
+        30 * S,
+        agent,
+        "go",
+        &[("t2", "sunny"), ("t3", "noon")],
+        &[],
+    );
     let (g, _) = s.finish(agent);
     let ran = edges(&g, EdgeKind::Ran);
-    assert!(ran.contains(&("tool_call:0.0", &*process_id(a), "window_ancestry", 0.5)), "{ran:?}");
+    assert!(
+        ran.contains(&("tool_call:0.0", &*process_id(a), "window_ancestry", 0.5)),
+        "{ran:?}"
+    );
     let amb: Vec<_> = ran.iter().filter(|r| r.2 == "window_ambiguous").collect();
     assert_eq!(amb.len(), 2, "{ran:?}");
     assert!(amb.iter().all(|r| r.3 == 0.3 && r.1 == &*process_id(b)));
-    let weak = g.unattributed.iter().find(|u| u.proc_key == b).expect("weak root listed");
-    assert_eq!((weak.reason, weak.confidence), ("weak_attribution", Some(0.3)));
+    let weak = g
+        .unattributed
+        .iter()
+        .find(|u| u.proc_key == b)
+        .expect("weak root listed");
+    assert_eq!(
+        (weak.reason, weak.confidence),
+        ("weak_attribution", Some(0.3))
+    );
 }
 
 #[test]
 fn builtin_file_tools_and_pid_reuse() {
     let mut s = Scene::new();
     let agent = key(100, 1);
-    s.proc_event(ProcKind::Exec, S, agent, None, &["/usr/bin/node", "claude"], "/home/u/proj");
-    s.call(0, 10 * S, agent, "go", &[], &[("w1", "Write", r#"{"file_path":"/home/u/proj/out.txt","content":"x"}"#)]);
+    s.proc_event(
+        ProcKind::Exec,
+        S,
+        agent,
+        None,
+        &["/usr/bin/node", "claude"],
+        "/home/u/proj",
+    );
+    s.call(
+        0,
+        10 * S,
+        agent,
+        "go",
+        &[],
+        &[(
+            "w1",
+            "Write",
+            r#"{"file_path":"/home/u/proj/out.txt","content":"x"}"#,
+        )],
+    );
     s.file(11 * S, agent, "open", "out.txt", O_WRONLY_CREAT_TRUNC);
-    s.file(12 * S, agent, "open", "/home/u/.cache/state.json", O_WRONLY_CREAT_TRUNC);
+    s.file(
+        12 * S,
+        agent,
+        "open",
+        "/home/u/.cache/state.json",
+        O_WRONLY_CREAT_TRUNC,
+    );
     s.call(1, 20 * S, agent, "go", &[("w1", "ok")], &[]);
     // pid 200 twice: two processes, two nodes, each with its own parent.
     let (first, second) = (key(200, 3), key(200, 40));
@@ -377,11 +604,27 @@ fn builtin_file_tools_and_pid_reuse() {
     s.spawn(40 * S, second, agent, &["/bin/false"]);
     let (g, _) = s.finish(agent);
     let created = edges(&g, EdgeKind::Created);
-    assert!(created.contains(&("tool_call:0.0", "file:/home/u/proj/out.txt", "builtin_tool_path", 0.9)), "{created:?}");
+    assert!(
+        created.contains(&(
+            "tool_call:0.0",
+            "file:/home/u/proj/out.txt",
+            "builtin_tool_path",
+            0.9
+        )),
+        "{created:?}"
+    );
     let w = g.effects.iter().find(|e| e.tool_call_id == "w1").unwrap();
     assert_eq!(w.files_written, vec!["/home/u/proj/out.txt"]);
-    assert!(g.unattributed.iter().any(|u| u.activity == "file" && &*g.nodes[u.node].id == "file:/home/u/.cache/state.json"));
-    let procs: Vec<_> = g.nodes.iter().filter(|n| n.pid == Some(200)).map(|n| n.proc_key).collect();
+    assert!(g
+        .unattributed
+        .iter()
+        .any(|u| u.activity == "file" && &*g.nodes[u.node].id == "file:/home/u/.cache/state.json"));
+    let procs: Vec<_> = g
+        .nodes
+        .iter()
+        .filter(|n| n.pid == Some(200))
+        .map(|n| n.proc_key)
+        .collect();
     assert_eq!(procs, vec![Some(first), Some(second)]);
     assert!(g.unattributed.iter().filter(|u| u.pid == 200).count() == 2);
 }
@@ -391,14 +634,35 @@ fn a_daemonized_child_stays_with_its_tool_call() {
     let mut s = Scene::new();
     let agent = key(100, 1);
     let (sh, daemon) = (key(110, 11), key(111, 11));
-    s.proc_event(ProcKind::Exec, S, agent, None, &["/usr/bin/python3", "a.py"], "/w");
-    s.call(0, 10 * S, agent, "go", &[], &[("t", "bash", r#"{"command":"setsid sleeper &"}"#)]);
+    s.proc_event(
+        ProcKind::Exec,
+        S,
+        agent,
+        None,
+        &["/usr/bin/python3", "a.py"],
+        "/w",
+    );
+    s.call(
+        0,
+        10 * S,
+        agent,
+        "go",
+        &[],
+        &[("t", "bash", r#"{"command":"setsid sleeper &"}"#)],
+    );
     s.spawn(11 * S, sh, agent, &["/bin/sh", "-c", "setsid sleeper &"]);
     // The double fork: the daemon's exec row names init as its parent, the
     // fork row names the shell.
     s.proc_event(ProcKind::Fork, 11 * S + 5 * MS, daemon, Some(sh), &[], "");
     s.proc_event(ProcKind::Exit, 11 * S + 6 * MS, sh, None, &[], "");
-    s.proc_event(ProcKind::Exec, 11 * S + 7 * MS, daemon, Some(key(1, 0)), &["sleeper"], "/w");
+    s.proc_event(
+        ProcKind::Exec,
+        11 * S + 7 * MS,
+        daemon,
+        Some(key(1, 0)),
+        &["sleeper"],
+        "/w",
+    );
     s.connect(50 * S, daemon, "127.0.0.2", 22, 50002);
     s.call(1, 20 * S, agent, "go", &[("t", "started")], &[]);
     let (g, _) = s.finish(agent);
@@ -412,25 +676,49 @@ fn a_daemonized_child_stays_with_its_tool_call() {
 fn no_tls_still_gives_processes_and_effects() {
     let mut s = Scene::new();
     let (sh, child) = (key(10, 1), key(11, 1));
-    s.proc_event(ProcKind::Snapshot, S, sh, Some(key(1, 0)), &["/bin/bash"], "/root");
+    s.proc_event(
+        ProcKind::Snapshot,
+        S,
+        sh,
+        Some(key(1, 0)),
+        &["/bin/bash"],
+        "/root",
+    );
     s.spawn(2 * S, child, sh, &["/usr/bin/touch", "x"]);
     s.file(2 * S + 2 * MS, child, "open", "x", O_WRONLY_CREAT_TRUNC);
     let mut rows = HashMap::new();
     rows.insert(s.cap.clone(), s.rows);
-    let g = build(rows, &Decoded::default(), "x86_64").captures.remove(0);
-    assert!(edges(&g, EdgeKind::Spawned).contains(&(&*process_id(sh), &*process_id(child), "fork", 1.0)));
-    assert!(edges(&g, EdgeKind::Created).iter().any(|e| e.1 == "file:/w/x"));
-    assert!(edges(&g, EdgeKind::Executed).iter().any(|e| e.1 == "file:/usr/bin/touch"));
+    let g = build(rows, &Decoded::default(), "x86_64")
+        .captures
+        .remove(0);
+    assert!(edges(&g, EdgeKind::Spawned).contains(&(
+        &*process_id(sh),
+        &*process_id(child),
+        "fork",
+        1.0
+    )));
+    assert!(edges(&g, EdgeKind::Created)
+        .iter()
+        .any(|e| e.1 == "file:/w/x"));
+    assert!(edges(&g, EdgeKind::Executed)
+        .iter()
+        .any(|e| e.1 == "file:/usr/bin/touch"));
     assert!(g.unattributed.is_empty() && g.effects.is_empty());
 }
 
 #[test]
 fn paths_resolve_lexically() {
-    assert_eq!(resolve_path(Some("/a/b"), "../c/./d", -100).as_deref(), Some("/a/c/d"));
+    assert_eq!(
+        resolve_path(Some("/a/b"), "../c/./d", -100).as_deref(),
+        Some("/a/c/d")
+    );
     assert_eq!(resolve_path(None, "/x//y/", -100).as_deref(), Some("/x/y"));
     assert_eq!(resolve_path(Some("/a"), "rel", 5), None);
     assert_eq!(resolve_path(Some(".../deep"), "rel", -100), None);
-    assert_eq!(resolve_path(Some("/"), "../../etc/passwd", -100).as_deref(), Some("/etc/passwd"));
+    assert_eq!(
+        resolve_path(Some("/"), "../../etc/passwd", -100).as_deref(),
+        Some("/etc/passwd")
+    );
 }
 
 #[test]
@@ -441,23 +729,48 @@ fn tool_arguments_yield_commands_paths_and_hosts() {
     assert_eq!(a.commands, vec!["curl https://Evil.example:8443/p"]);
     assert_eq!(a.paths, vec!["src/x.rs"]);
     assert_eq!(a.hosts, vec!["::1"]);
-    assert_eq!(attribute::ToolArgs::parse(r#"{"cmd":["bash","-c","ls"]}"#).commands, vec!["bash -c ls", "ls"]);
-    assert_eq!(attribute::ToolArgs::parse("not json"), attribute::ToolArgs::default());
+    assert_eq!(
+        attribute::ToolArgs::parse(r#"{"cmd":["bash","-c","ls"]}"#).commands,
+        vec!["bash -c ls", "ls"]
+    );
+    assert_eq!(
+        attribute::ToolArgs::parse("not json"),
+        attribute::ToolArgs::default()
+    );
 }
 
 #[test]
 fn renderers_escape_captured_text() {
-    assert_eq!(render::terminal_text("a\u{1b}[31mb\u{202e}c\u{200b}", 100), "a\\u{1b}[31mb\\u{202e}c\\u{200b}");
-    assert_eq!(render::mermaid_text("a\"]-->x<b>&`"), "a#34;#93;--#62;x#60;b#62;#38;#96;");
-    assert_eq!(render::dot_string("a\"b\\c\nd\u{7}"), "\"a\\\"b\\\\c\\nd \"");
+    assert_eq!(
+        render::terminal_text("a\u{1b}[31mb\u{202e}c\u{200b}", 100),
+        "a\\u{1b}[31mb\\u{202e}c\\u{200b}"
+    );
+    assert_eq!(
+        render::mermaid_text("a\"]-->x<b>&`"),
+        "a#34;#93;--#62;x#60;b#62;#38;#96;"
+    );
+    assert_eq!(
+        render::dot_string("a\"b\\c\nd\u{7}"),
+        "\"a\\\"b\\\\c\\nd \""
+    );
     let (g, _, _) = agent_loop();
     let root = g.node_index("conversation:0").unwrap();
-    let f = render::forward(&g, &[root], render::Walk { depth: 20, reads: false });
+    let f = render::forward(
+        &g,
+        &[root],
+        render::Walk {
+            depth: 20,
+            reads: false,
+        },
+    );
     let dot = render::dot(&g, &f);
     assert!(dot.contains(r#""tool_call:0.0" [label="tool_call\nbash: printf 'curl -s https://127.0.0.2:9443/x ' > run.sh""#), "{dot}");
     let tree = render::tree_text(&g, &f);
     // Turns hang under the conversation, not under the tool whose result fed them.
     assert!(tree.contains("\n  └ turn → llm_call:1"), "{tree}");
     assert!(tree.contains("ran (argv_exact, 0.95) → process:"), "{tree}");
-    assert!(tree.contains("connected → endpoint:127.0.0.2:9443"), "{tree}");
+    assert!(
+        tree.contains("connected → endpoint:127.0.0.2:9443"),
+        "{tree}"
+    );
 }
