@@ -21,13 +21,13 @@ Env: MOCK_BASE_URL, MOCK_API_KEY, SSL_CERT_FILE. Prints one JSON line:
 from __future__ import annotations
 
 import argparse
+import ctypes
 import hashlib
 import http.client
 import json
 import os
 import ssl
 import sys
-import ctypes
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
