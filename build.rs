@@ -1,4 +1,5 @@
-//! Compiles `bpf/*.bpf.c` into libbpf skeletons when the `record` feature is on.
+//! The recorder crate's build script (`recorder/Cargo.toml` points here): compiles
+//! `bpf/*.bpf.c` into libbpf skeletons.
 //! `vmlinux.h` is generated from the build machine's BTF (CO-RE relocations make
 //! the objects portable across kernels), or taken from `AGENTSIGHT_VMLINUX_H`.
 
@@ -8,12 +9,13 @@ use std::process::Command;
 const BPF_PROGRAMS: &[&str] = &["lifecycle", "tls"];
 
 fn main() {
-    println!("cargo:rerun-if-changed=bpf");
+    // the repository root: this script serves the recorder crate one level down
+    let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"))
+        .join("..");
+    let bpf_dir = root.join("bpf");
+    println!("cargo:rerun-if-changed={}", bpf_dir.display());
     println!("cargo:rerun-if-env-changed=AGENTSIGHT_VMLINUX_H");
     println!("cargo:rerun-if-env-changed=BPF_CLANG");
-    if std::env::var_os("CARGO_FEATURE_RECORD").is_none() {
-        return;
-    }
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
     let include_dir = out.join("bpf-include");
     std::fs::create_dir_all(&include_dir).expect("create include dir");
@@ -27,7 +29,7 @@ fn main() {
         Err(_) => "x86",
     };
     for name in BPF_PROGRAMS {
-        let src = Path::new("bpf").join(format!("{name}.bpf.c"));
+        let src = bpf_dir.join(format!("{name}.bpf.c"));
         if !src.exists() {
             continue;
         }
@@ -37,7 +39,7 @@ fn main() {
             .clang(&clang)
             .clang_args([
                 format!("-I{}", include_dir.display()),
-                "-Ibpf".to_string(),
+                format!("-I{}", bpf_dir.display()),
                 format!("-D__TARGET_ARCH_{arch}"),
                 "-Wno-compare-distinct-pointer-types".to_string(),
                 "-O2".to_string(),

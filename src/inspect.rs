@@ -4,11 +4,11 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::path::Path;
 
-use agentsight_analyzer::arrow::array::{Array, UInt64Array};
-use agentsight_analyzer::capture::{self, verify, Manifest};
-use agentsight_analyzer::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use agentsight_analyzer::parquet::arrow::ProjectionMask;
-use agentsight_analyzer::schema;
+use agentsight_capture::arrow::array::{Array, UInt64Array};
+use agentsight_capture::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use agentsight_capture::parquet::arrow::ProjectionMask;
+use agentsight_capture::schema;
+use agentsight_capture::{self as capture, verify, Manifest};
 use anyhow::{Context, Result};
 
 fn wall(ns: i64) -> String {

@@ -5,11 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use agentsight::{cli, inspect};
 #[cfg(feature = "record")]
-#[path = "../recorder/mod.rs"]
-mod recorder;
-
-mod inspect;
+use agentsight_recorder as recorder;
 
 #[derive(Parser)]
 #[command(
@@ -39,17 +37,17 @@ enum Command {
     /// Seal the journals left by a recorder that was killed (kill -9, power loss).
     Recover { capture: PathBuf },
     /// Run SQL over one or more captures.
-    Query(agentsight_analyzer::cli::QueryArgs),
+    Query(cli::QueryArgs),
     /// Interactive SQL shell over a capture.
-    Shell(agentsight_analyzer::cli::ShellArgs),
+    Shell(cli::ShellArgs),
     /// Readable transcripts of the LLM conversations in a capture (Markdown or JSON).
-    Conversations(agentsight_analyzer::cli::ConversationsArgs),
+    Conversations(cli::ConversationsArgs),
     /// Forward causal graph: what a conversation, tool call or process caused (tree, DOT, Mermaid, JSON).
-    Graph(agentsight_analyzer::cli::GraphArgs),
+    Graph(cli::GraphArgs),
     /// Backward chain: why a process ran, a file changed or a host was contacted.
-    Explain(agentsight_analyzer::cli::ExplainArgs),
+    Explain(cli::ExplainArgs),
     /// List the named views (queries/*.sql) with what each answers.
-    Views(agentsight_analyzer::cli::ViewsArgs),
+    Views(cli::ViewsArgs),
     /// Print the raw table schema (Markdown with --markdown).
     Schema {
         #[arg(long)]
@@ -75,17 +73,17 @@ fn main() -> ExitCode {
             expect_head,
         } => inspect::verify(&capture, expect_head.as_deref()),
         Command::Recover { capture } => inspect::recover(&capture).map(|_| 0),
-        Command::Query(args) => agentsight_analyzer::cli::query(args).map(|_| 0),
-        Command::Shell(args) => agentsight_analyzer::cli::shell(args).map(|_| 0),
-        Command::Conversations(args) => agentsight_analyzer::cli::conversations(args).map(|_| 0),
-        Command::Graph(args) => agentsight_analyzer::cli::graph(args).map(|_| 0),
-        Command::Explain(args) => agentsight_analyzer::cli::explain(args).map(|_| 0),
-        Command::Views(args) => agentsight_analyzer::cli::views(args).map(|_| 0),
+        Command::Query(args) => cli::query(args).map(|_| 0),
+        Command::Shell(args) => cli::shell(args).map(|_| 0),
+        Command::Conversations(args) => cli::conversations(args).map(|_| 0),
+        Command::Graph(args) => cli::graph(args).map(|_| 0),
+        Command::Explain(args) => cli::explain(args).map(|_| 0),
+        Command::Views(args) => cli::views(args).map(|_| 0),
         Command::Schema { markdown } => {
             if markdown {
-                print!("{}", agentsight_analyzer::schema::markdown());
+                print!("{}", agentsight_capture::schema::markdown());
             } else {
-                for t in agentsight_analyzer::schema::TABLES {
+                for t in agentsight_capture::schema::TABLES {
                     println!("{}", t.name);
                     for c in t.columns {
                         println!("  {:<16} {:?}", c.name, c.ty.arrow());

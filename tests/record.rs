@@ -217,7 +217,7 @@ fn snapshot_lists_processes_that_existed_before_recording() {
     // the snapshot's proc_key agrees with the key scheme: pid in the low bits
     let key: u64 = mine["proc_key"].parse().unwrap();
     assert_eq!(
-        agentsight_analyzer::schema::split_proc_key(key).0,
+        agentsight_capture::schema::split_proc_key(key).0,
         std::process::id()
     );
 }
@@ -325,10 +325,10 @@ fn sigint_during_a_burst_seals_everything_and_loses_nothing() {
 
     let on_disk = files_in(&burst);
     assert!(on_disk >= 20_000, "burst produced {on_disk} files");
-    let m = agentsight_analyzer::capture::Manifest::load(&out).unwrap();
-    assert_eq!(m.state, agentsight_analyzer::capture::CaptureState::Closed);
+    let m = agentsight_capture::Manifest::load(&out).unwrap();
+    assert_eq!(m.state, agentsight_capture::CaptureState::Closed);
     assert!(m.drops.is_empty(), "drops: {:?}", m.drops);
-    assert!(agentsight_analyzer::capture::unsealed_files(&out).is_empty());
+    assert!(agentsight_capture::unsealed_files(&out).is_empty());
     let verify = agentsight(&["verify", &out.display().to_string()]);
     assert!(
         verify.status.success(),
@@ -387,7 +387,7 @@ fn kill_9_leaves_sealed_segments_and_a_recoverable_journal() {
     // wait for the first sealed segment (startup time varies with load), then
     // let the journal fill for a while before the kill
     let t0 = Instant::now();
-    while agentsight_analyzer::capture::Manifest::load(&out)
+    while agentsight_capture::Manifest::load(&out)
         .map(|m| m.segments.is_empty())
         .unwrap_or(true)
     {
@@ -416,13 +416,13 @@ fn kill_9_leaves_sealed_segments_and_a_recoverable_journal() {
         "{}",
         String::from_utf8_lossy(&verify.stdout)
     );
-    let sealed_before = agentsight_analyzer::capture::Manifest::load(&out)
+    let sealed_before = agentsight_capture::Manifest::load(&out)
         .unwrap()
         .segments
         .len();
     assert!(sealed_before >= 1, "segments were sealed during recording");
     assert!(
-        !agentsight_analyzer::capture::unsealed_files(&out).is_empty(),
+        !agentsight_capture::unsealed_files(&out).is_empty(),
         "journal present after kill -9"
     );
 
@@ -458,7 +458,7 @@ fn tampered_segment_fails_verification_naming_it() {
     assert!(record(&out, &[], &["sh", "-c", "ls / > /dev/null"])
         .status
         .success());
-    let m = agentsight_analyzer::capture::Manifest::load(&out).unwrap();
+    let m = agentsight_capture::Manifest::load(&out).unwrap();
     let victim = m
         .segments
         .iter()
@@ -489,7 +489,7 @@ fn capture_files_are_private() {
         std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
         0o700
     );
-    let m = agentsight_analyzer::capture::Manifest::load(&out).unwrap();
+    let m = agentsight_capture::Manifest::load(&out).unwrap();
     for seg in &m.segments {
         assert_eq!(
             std::fs::metadata(out.join(&seg.file))

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use agentsight_analyzer::arrow::array::{Array, BinaryArray, Int32Array, StringArray, UInt64Array};
-use agentsight_analyzer::capture;
+use agentsight_capture as capture;
+use agentsight_capture::arrow::array::{Array, BinaryArray, Int32Array, StringArray, UInt64Array};
 use common::mock::*;
 use common::*;
 use sha2::{Digest, Sha256};
@@ -88,7 +88,7 @@ fn captured_streams(dir: &Path) -> BTreeMap<(i32, u64, String), Stream> {
 }
 
 fn column<'a, T: 'static>(
-    batch: &'a agentsight_analyzer::arrow::record_batch::RecordBatch,
+    batch: &'a agentsight_capture::arrow::record_batch::RecordBatch,
     name: &str,
 ) -> &'a T {
     batch

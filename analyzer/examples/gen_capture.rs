@@ -9,7 +9,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use agentsight_analyzer::fixtures::{incident, synthetic, synthetic_root, SyntheticSpec};
+use agentsight_testkit::{incident, synthetic, synthetic_root, SyntheticSpec};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

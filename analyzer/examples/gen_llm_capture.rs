@@ -27,8 +27,8 @@ use serde_json::{json, Value};
 
 use agentsight_analyzer::capture::rows::{NetRow, RowBuffers, Subject, TlsChunkRow, TlsEventRow};
 use agentsight_analyzer::capture::{prepare_output_dir, CaptureWriter, Manifest, SealPolicy};
-use agentsight_analyzer::fixtures::{Rng, ANCHOR, SEC};
 use agentsight_analyzer::schema::proc_key;
+use agentsight_testkit::{Rng, ANCHOR, SEC};
 
 /// Plaintext bytes per `tls_chunks` row (TLS_CHUNK_CAP in bpf/agentsight.h).
 const CHUNK: usize = 16 * 1024;

@@ -1,20 +1,19 @@
-//! agentsight analyzer: the capture format (shared with the recorder) and
-//! everything that reads captures. Builds on any OS: no BPF, no root.
+//! agentsight analyzer: everything that reads captures. A DataFusion session
+//! over the capture's tables, the named views, the UDFs, the reconstruction of
+//! connections and LLM calls (decoded by `agentsight-decode`) and the causal
+//! graph. Needs no BPF and no root.
 
-pub mod capture;
-pub mod cli;
-pub mod decode;
-pub mod fixtures;
 pub mod graph;
 pub mod output;
 pub mod reconstruct;
-pub mod schema;
 pub mod session;
 pub mod transcript;
 pub mod tree;
 pub mod udf;
 pub mod views;
 
+pub use agentsight_capture::{self as capture, schema};
+pub use agentsight_decode as decode;
 pub use datafusion;
 pub use datafusion::arrow;
 pub use parquet;

@@ -24,9 +24,9 @@ use datafusion::logical_expr::{col, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 
-use crate::capture::{self, Manifest};
-use crate::schema::{self, Table};
 use crate::{graph, reconstruct, tree, udf, views};
+use agentsight_capture::schema::{self, Table};
+use agentsight_capture::{self, Manifest};
 
 /// Name of the column every table gets, holding the capture label.
 pub const CAPTURE_COLUMN: &str = "capture";
@@ -214,7 +214,7 @@ impl Session {
         let mut skipped = Vec::new();
         for dir in dirs {
             let manifest = Manifest::load(dir)?;
-            let unsealed = capture::unsealed_files(dir);
+            let unsealed = agentsight_capture::unsealed_files(dir);
             if let Some(first) = unsealed.first() {
                 if !opts.skip_bad_segments {
                     bail!(
@@ -257,7 +257,7 @@ impl Session {
             let mut plans = Vec::new();
             for c in &captures {
                 let mut files = Vec::new();
-                for seg in capture::table_segments(&c.manifest, table.name) {
+                for seg in agentsight_capture::table_segments(&c.manifest, table.name) {
                     pb.inc(1);
                     let path = c.dir.join(&seg.file);
                     let verdict = if inside_capture(&seg.file) {

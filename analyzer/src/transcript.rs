@@ -10,9 +10,9 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use crate::capture::manifest::BootAnchor;
-use crate::decode::llm::{ChatMessage, Part};
 use crate::reconstruct::{CallRow, ConversationRow, Decoded, ToolRow};
+use agentsight_capture::manifest::BootAnchor;
+use agentsight_decode::llm::{ChatMessage, Part};
 
 /// Which conversations to show and how to place them in time.
 pub struct View<'a> {

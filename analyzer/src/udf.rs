@@ -24,7 +24,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-use crate::capture::manifest::BootAnchor;
+use agentsight_capture::manifest::BootAnchor;
 
 /// Names of the scalar functions registered by [`register`], with a one-line
 /// description each (shown by `.help` in the shell and in docs/views.md).
@@ -566,7 +566,9 @@ impl ScalarUDFImpl for Simple {
                 let k = k.as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
                 let mut b = Int32Builder::with_capacity(k.len());
                 for v in k.iter() {
-                    b.append_option(v.map(|k| crate::schema::split_proc_key(k).0 as i32));
+                    b.append_option(
+                        v.map(|k| agentsight_capture::schema::split_proc_key(k).0 as i32),
+                    );
                 }
                 Arc::new(b.finish()) as ArrayRef
             }
@@ -575,7 +577,7 @@ impl ScalarUDFImpl for Simple {
                 let k = k.as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
                 let out: UInt64Array = k
                     .iter()
-                    .map(|v| v.map(|k| crate::schema::split_proc_key(k).1))
+                    .map(|v| v.map(|k| agentsight_capture::schema::split_proc_key(k).1))
                     .collect();
                 Arc::new(out)
             }

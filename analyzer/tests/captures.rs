@@ -6,10 +6,8 @@ use std::path::Path;
 
 use agentsight_analyzer::capture::manifest::BootAnchor;
 use agentsight_analyzer::capture::{table_segments, Manifest, MANIFEST_FILE};
-use agentsight_analyzer::fixtures::{
-    incident, incident_keys, incident_with_anchor, write_capture, SEC,
-};
 use agentsight_analyzer::session::OpenOptions;
+use agentsight_testkit::{incident, incident_keys, incident_with_anchor, write_capture, SEC};
 use common::*;
 
 fn first_segment(dir: &Path, table: &str) -> std::path::PathBuf {

@@ -9,8 +9,8 @@ mod common;
 use std::process::Command;
 
 use agentsight_analyzer::capture::{table_segments, Manifest};
-use agentsight_analyzer::fixtures::incident;
 use agentsight_analyzer::schema::RAW_TABLES;
+use agentsight_testkit::incident;
 use common::*;
 
 const SCRIPT: &str = r#"

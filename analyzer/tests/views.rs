@@ -3,8 +3,8 @@
 
 mod common;
 
-use agentsight_analyzer::fixtures::{incident, incident_keys, INCIDENT_ROWS};
 use agentsight_analyzer::schema;
+use agentsight_testkit::{incident, incident_keys, INCIDENT_ROWS};
 use common::*;
 
 #[tokio::test]
@@ -473,8 +473,8 @@ async fn views_can_be_listed_and_described() {
 #[tokio::test]
 async fn processes_view_handles_partial_lifecycles() {
     use agentsight_analyzer::capture::rows::{ProcessRow, Subject};
-    use agentsight_analyzer::fixtures::{write_capture, ANCHOR, SEC};
     use agentsight_analyzer::schema::proc_key;
+    use agentsight_testkit::{write_capture, ANCHOR, SEC};
     let dir = tempfile::tempdir().unwrap();
     let orig_parent = proc_key(50, 60 * SEC);
     let init = proc_key(1, 0);
@@ -638,7 +638,7 @@ async fn processes_view_handles_partial_lifecycles() {
 
 #[tokio::test]
 async fn recursive_view_and_table_functions_agree_on_a_generated_tree() {
-    use agentsight_analyzer::fixtures::{synthetic, synthetic_root, SyntheticSpec};
+    use agentsight_testkit::{synthetic, synthetic_root, SyntheticSpec};
     let dir = tempfile::tempdir().unwrap();
     let spec = SyntheticSpec {
         processes: 2500,

@@ -1,12 +1,8 @@
-//! Shared code for the fuzz targets.
-//!
-//! The decoders are compiled from the analyzer's source tree rather than by
-//! depending on `agentsight-analyzer` (which would drag DataFusion into every
-//! sanitizer build). The module sits at the crate root so that the
-//! `crate::decode::...` paths inside the decoders resolve unchanged.
+//! Shared code for the fuzz targets, which drive the pure crates
+//! (`agentsight-decode`, `agentsight-redact`) without DataFusion.
 
-#[path = "../../analyzer/src/decode/mod.rs"]
-pub mod decode;
+pub use agentsight_decode as decode;
+pub use agentsight_redact as redact;
 
 use decode::http1::Piece;
 

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 
-use agentsight_analyzer::arrow::array::{Array, ListArray};
-use agentsight_analyzer::arrow::util::display::{ArrayFormatter, FormatOptions};
-use agentsight_analyzer::capture;
+use agentsight_capture as capture;
+use agentsight_capture::arrow::array::{Array, ListArray};
+use agentsight_capture::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_agentsight");
 

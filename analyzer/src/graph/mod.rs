@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::reconstruct::Decoded;
-use crate::schema::split_proc_key;
+use agentsight_capture::schema::split_proc_key;
 use input::{CaptureRows, ProcKind};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

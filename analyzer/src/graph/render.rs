@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use serde_json::{json, Value};
 
 use super::{CaptureGraph, EdgeKind, NodeKind};
-use crate::decode::llm::Part;
 use crate::reconstruct::Decoded;
+use agentsight_decode::llm::Part;
 
 /// Children of one kind shown before the rest are summarised.
 const MAX_CHILDREN_PER_KIND: usize = 12;

@@ -21,7 +21,7 @@ use crate::reconstruct::tables::{batches_of, i32s, opt_i32s, opt_u64s, strs, u32
 
 /// Graph rows are small (no bodies): batches of the usual DataFusion size.
 const ROWS_PER_BATCH: usize = 8192;
-use crate::schema::{self, Table};
+use agentsight_capture::schema::{self, Table};
 
 /// The once-per-session graph shared by the graph tables and commands.
 pub struct GraphSource {

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use super::input::{CaptureRows, FileEvent, NetEvent, ProcEvent, ProcKind};
 use super::*;
-use crate::decode::llm::{ChatMessage, LlmCall, Part, Provider, ToolCall};
 use crate::reconstruct::streams::{ConnIdentity, SocketTuple};
 use crate::reconstruct::{CallRow, ConversationRow, Decoded, HttpRow, ToolRow};
-use crate::schema::proc_key;
+use agentsight_capture::schema::proc_key;
+use agentsight_decode::llm::{ChatMessage, LlmCall, Part, Provider, ToolCall};
 
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;

@@ -15,10 +15,10 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::decode::exchange_llm_call;
-use crate::decode::http1::{parse_connection, Exchange, Head, Message};
-use crate::decode::http2;
-use crate::decode::llm::{ChatMessage, LlmCall, Part, Provider};
+use agentsight_decode::exchange_llm_call;
+use agentsight_decode::http1::{parse_connection, Exchange, Head, Message};
+use agentsight_decode::http2;
+use agentsight_decode::llm::{ChatMessage, LlmCall, Part, Provider};
 use streams::{ConnIdentity, Connection, Timeline};
 
 /// Longest prefix kept in summary columns.

@@ -17,7 +17,7 @@ use datafusion::prelude::SessionContext;
 use futures::lock::Mutex;
 
 use super::{decode, streams, Decoded};
-use crate::schema::{self, Table};
+use agentsight_capture::schema::{self, Table};
 
 /// Raw rows the reconstruction reads.
 pub const CHUNKS_SQL: &str = "SELECT capture, ts_ns, pid, proc_key, comm, direction, ssl_ptr, fd, \

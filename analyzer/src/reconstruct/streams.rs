@@ -10,7 +10,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int32Type, UInt16Type, UInt64Type};
 use datafusion::common::{DataFusionError, Result};
 
-use crate::decode::http1::Piece;
+use agentsight_decode::http1::Piece;
 
 /// One captured chunk, pointing into the connection's copy of the data
 /// array that holds its bytes.

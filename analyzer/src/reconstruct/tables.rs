@@ -10,7 +10,7 @@ use datafusion::arrow::array::{
 use datafusion::common::Result;
 
 use super::{CallRow, ConversationRow, Decoded, HttpRow, MessageRow, ToolRow};
-use crate::schema::{self, Table};
+use agentsight_capture::schema::{self, Table};
 
 pub(crate) fn u64s<R>(rows: &[R], f: impl Fn(&R) -> u64) -> ArrayRef {
     Arc::new(UInt64Array::from_iter_values(rows.iter().map(f)))

@@ -260,7 +260,7 @@ fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
 #[test]
 fn http2_exchanges_carry_llm_calls() {
     let mut enc = loona_hpack::Encoder::new();
-    let mut c = crate::decode::http2::PREFACE.to_vec();
+    let mut c = agentsight_decode::http2::PREFACE.to_vec();
     c.extend(h2_frame(0x4, 0, 0, &[]));
     let head: [(&[u8], &[u8]); 4] = [
         (b":method", b"POST"),
@@ -349,7 +349,7 @@ fn a_tool_loop_fills_every_decoded_table() {
             (1, None, true)
         ]
     );
-    for t in crate::schema::DECODED_TABLES {
+    for t in agentsight_capture::schema::DECODED_TABLES {
         let batches = super::tables::table_batches(&d, t.name).unwrap();
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         assert!(rows > 0, "{} is empty", t.name);

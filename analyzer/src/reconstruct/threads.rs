@@ -11,7 +11,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 use foldhash::fast::FixedState;
 
-use crate::decode::llm::{ChatMessage, Part};
+use agentsight_decode::llm::{ChatMessage, Part};
 
 /// What grouping needs to know about one call.
 pub struct CallShape<'a> {

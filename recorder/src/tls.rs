@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use agentsight_analyzer::capture::rows::{RowBuffers, TlsChunkRow, TlsEventRow};
+use agentsight_capture::rows::{RowBuffers, TlsChunkRow, TlsEventRow};
 use anyhow::{anyhow, Result};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{Link, OpenObject, UprobeMultiOpts, UprobeOpts};
@@ -17,8 +17,8 @@ use libbpf_rs::{Link, OpenObject, UprobeMultiOpts, UprobeOpts};
 use super::bpf::lifecycle::LifecycleSkel;
 use super::bpf::{disable_missing_tracepoints, explain_load_error, LoadConfig};
 use super::events::{Fields, Header, EV_TLS_DATA, EV_TLS_META, HEADER_LEN};
-use super::redact::{Redactor, StreamRedactor};
 use super::tls_targets::{inspect_elf, ElfTls, FileId, TargetKind, TlsScanner, TlsTarget};
+use agentsight_redact::{Redactor, StreamRedactor};
 
 #[allow(
     clippy::all,
@@ -417,7 +417,7 @@ impl TlsHooks {
     pub fn take_attach_rows(&mut self, buffers: &mut RowBuffers, ts_ns: u64) {
         for (pid, path) in self.pending_rows.drain(..) {
             buffers.tls_events.push(&TlsEventRow {
-                subject: agentsight_analyzer::capture::rows::Subject {
+                subject: agentsight_capture::rows::Subject {
                     ts_ns,
                     pid: pid as i32,
                     tid: pid as i32,
@@ -573,7 +573,7 @@ mod tests {
     use super::{
         data_probes, func_name, kernel_has_uprobe_session, tls_ring_bytes, DIR_READ, DIR_WRITE,
     };
-    use crate::recorder::tls_targets::{ElfTls, SharedImpl, SslSymbol};
+    use crate::tls_targets::{ElfTls, SharedImpl, SslSymbol};
 
     #[test]
     fn a_shared_implementation_replaces_the_public_data_probes() {

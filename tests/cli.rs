@@ -4,10 +4,10 @@ mod common;
 
 use std::path::PathBuf;
 
-use agentsight_analyzer::cli::{self, CaptureOptions, QueryArgs, Shell};
-use agentsight_analyzer::fixtures::incident;
+use agentsight::cli::{self, CaptureOptions, QueryArgs, Shell};
 use agentsight_analyzer::output::Format;
 use agentsight_analyzer::session::{OpenOptions, Session};
+use agentsight_testkit::incident;
 
 fn query_args(dir: &std::path::Path, sql: &str, format: Format, out: PathBuf) -> QueryArgs {
     QueryArgs {
@@ -51,8 +51,8 @@ fn query_writes_every_format() {
     cli::query(query_args(dir.path(), sql, Format::Parquet, f.clone())).unwrap();
     let file = std::fs::File::open(&f).unwrap();
     let reader =
-        agentsight_analyzer::parquet::file::reader::SerializedFileReader::new(file).unwrap();
-    use agentsight_analyzer::parquet::file::reader::FileReader;
+        agentsight_capture::parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    use agentsight_capture::parquet::file::reader::FileReader;
     assert_eq!(reader.metadata().file_metadata().num_rows(), 3);
 
     let f = out.path().join("r.txt");

@@ -3,8 +3,8 @@
 
 #[cfg(test)]
 mod tests {
-    use crate::decode::http1::{Direction, Http1Parser, Message};
-    use crate::decode::sse::{parse_all, SseParser};
+    use crate::http1::{Direction, Http1Parser, Message};
+    use crate::sse::{parse_all, SseParser};
 
     /// Limits private to the decoders (`http1::MAX_LINE`, `http1::MAX_HEAD`,
     /// `sse::MAX_LINE`).

@@ -1,4 +1,4 @@
-//! `agentsight query`, `agentsight shell` and `agentsight views`.
+//! The analyzer commands: `query`, `shell`, `conversations`, `graph`, `explain` and `views`.
 
 use std::ffi::OsString;
 use std::fs::OpenOptions as FsOpenOptions;
@@ -7,17 +7,17 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use agentsight_analyzer::datafusion::arrow::datatypes::SchemaRef;
+use agentsight_analyzer::datafusion::arrow::record_batch::RecordBatch;
+use agentsight_analyzer::datafusion::prelude::DataFrame;
+use agentsight_analyzer::datafusion::sql::parser::DFParser;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::prelude::DataFrame;
-use datafusion::sql::parser::DFParser;
 
-use crate::output::{self, Format};
-use crate::schema;
-use crate::session::{OpenOptions, Session};
-use crate::views;
+use agentsight_analyzer::output::{self, Format};
+use agentsight_analyzer::schema;
+use agentsight_analyzer::session::{OpenOptions, Session};
+use agentsight_analyzer::views;
 
 /// Options shared by commands that open captures.
 #[derive(Args, Clone, Debug, Default)]
@@ -124,7 +124,7 @@ pub struct ViewsArgs {
 
 /// DataFusion errors repeat their message in their source chain; keep one.
 fn tidy(e: anyhow::Error) -> anyhow::Error {
-    match e.downcast_ref::<datafusion::error::DataFusionError>() {
+    match e.downcast_ref::<agentsight_analyzer::datafusion::error::DataFusionError>() {
         Some(d) => anyhow!("{}", d.strip_backtrace()),
         None => e,
     }
@@ -326,7 +326,7 @@ pub fn conversations(args: ConversationsArgs) -> Result<()> {
             );
         }
     }
-    let view = crate::transcript::View::new(
+    let view = agentsight_analyzer::transcript::View::new(
         &decoded,
         session
             .captures
@@ -336,9 +336,10 @@ pub fn conversations(args: ConversationsArgs) -> Result<()> {
         args.conversation,
     );
     let text = match args.format {
-        TranscriptFormat::Markdown => crate::transcript::markdown(&view),
+        TranscriptFormat::Markdown => agentsight_analyzer::transcript::markdown(&view),
         TranscriptFormat::Json => {
-            let mut s = serde_json::to_string_pretty(&crate::transcript::json(&view))?;
+            let mut s =
+                serde_json::to_string_pretty(&agentsight_analyzer::transcript::json(&view))?;
             s.push('\n');
             s
         }
@@ -442,8 +443,8 @@ fn open_graph(
     rt: &tokio::runtime::Runtime,
     session: &Session,
 ) -> Result<(
-    std::sync::Arc<crate::graph::Graph>,
-    std::sync::Arc<crate::reconstruct::Decoded>,
+    std::sync::Arc<agentsight_analyzer::graph::Graph>,
+    std::sync::Arc<agentsight_analyzer::reconstruct::Decoded>,
 )> {
     rt.block_on(async {
         let _spinner = Spinner::start("building the causal graph");
@@ -454,14 +455,14 @@ fn open_graph(
     .map_err(tidy)
 }
 
-fn tool_call_matches(n: &crate::graph::Node, id: &str) -> bool {
-    n.kind == crate::graph::NodeKind::ToolCall
+fn tool_call_matches(n: &agentsight_analyzer::graph::Node, id: &str) -> bool {
+    n.kind == agentsight_analyzer::graph::NodeKind::ToolCall
         && (&*n.id == id || n.tool_call_id.as_deref() == Some(id))
 }
 
 /// `agentsight graph`: the forward view.
 pub fn graph(args: GraphArgs) -> Result<()> {
-    use crate::graph::{render, NodeKind};
+    use agentsight_analyzer::graph::{render, NodeKind};
     let dirs = capture_dirs(&args.captures, &args.positional, "graph")?;
     let rt = runtime()?;
     let session = open_session(&rt, &dirs, &args.captures)?;
@@ -506,7 +507,8 @@ pub fn graph(args: GraphArgs) -> Result<()> {
                         && !g.in_edges(*i).iter().any(|&e| {
                             matches!(
                                 g.edges[e].kind,
-                                crate::graph::EdgeKind::Spawned | crate::graph::EdgeKind::Exec
+                                agentsight_analyzer::graph::EdgeKind::Spawned
+                                    | agentsight_analyzer::graph::EdgeKind::Exec
                             )
                         })
                 })
@@ -550,12 +552,12 @@ pub fn graph(args: GraphArgs) -> Result<()> {
 
 /// `agentsight explain`: the backward chain.
 pub fn explain(args: ExplainArgs) -> Result<()> {
-    use crate::graph::{render, NodeKind};
+    use agentsight_analyzer::graph::{render, NodeKind};
     let dirs = capture_dirs(&args.captures, &args.positional, "explain")?;
     let rt = runtime()?;
     let session = open_session(&rt, &dirs, &args.captures)?;
     let (graph, decoded) = open_graph(&rt, &session)?;
-    let anchors: Vec<(String, crate::capture::manifest::BootAnchor)> = session
+    let anchors: Vec<(String, agentsight_analyzer::capture::manifest::BootAnchor)> = session
         .captures
         .iter()
         .map(|c| (c.label.clone(), c.manifest.boot_anchor))
@@ -569,7 +571,7 @@ pub fn explain(args: ExplainArgs) -> Result<()> {
             .map(|(_, a)| *a);
         let wall = |ts: u64| -> String {
             anchor
-                .and_then(|a| crate::udf::wall_ns(&a, ts))
+                .and_then(|a| agentsight_analyzer::udf::wall_ns(&a, ts))
                 .map(|ns| {
                     chrono::DateTime::from_timestamp_nanos(ns)
                         .format("%Y-%m-%d %H:%M:%S%.3f UTC")
@@ -711,7 +713,7 @@ impl Shell {
             }
         }
         words.extend(
-            crate::udf::FUNCTIONS
+            agentsight_analyzer::udf::FUNCTIONS
                 .iter()
                 .map(|(sig, _)| sig.split('(').next().unwrap_or("").to_string()),
         );
@@ -787,7 +789,7 @@ impl Shell {
             "views" => format!("{}\n", views_listing(&self.session.views)),
             "functions" => {
                 let mut s = String::new();
-                for (sig, doc) in crate::udf::FUNCTIONS {
+                for (sig, doc) in agentsight_analyzer::udf::FUNCTIONS {
                     s.push_str(&format!("{sig:<32} {doc}\n"));
                 }
                 s
@@ -826,11 +828,13 @@ impl Shell {
             let doc = raw
                 .and_then(|t| t.columns.iter().find(|c| c.name == f.name().as_str()))
                 .map(|c| c.doc)
-                .unwrap_or(if f.name() == crate::session::CAPTURE_COLUMN {
-                    "Capture this row came from."
-                } else {
-                    ""
-                });
+                .unwrap_or(
+                    if f.name() == agentsight_analyzer::session::CAPTURE_COLUMN {
+                        "Capture this row came from."
+                    } else {
+                        ""
+                    },
+                );
             out.push_str(&format!(
                 "  {:<16} {:<24} {:<9} {}\n",
                 f.name(),

@@ -193,7 +193,7 @@ impl Manifest {
     pub fn store(&self, capture_dir: &Path) -> Result<()> {
         let tmp = capture_dir.join(".manifest.json.tmp");
         let text = serde_json::to_vec_pretty(self)?;
-        let written = crate::capture::write_private_file(&tmp, &text).and_then(|_| {
+        let written = crate::write_private_file(&tmp, &text).and_then(|_| {
             std::fs::rename(&tmp, capture_dir.join(MANIFEST_FILE))
                 .with_context(|| format!("replacing manifest in {}", capture_dir.display()))
         });

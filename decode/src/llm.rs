@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::decode::sse::{self, SseEvent};
+use crate::sse::{self, SseEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -100,7 +100,8 @@ pub struct LlmCall {
 }
 
 impl LlmCall {
-    pub(crate) fn new(provider: Provider, streaming: bool) -> Self {
+    /// A call with nothing decoded yet; the decoders fill it in, tests build one by hand.
+    pub fn new(provider: Provider, streaming: bool) -> Self {
         LlmCall {
             provider,
             model: None,

@@ -10,12 +10,12 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::capture::manifest::BootAnchor;
-use crate::capture::rows::{
+use agentsight_capture::manifest::BootAnchor;
+use agentsight_capture::rows::{
     FileRow, NetRow, ProcessRow, RowBuffers, StatRow, Subject, TlsChunkRow, TlsEventRow,
 };
-use crate::capture::{prepare_output_dir, CaptureWriter, Manifest, SealPolicy};
-use crate::schema::proc_key;
+use agentsight_capture::schema::proc_key;
+use agentsight_capture::{prepare_output_dir, CaptureWriter, Manifest, SealPolicy};
 
 pub const SEC: u64 = 1_000_000_000;
 /// Boot-time second 100 is wall-clock 2023-11-14T22:13:20Z in fixtures.

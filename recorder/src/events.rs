@@ -1,8 +1,11 @@
 //! Raw BPF records (layouts in bpf/agentsight.h) turned into table rows.
 //! This is field extraction only: payload bytes are stored as they came.
 
-use agentsight_analyzer::capture::rows::{FileRow, NetRow, ProcessRow, RowBuffers, Subject};
-use agentsight_analyzer::schema::proc_key;
+use std::borrow::Cow;
+
+use agentsight_capture::rows::{FileRow, NetRow, ProcessRow, RowBuffers, Subject};
+use agentsight_capture::schema::proc_key;
+use agentsight_redact::Redactor;
 
 pub const EV_EXEC: u32 = 1;
 pub const EV_FORK: u32 = 2;
@@ -116,8 +119,16 @@ pub fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The command line as stored: credentials masked unless redaction is off.
+pub fn stored_argv<'a>(redactor: Option<&Redactor>, argv: Vec<Cow<'a, str>>) -> Vec<Cow<'a, str>> {
+    match redactor {
+        Some(r) => r.mask_argv(argv),
+        None => argv,
+    }
+}
+
 /// Splits NUL-separated argv bytes; a trailing NUL does not add an empty arg.
-pub fn split_argv(raw: &[u8]) -> Vec<std::borrow::Cow<'_, str>> {
+pub fn split_argv(raw: &[u8]) -> Vec<Cow<'_, str>> {
     let trimmed = raw.strip_suffix(&[0]).unwrap_or(raw);
     if trimmed.is_empty() {
         return Vec::new();
@@ -189,6 +200,7 @@ pub fn store_lifecycle_record(
     rec: &[u8],
     buffers: &mut RowBuffers,
     cwd_of: &dyn Fn(u32) -> Option<String>,
+    redactor: Option<&Redactor>,
 ) -> Option<Followup> {
     let h = Header::parse(rec)?;
     let f = Fields::new(rec);
@@ -204,7 +216,7 @@ pub fn store_lifecycle_record(
             let payload = body + 32;
             let filename = text(f.slice(payload, flen)?);
             let argv_raw = f.slice(payload + flen, alen)?;
-            let argv = split_argv(argv_raw);
+            let argv = stored_argv(redactor, split_argv(argv_raw));
             let cwd = match clen {
                 0 => cwd_of(h.pid),
                 _ => Some(text(f.slice(payload + flen + alen, clen)?).into_owned()),
@@ -331,8 +343,7 @@ pub fn store_lifecycle_record(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agentsight_analyzer::datafusion;
-    use datafusion::arrow::array::Array;
+    use agentsight_capture::arrow::array::{Array, Int32Array, ListArray, StringArray};
 
     fn header(kind: u32, payload_len: u32) -> Vec<u8> {
         let mut v = Vec::new();
@@ -369,21 +380,15 @@ mod tests {
         rec.extend(b"/tmp");
         let mut b = RowBuffers::default();
         assert!(matches!(
-            store_lifecycle_record(&rec, &mut b, &|_| None),
+            store_lifecycle_record(&rec, &mut b, &|_| None, None),
             Some(Followup::Exec { pid: 42 })
         ));
         let batches = b.take_batches().unwrap();
         let batch = &batches[0].1;
         let argv = batch.column_by_name("argv").unwrap();
-        let list = argv
-            .as_any()
-            .downcast_ref::<datafusion::arrow::array::ListArray>()
-            .unwrap();
+        let list = argv.as_any().downcast_ref::<ListArray>().unwrap();
         let values = list.value(0);
-        let s = values
-            .as_any()
-            .downcast_ref::<datafusion::arrow::array::StringArray>()
-            .unwrap();
+        let s = values.as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!(
             s.iter().flatten().collect::<Vec<_>>(),
             vec!["sh", "-c", "echo \\xff"]
@@ -392,7 +397,7 @@ mod tests {
             .column_by_name("cwd")
             .unwrap()
             .as_any()
-            .downcast_ref::<datafusion::arrow::array::StringArray>()
+            .downcast_ref::<StringArray>()
             .unwrap();
         assert_eq!(cwd.value(0), "/tmp");
     }
@@ -402,9 +407,9 @@ mod tests {
         let mut rec = header(EV_FILE, 100);
         rec.extend([0u8; 20]);
         let mut b = RowBuffers::default();
-        assert!(store_lifecycle_record(&rec, &mut b, &|_| None).is_none());
+        assert!(store_lifecycle_record(&rec, &mut b, &|_| None, None).is_none());
         for n in 0..rec.len() {
-            let _ = store_lifecycle_record(&rec[..n], &mut b, &|_| None);
+            let _ = store_lifecycle_record(&rec[..n], &mut b, &|_| None, None);
         }
     }
 
@@ -415,19 +420,19 @@ mod tests {
             rec.extend(raw.to_ne_bytes());
             rec.extend(0u32.to_ne_bytes());
             let mut b = RowBuffers::default();
-            store_lifecycle_record(&rec, &mut b, &|_| None).unwrap();
+            store_lifecycle_record(&rec, &mut b, &|_| None, None).unwrap();
             let batch = b.take_batches().unwrap().remove(0).1;
             let c = batch
                 .column_by_name("exit_code")
                 .unwrap()
                 .as_any()
-                .downcast_ref::<datafusion::arrow::array::Int32Array>()
+                .downcast_ref::<Int32Array>()
                 .unwrap();
             let s = batch
                 .column_by_name("exit_signal")
                 .unwrap()
                 .as_any()
-                .downcast_ref::<datafusion::arrow::array::Int32Array>()
+                .downcast_ref::<Int32Array>()
                 .unwrap();
             assert_eq!(
                 (

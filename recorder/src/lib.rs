@@ -6,10 +6,10 @@ mod bpf;
 mod events;
 mod probe_sites;
 mod procfs;
-mod redact;
 mod tls;
 mod tls_targets;
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::mem::MaybeUninit;
@@ -20,10 +20,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agentsight_analyzer::arrow::record_batch::RecordBatch;
-use agentsight_analyzer::capture::manifest::{Manifest, RecordOptions, Targets};
-use agentsight_analyzer::capture::rows::{RowBuffers, StatRow};
-use agentsight_analyzer::capture::{prepare_output_dir, CaptureWriter, SealPolicy};
+use agentsight_capture::arrow::record_batch::RecordBatch;
+use agentsight_capture::manifest::{Manifest, RecordOptions, Targets};
+use agentsight_capture::rows::{RowBuffers, StatRow};
+use agentsight_capture::{prepare_output_dir, CaptureWriter, SealPolicy};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use libbpf_rs::skel::Skel;
@@ -235,14 +235,24 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     }
 
     prepare_output_dir(&args.output, args.force)?;
+    let redactor = (!args.no_redact)
+        .then(|| agentsight_redact::Redactor::with_headers(args.redact_headers.iter()));
+    // the recorder's own command line carries the target's, secrets included
+    let masked_command_line = |argv: &[String]| -> Vec<String> {
+        let argv = argv.iter().map(|a| Cow::Borrowed(a.as_str())).collect();
+        events::stored_argv(redactor.as_ref(), argv)
+            .into_iter()
+            .map(Cow::into_owned)
+            .collect()
+    };
     let mut manifest = Manifest::new(procfs::new_capture_id());
     manifest.host = procfs::host_info();
     manifest.boot_anchor = procfs::boot_anchor();
     manifest.started_at_ns = procfs::realtime_ns();
-    manifest.command_line = std::env::args().collect();
+    manifest.command_line = masked_command_line(&std::env::args().collect::<Vec<_>>());
     manifest.targets = Targets {
         mode: mode.to_string(),
-        command: args.command.clone(),
+        command: masked_command_line(&args.command),
         pids: args.pids.clone(),
         comms: args.comms.clone(),
         command_exit_code: None,
@@ -343,16 +353,14 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     }
 
     let stop = stop_signals()?;
-    let redactor =
-        (!args.no_redact).then(|| redact::Redactor::with_headers(args.redact_headers.iter()));
     let state = RefCell::new(DrainState {
         buffers: RowBuffers::default(),
         counters: UserCounters::default(),
         rescan: Vec::new(),
         exited: Vec::new(),
-        tls: tls::TlsRecords::new(redactor, args.tls_max_bytes),
+        tls: tls::TlsRecords::new(redactor.clone(), args.tls_max_bytes),
     });
-    procfs::snapshot(&mut state.borrow_mut().buffers, self_pid);
+    procfs::snapshot(&mut state.borrow_mut().buffers, self_pid, redactor.as_ref());
 
     let (tx, rx) = crossbeam_channel::bounded::<ToWriter>(8);
     let writer_failed = Arc::new(AtomicBool::new(false));
@@ -375,7 +383,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
             exited,
             ..
         } = &mut *st;
-        match events::store_lifecycle_record(rec, buffers, &procfs::cwd_of) {
+        match events::store_lifecycle_record(rec, buffers, &procfs::cwd_of, redactor.as_ref()) {
             Some(events::Followup::Exec { pid } | events::Followup::Rescan { pid }) => {
                 rescan.push(pid)
             }

@@ -86,7 +86,7 @@ fn bodies() -> Vec<(&'static str, &'static [u8], &'static [u8])> {
     ]
 }
 
-use crate::fixtures::Rng;
+use agentsight_testkit::Rng;
 
 fn split_at_points<'a>(b: &'a [u8], cuts: &[usize]) -> Vec<Piece<'a>> {
     let mut c: Vec<usize> = cuts.iter().map(|&x| x.min(b.len())).collect();

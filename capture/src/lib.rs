@@ -1,3 +1,7 @@
+//! The capture format, at the bottom of agentsight: `schema` names every table
+//! and column, `rows` builds record batches from recorder events, `manifest`
+//! describes a capture, the writer seals segments, `verify` checks them.
+//!
 //! The capture directory: Parquet segments per table, a manifest, and
 //! crash-safe journals for segments still being written.
 //!
@@ -9,6 +13,7 @@
 
 pub mod manifest;
 pub mod rows;
+pub mod schema;
 pub mod verify;
 mod writer;
 
@@ -18,9 +23,12 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use datafusion::arrow::record_batch::RecordBatch;
+use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sha2::{Digest, Sha256};
+
+pub use arrow;
+pub use parquet;
 
 pub use manifest::{chain_next, CaptureState, Manifest, SegmentInfo, MANIFEST_FILE};
 pub use writer::{recover, CaptureWriter, RecoveryReport, SealPolicy};

@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 
-use crate::decode::encoding;
+use crate::encoding;
 
 /// Larger heads are treated as garbage: bounds memory on hostile input.
 const MAX_HEAD: usize = 1 << 20;

@@ -18,11 +18,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use datafusion::arrow::array::{Array, UInt64Array};
-use datafusion::arrow::ipc::reader::StreamReader;
-use datafusion::arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
-use datafusion::arrow::ipc::CompressionType;
-use datafusion::arrow::record_batch::RecordBatch;
+use arrow::array::{Array, UInt64Array};
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
+use arrow::ipc::CompressionType;
+use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -269,10 +269,7 @@ fn ts_range(batch: &RecordBatch) -> (Option<u64>, Option<u64>) {
     let Some(ts) = col.as_any().downcast_ref::<UInt64Array>() else {
         return (None, None);
     };
-    (
-        datafusion::arrow::compute::min(ts),
-        datafusion::arrow::compute::max(ts),
-    )
+    (arrow::compute::min(ts), arrow::compute::max(ts))
 }
 
 impl CaptureWriter {

@@ -31,6 +31,9 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 
+mod args;
+pub use args::masked;
+
 /// Header names masked by default (compared case-insensitively).
 pub const DEFAULT_HEADERS: &[&str] = &[
     "authorization",
@@ -2009,7 +2012,7 @@ mod tests {
         }
     }
 
-    use agentsight_analyzer::fixtures::Rng;
+    use agentsight_testkit::Rng;
 
     #[test]
     fn random_input_never_panics() {

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
-use datafusion::arrow::array::{
+use arrow::array::{
     ArrayRef, BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder,
     StringBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
 };
-use datafusion::arrow::record_batch::RecordBatch;
+use arrow::record_batch::RecordBatch;
 
 use crate::schema::{self, Table};
 

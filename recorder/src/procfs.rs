@@ -4,11 +4,12 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use agentsight_analyzer::capture::manifest::{BootAnchor, HostInfo};
-use agentsight_analyzer::capture::rows::{ProcessRow, RowBuffers, Subject};
-use agentsight_analyzer::schema::proc_key;
+use agentsight_capture::manifest::{BootAnchor, HostInfo};
+use agentsight_capture::rows::{ProcessRow, RowBuffers, Subject};
+use agentsight_capture::schema::proc_key;
 
-use super::events::{split_argv, text};
+use super::events::{split_argv, stored_argv, text};
+use agentsight_redact::Redactor;
 
 /// /proc/PID/stat starttime is in USER_HZ ticks, which Linux fixes at 100.
 const NS_PER_TICK: u64 = 10_000_000;
@@ -128,7 +129,7 @@ pub fn cwd_of(pid: u32) -> Option<String> {
 }
 
 /// One `snapshot` row per process alive now (except the recorder itself).
-pub fn snapshot(buffers: &mut RowBuffers, self_pid: u32) -> usize {
+pub fn snapshot(buffers: &mut RowBuffers, self_pid: u32, redactor: Option<&Redactor>) -> usize {
     let now = boottime_ns();
     let mut n = 0;
     for pid in all_pids() {
@@ -139,7 +140,7 @@ pub fn snapshot(buffers: &mut RowBuffers, self_pid: u32) -> usize {
         let (uid, gid) = status_ids(pid);
         let parent = proc_stat(stat.ppid);
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let argv = split_argv(&cmdline);
+        let argv = stored_argv(redactor, split_argv(&cmdline));
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
         let exe_text = exe
             .as_ref()

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 /// Version of the raw tables and manifest layout written by this build.
 pub const SCHEMA_VERSION: u32 = 1;

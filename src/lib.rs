@@ -1,0 +1,5 @@
+//! The `agentsight` command line: every subcommand's arguments and output.
+//! The work itself is in the crates below (recorder, analyzer, capture).
+
+pub mod cli;
+pub mod inspect;
