@@ -1,9 +1,7 @@
 //! The analyzer commands: `query`, `shell`, `conversations`, `graph`, `explain` and `views`.
 
 use std::ffi::OsString;
-use std::fs::OpenOptions as FsOpenOptions;
 use std::io::{IsTerminal, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -241,13 +239,7 @@ impl Drop for Spinner {
 }
 
 fn create_output(path: &Path) -> Result<Box<dyn Write + Send>> {
-    let f = FsOpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let f = agentsight_capture::create_private_file(path)?;
     Ok(Box::new(std::io::BufWriter::new(f)))
 }
 
@@ -978,12 +970,7 @@ pub fn shell(args: ShellArgs) -> Result<()> {
     if let Some(h) = &history {
         // History can hold literals copied from captures: keep it private.
         if !h.exists() {
-            let _ = FsOpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(h);
+            let _ = agentsight_capture::create_private_file(h);
         }
         let _ = editor.load_history(h);
     }

@@ -883,3 +883,70 @@ fn events_carry_the_cgroup_v2_id_of_their_task() {
         "sh ran before the move"
     );
 }
+
+/// Every string the capture holds, from every table, plus the manifest's text.
+fn all_capture_text(dir: &Path) -> String {
+    let mut text = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    for table in agentsight_capture::schema::RAW_TABLES {
+        for row in rows(dir, table) {
+            text.extend(row.into_values());
+        }
+    }
+    text
+}
+
+#[test]
+fn secrets_on_command_lines_reach_no_capture_file() {
+    let _g = serial();
+    if !can_record() {
+        return;
+    }
+    let work = tempdir();
+    let out = work.path().join("cap");
+    let key = "sk-ant-api03-TESTKEYqz81Lm4Np0Vx7Rc2";
+    let token = "ghp_TESTTOKEN0123456789abcdefABCDEF";
+    let assignment = format!("SOME_API_KEY={key}");
+    let script = format!("echo hidden --token {token} >/dev/null; /bin/true --token {token}");
+    let o = record(&out, &[], &["env", &assignment, "sh", "-c", &script]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let text = all_capture_text(&out);
+    for secret in [key, token] {
+        assert!(!text.contains(secret), "{secret} is in the capture");
+        // nor any long piece of it (a mask that kept a prefix would leak)
+        assert!(
+            !text.contains(&secret[..18]),
+            "a prefix of {secret} is in the capture"
+        );
+    }
+    // the masks are there, one fingerprint per secret, so uses still correlate
+    let procs = rows(&out, "process_events");
+    let execs: Vec<Vec<String>> = procs
+        .iter()
+        .filter(|r| r["kind"] == "exec")
+        .map(argv)
+        .collect();
+    let env_exec = execs.iter().find(|a| a[0] == "env").expect("env exec");
+    assert_eq!(
+        env_exec[1],
+        format!("SOME_API_KEY={}", agentsight_redact::masked(key))
+    );
+    let true_exec = execs
+        .iter()
+        .find(|a| a[0] == "/bin/true")
+        .expect("/bin/true exec");
+    assert_eq!(
+        true_exec[1..],
+        ["--token".to_string(), agentsight_redact::masked(token)]
+    );
+    let manifest = agentsight_capture::Manifest::load(&out).unwrap();
+    assert!(manifest
+        .command_line
+        .contains(&format!("SOME_API_KEY={}", agentsight_redact::masked(key))));
+
+    // --no-redact keeps the command line as typed
+    let raw = work.path().join("raw");
+    let o = record(&raw, &["--no-redact"], &["env", &assignment, "/bin/true"]);
+    assert!(o.status.success());
+    assert!(all_capture_text(&raw).contains(key));
+}

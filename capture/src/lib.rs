@@ -19,7 +19,8 @@ mod writer;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+#[cfg(unix)]
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -42,12 +43,13 @@ pub fn segment_file_name(seq: u64, ext: &str) -> String {
 }
 
 /// Creates a file readable only by its owner: captures hold prompts and code.
-pub(crate) fn create_private_file(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
+/// (Off Unix, the capture directory's ACL is what protects it.)
+pub fn create_private_file(path: &Path) -> Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options
         .open(path)
         .with_context(|| format!("creating {}", path.display()))
 }
@@ -62,9 +64,11 @@ pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 pub(crate) fn create_private_dir(path: &Path) -> Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder
         .create(path)
         .with_context(|| format!("creating directory {}", path.display()))
 }
@@ -98,7 +102,9 @@ pub fn prepare_output_dir(dir: &Path, force: bool) -> Result<()> {
         }
     }
     create_private_dir(dir)?;
-    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    // an existing empty directory keeps its mode through create_private_dir
+    #[cfg(unix)]
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     Ok(())
 }
 

@@ -69,7 +69,7 @@ pub struct RecordArgs {
     /// Per TLS call, capture at most this many bytes; the rest is counted as lost.
     #[arg(long, default_value = "8M", value_parser = parse_size)]
     pub tls_max_bytes: u64,
-    /// Store credential header values (Authorization, x-api-key, cookie...) unmasked.
+    /// Store credentials unmasked: header values (Authorization, x-api-key, cookie...) and secrets in command lines.
     #[arg(long)]
     pub no_redact: bool,
     /// Extra header name whose value is masked (repeatable).
