@@ -1,5 +1,7 @@
 //! The recorder crate's build script (`recorder/Cargo.toml` points here): compiles
-//! `bpf/*.bpf.c` into libbpf skeletons.
+//! `bpf/*.bpf.c` into libbpf skeletons, and generates the Rust types of the
+//! records they send from `bpf/agentsight.h` (bindgen), so that header is the
+//! one definition of every record layout and enum.
 //! `vmlinux.h` is generated from the build machine's BTF (CO-RE relocations make
 //! the objects portable across kernels), or taken from `AGENTSIGHT_VMLINUX_H`.
 
@@ -28,6 +30,7 @@ fn main() {
         Ok(other) => panic!("unsupported target arch for BPF: {other}"),
         Err(_) => "x86",
     };
+    write_record_layouts(&bpf_dir.join("agentsight.h"), &out.join("layouts.rs"));
     for name in BPF_PROGRAMS {
         let src = bpf_dir.join(format!("{name}.bpf.c"));
         if !src.exists() {
@@ -48,6 +51,47 @@ fn main() {
             .build_and_generate(&skel)
             .unwrap_or_else(|e| panic!("building BPF program {}: {e:#}", src.display()));
     }
+}
+
+/// Record structs get zerocopy's FromBytes so the recorder reads them from
+/// ring-buffer bytes without unsafe code or hand-kept offsets.
+#[derive(Debug)]
+struct RecordDerives;
+
+impl bindgen::callbacks::ParseCallbacks for RecordDerives {
+    fn add_derives(&self, info: &bindgen::callbacks::DeriveInfo<'_>) -> Vec<String> {
+        match info.kind {
+            // IntoBytes also proves at compile time that no struct has hidden padding
+            bindgen::callbacks::TypeKind::Struct => [
+                "zerocopy::FromBytes",
+                "zerocopy::IntoBytes",
+                "zerocopy::Immutable",
+                "zerocopy::KnownLayout",
+            ]
+            .map(String::from)
+            .to_vec(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn write_record_layouts(header: &Path, dest: &Path) {
+    // __u64 and friends come from the kernel's uapi types, as in the BPF build.
+    let wrapper = format!(
+        "#include <linux/types.h>\n#include \"{}\"\n",
+        header.display()
+    );
+    bindgen::Builder::default()
+        .header_contents("layouts.h", &wrapper)
+        .allowlist_file(".*agentsight\\.h")
+        .prepend_enum_name(false)
+        .default_enum_style(bindgen::EnumVariation::Consts)
+        .derive_default(true)
+        .parse_callbacks(Box::new(RecordDerives))
+        .generate()
+        .unwrap_or_else(|e| panic!("generating record layouts from {}: {e}", header.display()))
+        .write_to_file(dest)
+        .unwrap_or_else(|e| panic!("writing {}: {e}", dest.display()));
 }
 
 fn write_vmlinux_h(dest: &Path) {

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: (GPL-2.0 OR Apache-2.0) */
 /*
- * Event layouts shared by the BPF programs and mirrored in recorder/events.rs.
+ * Event layouts: the one definition. The BPF programs include it; the
+ * recorder's build script generates its Rust types from it (bindgen, into
+ * recorder/src/layouts.rs) and asserts the same sizes at compile time.
  * Every record starts with `struct event_header`; the body follows, then the
  * variable-length byte payload counted by the body's *_len fields.
  * Records are sent with bpf_ringbuf_output() at their real size, so a short
  * path costs a few bytes of ring space, not PATH_MAX.
- * Keep all fields naturally aligned: the Rust side reads them at fixed offsets.
+ * Keep all fields naturally aligned and padding explicit.
  */
 #ifndef AGENTSIGHT_H
 #define AGENTSIGHT_H
@@ -93,9 +95,15 @@ struct file_body {
 	__s32 dfd;             /* directory fd (AT_FDCWD = -100) or target fd */
 	__u32 flags;           /* open flags / rename flags / unlink flags */
 	__u32 mode;
-	__u32 path_len;        /* payload: path, then path2 */
+	__u32 path_len;        /* payload: path, then path2, then resolved */
 	__u32 path2_len;
-}; /* 32 bytes */
+	/* successful opens: the path of the file the kernel opened, walked from
+	 * the new fd's dentry. `path` is read from the caller's memory at exit,
+	 * which the caller (another thread) may have rewritten meanwhile, and it
+	 * names a symlink rather than its target. */
+	__u32 resolved_len;
+	__u32 _pad;
+}; /* 40 bytes */
 
 struct net_body {
 	__s64 ret;
@@ -156,5 +164,16 @@ struct tls_meta_body {
 	__u32 value_len;       /* payload: SNI host name */
 	__u32 _pad;
 }; /* 24 bytes */
+
+/* The sizes the comments above promise; bindgen's layout tests hold the
+ * Rust side to the same numbers. */
+_Static_assert(sizeof(struct event_header) == 64, "event_header");
+_Static_assert(sizeof(struct exec_body) == 32, "exec_body");
+_Static_assert(sizeof(struct fork_body) == 16, "fork_body");
+_Static_assert(sizeof(struct exit_body) == 8, "exit_body");
+_Static_assert(sizeof(struct file_body) == 40, "file_body");
+_Static_assert(sizeof(struct net_body) == 64, "net_body");
+_Static_assert(sizeof(struct tls_data_body) == 56, "tls_data_body");
+_Static_assert(sizeof(struct tls_meta_body) == 24, "tls_meta_body");
 
 #endif

@@ -115,24 +115,23 @@ static __always_inline int follow(__u32 tgid)
 
 /* ---------------------------------------------------------------- process */
 
-/* The cwd is assembled backwards at the end of the scratch buffer, past
- * anything an exec record's payload can reach (header, body, filename, argv
- * and cwd take at most ~24.6 KiB; a name may overrun the area by 255 bytes). */
-#define CWD_AREA (SCRATCH_SIZE - PATH_CAP - 256)
-#define CWD_MAX_DEPTH 40
+/* Kernel paths (an exec's cwd, an opened file) are assembled backwards at
+ * the end of the scratch buffer, past anything a record's payload can reach
+ * (an exec's header, body, filename, argv and cwd take at most ~24.6 KiB, a
+ * file record's ~12.4 KiB; a name may overrun the area by 255 bytes). */
+#define PATH_AREA (SCRATCH_SIZE - PATH_CAP - 256)
+#define PATH_MAX_DEPTH 40
 
-/* Walks task->fs->pwd up to the root, crossing mount points. Returns the
- * offset in the area where the path starts; the path ends at PATH_CAP. */
-static __always_inline __u32 build_cwd(__u8 *area, struct task_struct *task)
+/* Walks a dentry up to the root, crossing mount points. Returns the offset
+ * in the area where the path starts; the path ends at PATH_CAP. A path
+ * deeper than the walk starts with "...". */
+static __always_inline __u32 build_path(__u8 *area, struct dentry *d, struct vfsmount *vm)
 {
-	struct fs_struct *fs = BPF_CORE_READ(task, fs);
-	struct dentry *d = BPF_CORE_READ(fs, pwd.dentry);
-	struct vfsmount *vm = BPF_CORE_READ(fs, pwd.mnt);
 	struct mount *mnt = (struct mount *)((char *)vm - bpf_core_field_offset(struct mount, mnt));
 	__u32 pos = PATH_CAP;
 	int complete = 0;
 
-	for (int i = 0; i < CWD_MAX_DEPTH; i++) {
+	for (int i = 0; i < PATH_MAX_DEPTH; i++) {
 		if (d == BPF_CORE_READ(vm, mnt_root)) {
 			struct mount *parent_mnt = BPF_CORE_READ(mnt, mnt_parent);
 			if (parent_mnt == mnt) {
@@ -174,6 +173,19 @@ static __always_inline __u32 build_cwd(__u8 *area, struct task_struct *task)
 		area[(pos + 2) & (PATH_CAP - 1)] = '.';
 	}
 	return pos;
+}
+
+/* Copies the kernel path of `d`/`vm` to `dest`; returns its length (0 when
+ * it could not be read). */
+static __always_inline __u32 copy_kernel_path(__u8 *buf, __u8 *dest, struct dentry *d,
+					      struct vfsmount *vm)
+{
+	__u8 *area = buf + PATH_AREA;
+	__u32 start = build_path(area, d, vm) & (PATH_CAP - 1);
+	__u32 len = (PATH_CAP - start) & (PATH_CAP - 1);
+	if (bpf_probe_read_kernel(dest, len, area + start))
+		return 0;
+	return len;
 }
 
 SEC("tp_btf/sched_process_fork")
@@ -243,11 +255,9 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	}
 	b->argv_len = alen;
 
-	__u8 *area = buf + CWD_AREA;
-	__u32 start = build_cwd(area, p) & (PATH_CAP - 1);
-	__u32 clen = (PATH_CAP - start) & (PATH_CAP - 1);
-	if (bpf_probe_read_kernel(payload + flen + alen, clen, area + start))
-		clen = 0;
+	struct fs_struct *fs = BPF_CORE_READ(p, fs);
+	__u32 clen = copy_kernel_path(buf, payload + flen + alen, BPF_CORE_READ(fs, pwd.dentry),
+				      BPF_CORE_READ(fs, pwd.mnt));
 	b->cwd_len = clen;
 	h->payload_len = flen + alen + clen;
 	/* The recorder scans a new image for TLS to hook: wake it at once the
@@ -345,11 +355,25 @@ static __always_inline int finish_file(long ret, const int is_open, struct infli
 		long n = bpf_probe_read_user_str(payload + l1, PATH_CAP, (void *)f->path2);
 		l2 = n > 0 ? (n - 1) & (PATH_CAP - 1) : 0;
 	}
+	__u32 l3 = 0;
+	if (f->op == FOP_OPEN && ret >= 0) {
+		/* the file behind the new fd, as the kernel resolved it */
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+		struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+		struct file **fds = BPF_CORE_READ(fdt, fd);
+		struct file *file = 0;
+		if (ret < BPF_CORE_READ(fdt, max_fds) &&
+		    !bpf_probe_read_kernel(&file, sizeof(file), fds + (ret & 0xffffff)) && file)
+			l3 = copy_kernel_path(buf, payload + ((l1 + l2) & (2 * PATH_CAP - 1)),
+					      BPF_CORE_READ(file, f_path.dentry),
+					      BPF_CORE_READ(file, f_path.mnt));
+	}
 	b->path_len = l1;
 	b->path2_len = l2;
-	h->payload_len = l1 + l2;
+	b->resolved_len = l3;
+	h->payload_len = l1 + l2 + l3;
 	int urgent = is_open && ret >= 0 && is_tls_library(buf, payload, l1);
-	emit_event_wake(buf, sizeof(*h) + sizeof(*b) + l1 + l2, urgent);
+	emit_event_wake(buf, sizeof(*h) + sizeof(*b) + l1 + l2 + l3, urgent);
 	return 0;
 }
 

@@ -91,6 +91,11 @@ fn records_a_shell_session_with_files_network_and_exit_code() {
         .expect("exit of bash");
     assert_eq!(bash_exit["exit_code"], "3");
     assert_eq!(bash_exit["exit_signal"], "NULL");
+    assert_eq!(
+        bash_exit["wait_status"],
+        (3 << 8).to_string(),
+        "the raw wait status"
+    );
 
     let files = rows(&out, "file_events");
     let script_path = format!("{dir}/run.sh");
@@ -949,4 +954,41 @@ fn secrets_on_command_lines_reach_no_capture_file() {
     let o = record(&raw, &["--no-redact"], &["env", &assignment, "/bin/true"]);
     assert!(o.status.success());
     assert!(all_capture_text(&raw).contains(key));
+}
+
+/// A thread opens a FIFO through a path buffer, and while the open blocks
+/// (the kernel has already resolved the path) another thread rewrites the
+/// buffer to a decoy. The syscall-exit read of the buffer sees the decoy;
+/// `resolved_path` shows the file that was really opened.
+#[test]
+fn a_path_rewritten_during_the_syscall_does_not_hide_the_opened_file() {
+    let _g = serial();
+    if !can_record() {
+        return;
+    }
+    let work = tempdir();
+    let out = work.path().join("cap");
+    let fifo = work.path().join("fifo");
+    let script = env!("CARGO_MANIFEST_DIR").to_string() + "/tests/clients/path_race.py";
+    let o = record(&out, &[], &["python3", &script, fifo.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let fifo = fifo.canonicalize().unwrap();
+    let files = rows(&out, "file_events");
+    let raced: Vec<_> = files
+        .iter()
+        .filter(|r| r["op"] == "open" && r["path"] == "/etc/hostname-decoy")
+        .collect();
+    assert_eq!(
+        raced.len(),
+        1,
+        "the racing open, seen through the rewritten buffer"
+    );
+    assert_eq!(raced[0]["resolved_path"], fifo.display().to_string());
+    assert!(raced[0]["ret"].parse::<i64>().unwrap() >= 0);
+    // an ordinary open resolves to itself
+    let writer = files
+        .iter()
+        .find(|r| r["op"] == "open" && r["path"] == fifo.display().to_string())
+        .expect("the writer's open of the fifo");
+    assert_eq!(writer["resolved_path"], fifo.display().to_string());
 }

@@ -97,6 +97,7 @@ pub struct ProcessRow<'a> {
     pub cwd: Option<&'a str>,
     pub exit_code: Option<i32>,
     pub exit_signal: Option<i32>,
+    pub wait_status: Option<i32>,
 }
 
 #[derive(Default)]
@@ -114,6 +115,7 @@ pub struct ProcessBuffer {
     cwd: StringBuilder,
     exit_code: Int32Builder,
     exit_signal: Int32Builder,
+    wait_status: Int32Builder,
 }
 
 impl ProcessBuffer {
@@ -139,6 +141,7 @@ impl ProcessBuffer {
         self.cwd.append_option(r.cwd);
         self.exit_code.append_option(r.exit_code);
         self.exit_signal.append_option(r.exit_signal);
+        self.wait_status.append_option(r.wait_status);
     }
 }
 
@@ -148,6 +151,7 @@ pub struct FileRow<'a> {
     pub op: &'a str,
     pub path: &'a str,
     pub path2: Option<&'a str>,
+    pub resolved_path: Option<&'a str>,
     pub dfd: i32,
     pub flags: u32,
     pub mode: u32,
@@ -161,6 +165,7 @@ pub struct FileBuffer {
     op: StringBuilder,
     path: StringBuilder,
     path2: StringBuilder,
+    resolved_path: StringBuilder,
     dfd: Int32Builder,
     flags: UInt32Builder,
     mode: UInt32Builder,
@@ -174,6 +179,7 @@ impl FileBuffer {
         self.op.append_value(r.op);
         self.path.append_value(r.path);
         self.path2.append_option(r.path2);
+        self.resolved_path.append_option(r.resolved_path);
         self.dfd.append_value(r.dfd);
         self.flags.append_value(r.flags);
         self.mode.append_value(r.mode);
@@ -381,6 +387,7 @@ impl RowBuffers {
                 ("cwd", Arc::new(p.cwd.finish())),
                 ("exit_code", Arc::new(p.exit_code.finish())),
                 ("exit_signal", Arc::new(p.exit_signal.finish())),
+                ("wait_status", Arc::new(p.wait_status.finish())),
             ]);
             out.push((
                 schema::PROCESS_EVENTS,
@@ -395,6 +402,7 @@ impl RowBuffers {
                 ("op", Arc::new(f.op.finish()) as ArrayRef),
                 ("path", Arc::new(f.path.finish())),
                 ("path2", Arc::new(f.path2.finish())),
+                ("resolved_path", Arc::new(f.resolved_path.finish())),
                 ("dfd", Arc::new(f.dfd.finish())),
                 ("flags", Arc::new(f.flags.finish())),
                 ("mode", Arc::new(f.mode.finish())),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 /// Version of the raw tables and manifest layout written by this build.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// Oldest capture schema this build can still read.
 pub const MIN_READABLE_SCHEMA_VERSION: u32 = 1;
 
@@ -143,9 +143,10 @@ pub static TABLES: &[Table] = &[
             opt("filename", Text, "Executed file as passed to exec (`exec`), or /proc/PID/exe (`snapshot`)."),
             opt("argv", TextList, "Argument vector (`exec`, `snapshot`)."),
             opt("argv_truncated", Bool, "True when argv was longer than the capture cap (16 KiB) and was cut."),
-            opt("cwd", Text, "Working directory at exec (kernel dentry walk; starts with `...` when deeper than 40 levels), or from /proc for `snapshot`."),
+            opt("cwd", Text, "Working directory at exec (kernel dentry walk; starts with `...` when deeper than 40 levels), or from /proc for `snapshot` (and, best effort, when the walk failed: then it is read when the recorder drains the record)."),
             opt("exit_code", I32, "Exit status (`exit`), when the process exited normally."),
             opt("exit_signal", I32, "Terminating signal number (`exit`), when killed by a signal."),
+            opt("wait_status", I32, "The raw wait status (`exit`) as waitpid(2) would report it: `(code << 8) | signal`, plus 0x80 when a core was dumped. Schema version 2 on."),
         ],
     },
     Table {
@@ -161,6 +162,7 @@ pub static TABLES: &[Table] = &[
             col("op", Tag, "`open`, `rename`, `unlink`, `chmod`, `memfd`, `link` or `symlink`."),
             col("path", Text, "Path as passed by the process (relative paths are relative to `dfd`/cwd); for `symlink` the link path, for `memfd` the name. Invalid UTF-8 bytes appear as `\\xNN`."),
             opt("path2", Text, "Second path: rename/link destination, symlink target."),
+            opt("resolved_path", Text, "Successful `open`: the absolute path of the file the kernel opened, walked from the new fd (symlinks followed; starts with `...` when deeper than 40 levels). It differs from `path` for a relative path, a symlink, or a path buffer the process rewrote while the syscall ran (`path` is read from its memory at syscall exit). Schema version 2 on."),
             col("dfd", I32, "Directory fd (-100 = AT_FDCWD), or the fd for `fchmod`."),
             col("flags", U32, "open(2) flags, rename/unlink/link flags. `open_flags(flags)` names them."),
             col("mode", U32, "Create mode for `open`, new mode for `chmod`."),

@@ -6,83 +6,44 @@ use std::borrow::Cow;
 use agentsight_capture::rows::{FileRow, NetRow, ProcessRow, RowBuffers, Subject};
 use agentsight_capture::schema::proc_key;
 use agentsight_redact::Redactor;
+use zerocopy::{FromBytes, IntoBytes};
 
-pub const EV_EXEC: u32 = 1;
-pub const EV_FORK: u32 = 2;
-pub const EV_EXIT: u32 = 3;
-pub const EV_FILE: u32 = 4;
-pub const EV_NET: u32 = 5;
-pub const EV_TLS_DATA: u32 = 6;
-pub const EV_TLS_META: u32 = 7;
+pub use crate::layouts::{
+    event_header, exec_body, exit_body, file_body, fork_body, net_body, EV_EXEC, EV_EXIT, EV_FILE,
+    EV_FORK, EV_NET, EV_TLS_DATA, EV_TLS_META,
+};
 
-pub const HEADER_LEN: usize = 64;
-
-/// Little cursor over a record; every read is bounds-checked so a malformed
-/// record is rejected, never a panic.
-pub struct Fields<'a> {
-    buf: &'a [u8],
+/// A record: its header, its body of type `T`, and the payload after them.
+/// None when the record is shorter than that: a malformed record is
+/// rejected, never a panic.
+pub fn split_record<T: FromBytes>(rec: &[u8]) -> Option<(event_header, T, Payload<'_>)> {
+    let (h, rest) = event_header::read_from_prefix(rec).ok()?;
+    let (body, payload) = T::read_from_prefix(rest).ok()?;
+    Some((h, body, Payload(payload)))
 }
 
-impl<'a> Fields<'a> {
-    pub fn new(buf: &'a [u8]) -> Self {
-        Fields { buf }
-    }
-    fn bytes<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
-        self.buf.get(off..off + N)?.try_into().ok()
-    }
-    pub fn u64(&self, off: usize) -> Option<u64> {
-        self.bytes::<8>(off).map(u64::from_ne_bytes)
-    }
-    pub fn i64(&self, off: usize) -> Option<i64> {
-        self.bytes::<8>(off).map(i64::from_ne_bytes)
-    }
-    pub fn u32(&self, off: usize) -> Option<u32> {
-        self.bytes::<4>(off).map(u32::from_ne_bytes)
-    }
-    pub fn i32(&self, off: usize) -> Option<i32> {
-        self.bytes::<4>(off).map(i32::from_ne_bytes)
-    }
-    pub fn u16(&self, off: usize) -> Option<u16> {
-        self.bytes::<2>(off).map(u16::from_ne_bytes)
-    }
-    pub fn slice(&self, off: usize, len: usize) -> Option<&'a [u8]> {
-        self.buf.get(off..off.checked_add(len)?)
+/// The variable-length bytes after a body, taken in order by their lengths.
+pub struct Payload<'a>(&'a [u8]);
+
+impl<'a> Payload<'a> {
+    pub fn take(&mut self, len: impl TryInto<usize>) -> Option<&'a [u8]> {
+        let len = len.try_into().ok()?;
+        let (head, rest) = self.0.split_at_checked(len)?;
+        self.0 = rest;
+        Some(head)
     }
 }
 
-/// `struct event_header`.
-#[derive(Clone, Copy, Debug)]
-pub struct Header {
-    pub ts_ns: u64,
-    pub start_ns: u64,
-    pub kind: u32,
-    pub pid: u32,
-    pub tid: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub cgroup_id: u64,
-    pub comm: [u8; 16],
-}
-
-impl Header {
-    pub fn parse(rec: &[u8]) -> Option<Header> {
-        let f = Fields::new(rec);
-        Some(Header {
-            ts_ns: f.u64(0)?,
-            start_ns: f.u64(8)?,
-            kind: f.u32(16)?,
-            pid: f.u32(20)?,
-            tid: f.u32(24)?,
-            uid: f.u32(28)?,
-            gid: f.u32(32)?,
-            cgroup_id: f.u64(40)?,
-            comm: f.bytes::<16>(48)?,
-        })
+impl event_header {
+    /// Reads just the header (to dispatch on `kind`).
+    pub fn parse(rec: &[u8]) -> Option<event_header> {
+        event_header::read_from_prefix(rec).ok().map(|(h, _)| h)
     }
 
     pub fn comm(&self) -> &str {
-        let end = self.comm.iter().position(|&b| b == 0).unwrap_or(16);
-        std::str::from_utf8(&self.comm[..end]).unwrap_or("?")
+        let bytes = self.comm.as_bytes();
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        std::str::from_utf8(&bytes[..end]).unwrap_or("?")
     }
 
     pub fn proc_key(&self) -> u64 {
@@ -137,14 +98,15 @@ pub fn split_argv(raw: &[u8]) -> Vec<Cow<'_, str>> {
 }
 
 pub fn file_op_name(op: u32) -> &'static str {
+    use crate::layouts::*;
     match op {
-        1 => "open",
-        2 => "rename",
-        3 => "unlink",
-        4 => "chmod",
-        5 => "memfd",
-        6 => "link",
-        7 => "symlink",
+        FOP_OPEN => "open",
+        FOP_RENAME => "rename",
+        FOP_UNLINK => "unlink",
+        FOP_CHMOD => "chmod",
+        FOP_MEMFD => "memfd",
+        FOP_LINK => "link",
+        FOP_SYMLINK => "symlink",
         _ => "unknown",
     }
 }
@@ -202,48 +164,38 @@ pub fn store_lifecycle_record(
     cwd_of: &dyn Fn(u32) -> Option<String>,
     redactor: Option<&Redactor>,
 ) -> Option<Followup> {
-    let h = Header::parse(rec)?;
-    let f = Fields::new(rec);
-    let body = HEADER_LEN;
-    match h.kind {
+    match event_header::parse(rec)?.kind {
         EV_EXEC => {
-            let parent_start = f.u64(body)?;
-            let ppid = f.u32(body + 8)?;
-            let flen = f.u32(body + 12)? as usize;
-            let alen = f.u32(body + 16)? as usize;
-            let truncated = f.u32(body + 20)? != 0;
-            let clen = f.u32(body + 24)? as usize;
-            let payload = body + 32;
-            let filename = text(f.slice(payload, flen)?);
-            let argv_raw = f.slice(payload + flen, alen)?;
-            let argv = stored_argv(redactor, split_argv(argv_raw));
-            let cwd = match clen {
+            let (h, b, mut payload) = split_record::<exec_body>(rec)?;
+            let filename = text(payload.take(b.filename_len)?);
+            let argv = stored_argv(redactor, split_argv(payload.take(b.argv_len)?));
+            let cwd = match b.cwd_len {
+                // the kernel walk failed: /proc now, best effort
                 0 => cwd_of(h.pid),
-                _ => Some(text(f.slice(payload + flen + alen, clen)?).into_owned()),
+                n => Some(text(payload.take(n)?).into_owned()),
             };
             buffers.process.push(&ProcessRow {
                 subject: h.subject(),
                 kind: "exec",
-                ppid: Some(ppid as i32),
-                parent_key: Some(proc_key(ppid, parent_start)),
+                ppid: Some(b.ppid as i32),
+                parent_key: Some(proc_key(b.ppid, b.parent_start_ns)),
                 gid: h.gid,
                 cgroup_id: h.cgroup_id,
                 filename: Some(&filename),
                 argv: Some(argv.iter().map(|a| a.as_ref()).collect()),
-                argv_truncated: Some(truncated),
+                argv_truncated: Some(b.argv_truncated != 0),
                 cwd: cwd.as_deref(),
                 ..Default::default()
             });
             Some(Followup::Exec { pid: h.pid })
         }
         EV_FORK => {
-            let parent_start = f.u64(body)?;
-            let ppid = f.u32(body + 8)?;
+            let (h, b, _) = split_record::<fork_body>(rec)?;
             buffers.process.push(&ProcessRow {
                 subject: h.subject(),
                 kind: "fork",
-                ppid: Some(ppid as i32),
-                parent_key: Some(proc_key(ppid, parent_start)),
+                ppid: Some(b.ppid as i32),
+                parent_key: Some(proc_key(b.ppid, b.parent_start_ns)),
                 gid: h.gid,
                 cgroup_id: h.cgroup_id,
                 ..Default::default()
@@ -251,7 +203,9 @@ pub fn store_lifecycle_record(
             Some(Followup::None)
         }
         EV_EXIT => {
-            let raw = f.u32(body)?;
+            let (h, b, _) = split_record::<exit_body>(rec)?;
+            // task->exit_code is the wait status: (code << 8) | core-dump bit | signal
+            let raw = b.exit_code;
             let signal = (raw & 0x7f) as i32;
             buffers.process.push(&ProcessRow {
                 subject: h.subject(),
@@ -260,58 +214,53 @@ pub fn store_lifecycle_record(
                 cgroup_id: h.cgroup_id,
                 exit_code: (signal == 0).then_some(((raw >> 8) & 0xff) as i32),
                 exit_signal: (signal != 0).then_some(signal),
+                wait_status: Some(raw as i32),
                 ..Default::default()
             });
             Some(Followup::Exit { pid: h.pid })
         }
         EV_FILE => {
-            let ret = f.i64(body)?;
-            let op = f.u32(body + 8)?;
-            let dfd = f.i32(body + 12)?;
-            let flags = f.u32(body + 16)?;
-            let mode = f.u32(body + 20)?;
-            let l1 = f.u32(body + 24)? as usize;
-            let l2 = f.u32(body + 28)? as usize;
-            let payload = body + 32;
-            let path = text(f.slice(payload, l1)?);
-            let path2 = if l2 > 0 {
-                Some(text(f.slice(payload + l1, l2)?))
-            } else {
-                None
+            let (h, b, mut payload) = split_record::<file_body>(rec)?;
+            let path = text(payload.take(b.path_len)?);
+            let path2 = match b.path2_len {
+                0 => None,
+                n => Some(text(payload.take(n)?)),
+            };
+            let resolved = match b.resolved_len {
+                0 => None,
+                n => Some(text(payload.take(n)?)),
             };
             buffers.file.push(&FileRow {
                 subject: h.subject(),
-                op: file_op_name(op),
+                op: file_op_name(b.op),
                 path: &path,
                 path2: path2.as_deref(),
-                dfd,
-                flags,
-                mode,
-                ret,
+                resolved_path: resolved.as_deref(),
+                dfd: b.dfd,
+                flags: b.flags,
+                mode: b.mode,
+                ret: b.ret,
             });
-            if op == 1 && ret >= 0 && may_be_tls_library(&path) {
+            if b.op == crate::layouts::FOP_OPEN && b.ret >= 0 && may_be_tls_library(&path) {
                 return Some(Followup::Rescan { pid: h.pid });
             }
             Some(Followup::None)
         }
         EV_NET => {
-            let ret = f.i64(body)?;
-            let op = f.u32(body + 8)?;
-            let fd = f.i32(body + 12)?;
-            let family = f.u16(body + 16)?;
-            let lport = f.u16(body + 18)?;
-            let rport = f.u16(body + 20)?;
-            let laddr = f.slice(body + 24, 16)?;
-            let raddr = f.slice(body + 40, 16)?;
-            let ulen = f.u32(body + 56)? as usize;
-            let upath = f.slice(body + 64, ulen)?;
+            let (h, b, mut payload) = split_record::<net_body>(rec)?;
+            let upath = payload.take(b.unix_path_len)?;
+            let family = b.family;
             let is_ip = family == 2 || family == 10;
-            let local = if is_ip && lport != 0 {
-                ip_text(family, laddr)
+            let local = if is_ip && b.local_port != 0 {
+                ip_text(family, &b.local_addr)
             } else {
                 None
             };
-            let remote = if is_ip { ip_text(family, raddr) } else { None };
+            let remote = if is_ip {
+                ip_text(family, &b.remote_addr)
+            } else {
+                None
+            };
             let unix_path = (family == 1).then(|| {
                 if upath.first() == Some(&0) {
                     format!("@{}", text(&upath[1..]))
@@ -319,19 +268,20 @@ pub fn store_lifecycle_record(
                     text(upath).into_owned()
                 }
             });
+            let connect = b.op == crate::layouts::NOP_CONNECT;
             buffers.net.push(&NetRow {
                 subject: h.subject(),
-                op: if op == 1 { "connect" } else { "accept" },
-                fd,
-                ret,
+                op: if connect { "connect" } else { "accept" },
+                fd: b.fd,
+                ret: b.ret,
                 family: &family_name(family),
                 local_addr: local.as_deref(),
-                local_port: local.as_ref().map(|_| lport),
+                local_port: local.as_ref().map(|_| b.local_port),
                 remote_addr: remote.as_deref(),
-                remote_port: remote.as_ref().map(|_| rport),
+                remote_port: remote.as_ref().map(|_| b.remote_port),
                 unix_path: unix_path.as_deref(),
             });
-            if op == 1 && is_ip {
+            if connect && is_ip {
                 return Some(Followup::Rescan { pid: h.pid });
             }
             Some(Followup::None)
@@ -346,38 +296,53 @@ mod tests {
     use agentsight_capture::arrow::array::{Array, Int32Array, ListArray, StringArray};
 
     fn header(kind: u32, payload_len: u32) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend(1_000u64.to_ne_bytes()); // ts
-        v.extend(5_000_000_000u64.to_ne_bytes()); // start
-        v.extend(kind.to_ne_bytes());
-        v.extend(42u32.to_ne_bytes()); // pid
-        v.extend(43u32.to_ne_bytes()); // tid
-        v.extend(1000u32.to_ne_bytes()); // uid
-        v.extend(1000u32.to_ne_bytes()); // gid
-        v.extend(payload_len.to_ne_bytes());
-        v.extend(7u64.to_ne_bytes()); // cgroup
-        let mut comm = [0u8; 16];
-        comm[..4].copy_from_slice(b"bash");
-        v.extend(comm);
-        assert_eq!(v.len(), HEADER_LEN);
-        v
+        let mut comm = [0 as std::ffi::c_char; 16];
+        for (c, b) in comm.iter_mut().zip(b"bash") {
+            *c = *b as std::ffi::c_char;
+        }
+        event_header {
+            ts_ns: 1_000,
+            start_ns: 5_000_000_000,
+            kind,
+            pid: 42,
+            tid: 43,
+            uid: 1000,
+            gid: 1000,
+            payload_len,
+            cgroup_id: 7,
+            comm,
+        }
+        .as_bytes()
+        .to_vec()
+    }
+
+    fn record(
+        kind: u32,
+        body: &(impl IntoBytes + zerocopy::Immutable),
+        payload: &[&[u8]],
+    ) -> Vec<u8> {
+        let len: usize = payload.iter().map(|p| p.len()).sum();
+        let mut rec = header(kind, len as u32);
+        rec.extend(body.as_bytes());
+        for p in payload {
+            rec.extend(*p);
+        }
+        rec
     }
 
     #[test]
     fn exec_record_with_argv_and_odd_bytes() {
         let filename = b"/bin/sh";
         let argv = b"sh\0-c\0echo \xff\0";
-        let mut rec = header(EV_EXEC, (filename.len() + argv.len()) as u32);
-        rec.extend(3_000_000_000u64.to_ne_bytes());
-        rec.extend(1u32.to_ne_bytes());
-        rec.extend((filename.len() as u32).to_ne_bytes());
-        rec.extend((argv.len() as u32).to_ne_bytes());
-        rec.extend(0u32.to_ne_bytes());
-        rec.extend(4u32.to_ne_bytes()); // cwd_len
-        rec.extend(0u32.to_ne_bytes());
-        rec.extend(filename);
-        rec.extend(argv);
-        rec.extend(b"/tmp");
+        let body = exec_body {
+            parent_start_ns: 3_000_000_000,
+            ppid: 1,
+            filename_len: filename.len() as u32,
+            argv_len: argv.len() as u32,
+            cwd_len: 4,
+            ..Default::default()
+        };
+        let rec = record(EV_EXEC, &body, &[filename, argv, b"/tmp"]);
         let mut b = RowBuffers::default();
         assert!(matches!(
             store_lifecycle_record(&rec, &mut b, &|_| None, None),
@@ -403,9 +368,36 @@ mod tests {
     }
 
     #[test]
+    fn open_record_keeps_the_path_the_kernel_resolved() {
+        let body = file_body {
+            ret: 3,
+            op: crate::layouts::FOP_OPEN,
+            dfd: -100,
+            path_len: 4,
+            resolved_len: 13,
+            ..Default::default()
+        };
+        let rec = record(EV_FILE, &body, &[b"link", b"/etc/hostname"]);
+        let mut b = RowBuffers::default();
+        store_lifecycle_record(&rec, &mut b, &|_| None, None).unwrap();
+        let batch = b.take_batches().unwrap().remove(0).1;
+        let text = |name: &str| {
+            let c = batch.column_by_name(name).unwrap();
+            let c = c.as_any().downcast_ref::<StringArray>().unwrap();
+            c.is_valid(0).then(|| c.value(0).to_string())
+        };
+        assert_eq!(text("path").as_deref(), Some("link"));
+        assert_eq!(text("path2"), None);
+        assert_eq!(text("resolved_path").as_deref(), Some("/etc/hostname"));
+    }
+
+    #[test]
     fn truncated_records_are_rejected_not_panicking() {
-        let mut rec = header(EV_FILE, 100);
-        rec.extend([0u8; 20]);
+        let body = file_body {
+            path_len: 100,
+            ..Default::default()
+        };
+        let rec = record(EV_FILE, &body, &[b"short"]);
         let mut b = RowBuffers::default();
         assert!(store_lifecycle_record(&rec, &mut b, &|_| None, None).is_none());
         for n in 0..rec.len() {
@@ -416,9 +408,14 @@ mod tests {
     #[test]
     fn exit_status_split_into_code_and_signal() {
         for (raw, code, sig) in [(3u32 << 8, Some(3), None), (9u32, None, Some(9))] {
-            let mut rec = header(EV_EXIT, 0);
-            rec.extend(raw.to_ne_bytes());
-            rec.extend(0u32.to_ne_bytes());
+            let rec = record(
+                EV_EXIT,
+                &exit_body {
+                    exit_code: raw,
+                    ..Default::default()
+                },
+                &[],
+            );
             let mut b = RowBuffers::default();
             store_lifecycle_record(&rec, &mut b, &|_| None, None).unwrap();
             let batch = b.take_batches().unwrap().remove(0).1;

@@ -4,6 +4,7 @@
 
 mod bpf;
 mod events;
+mod layouts;
 mod probe_sites;
 mod procfs;
 mod tls;

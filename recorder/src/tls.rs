@@ -16,8 +16,9 @@ use libbpf_rs::{Link, OpenObject, UprobeMultiOpts, UprobeOpts};
 
 use super::bpf::lifecycle::LifecycleSkel;
 use super::bpf::{disable_missing_tracepoints, explain_load_error, LoadConfig};
-use super::events::{Fields, Header, EV_TLS_DATA, EV_TLS_META, HEADER_LEN};
+use super::events::{event_header, split_record, EV_TLS_DATA, EV_TLS_META};
 use super::tls_targets::{inspect_elf, ElfTls, FileId, TargetKind, TlsScanner, TlsTarget};
+use crate::layouts::{tls_data_body, tls_meta_body, TM_FREE, TM_SET_FD, TM_SHUTDOWN, TM_SNI};
 use agentsight_redact::{Redactor, StreamRedactor};
 
 #[allow(
@@ -103,14 +104,17 @@ fn load_once<'obj>(
 
 /// `enum tls_func` (bpf/agentsight.h): the data functions, as the attach
 /// cookie of their probes and in TLS data records, with their direction.
-const TLS_FUNCS: [(u32, &str, u8); 6] = [
-    (1, "SSL_write", DIR_WRITE),
-    (2, "SSL_read", DIR_READ),
-    (3, "SSL_write_ex", DIR_WRITE),
-    (4, "SSL_read_ex", DIR_READ),
-    (5, "ssl_write_internal", DIR_WRITE),
-    (6, "ssl_read_internal", DIR_READ),
-];
+const TLS_FUNCS: [(u32, &str, u8); 6] = {
+    use crate::layouts::*;
+    [
+        (TF_SSL_WRITE, "SSL_write", DIR_WRITE),
+        (TF_SSL_READ, "SSL_read", DIR_READ),
+        (TF_SSL_WRITE_EX, "SSL_write_ex", DIR_WRITE),
+        (TF_SSL_READ_EX, "SSL_read_ex", DIR_READ),
+        (TF_SSL_WRITE_INTERNAL, "ssl_write_internal", DIR_WRITE),
+        (TF_SSL_READ_INTERNAL, "ssl_read_internal", DIR_READ),
+    ]
+};
 
 fn func_id(name: &str) -> Option<u64> {
     TLS_FUNCS
@@ -465,21 +469,22 @@ impl TlsRecords {
 
     /// Stores one record; None when it is malformed.
     pub fn store(&mut self, rec: &[u8], buffers: &mut RowBuffers) -> Option<()> {
-        let h = Header::parse(rec)?;
-        let f = Fields::new(rec);
-        let b = HEADER_LEN;
-        match h.kind {
+        match event_header::parse(rec)?.kind {
             EV_TLS_DATA => {
-                let ssl_ptr = f.u64(b)?;
-                let call_seq = f.u64(b + 8)?;
-                let chunk_offset = f.u64(b + 16)?;
-                let call_len = f.u64(b + 24)?;
-                let lost_bytes = f.u64(b + 32)?;
-                let chunk_index = f.u32(b + 40)?;
-                let (func, dir) = func_name(f.u32(b + 44)?);
-                let fd = f.i32(b + 48)?;
-                let data_len = f.u32(b + 52)? as usize;
-                let data = f.slice(b + 56, data_len)?;
+                let (h, b, mut payload) = split_record::<tls_data_body>(rec)?;
+                let data = payload.take(b.data_len)?;
+                let data_len = data.len();
+                let tls_data_body {
+                    ssl_ptr,
+                    call_seq,
+                    chunk_offset,
+                    call_len,
+                    lost_bytes,
+                    chunk_index,
+                    fd,
+                    ..
+                } = b;
+                let (func, dir) = func_name(b.func);
 
                 let redactor = &self.redactor;
                 let st = self
@@ -531,29 +536,27 @@ impl TlsRecords {
                 Some(())
             }
             EV_TLS_META => {
-                let ssl_ptr = f.u64(b)?;
-                let event = f.u32(b + 8)?;
-                let fd = f.i32(b + 12)?;
-                let vlen = f.u32(b + 16)? as usize;
-                let value = f.slice(b + 24, vlen)?;
+                let (h, b, mut payload) = split_record::<tls_meta_body>(rec)?;
+                let value = payload.take(b.value_len)?;
+                let (ssl_ptr, event, fd) = (b.ssl_ptr, b.event, b.fd);
                 let name = match event {
-                    1 => "set_fd",
-                    2 => "sni",
-                    3 => "shutdown",
-                    4 => "free",
+                    TM_SET_FD => "set_fd",
+                    TM_SNI => "sni",
+                    TM_SHUTDOWN => "shutdown",
+                    TM_FREE => "free",
                     _ => return None,
                 };
-                if event == 4 {
+                if event == TM_FREE {
                     // The pointer may be reused for a new connection.
                     self.streams
                         .retain(|k, _| !(k.0 == h.pid && k.1 == ssl_ptr));
                 }
-                let text = (event == 2).then(|| super::events::text(value).into_owned());
+                let text = (event == TM_SNI).then(|| super::events::text(value).into_owned());
                 buffers.tls_events.push(&TlsEventRow {
                     subject: h.subject(),
                     event: name,
                     ssl_ptr,
-                    fd: (event == 1 && fd >= 0).then_some(fd),
+                    fd: (event == TM_SET_FD && fd >= 0).then_some(fd),
                     value: text.as_deref(),
                 });
                 Some(())

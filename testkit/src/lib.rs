@@ -268,11 +268,13 @@ pub fn incident_with_anchor(dir: &Path, capture_id: &str, anchor: BootAnchor) ->
             )
         });
 
-        let f = |subject, op, path, path2, flags, mode, ret| FileRow {
+        // the fixture's paths are absolute and symlink-free: the kernel resolves them unchanged
+        let f = |subject, op, path: &'static str, path2, flags, mode, ret: i64| FileRow {
             subject,
             op,
             path,
             path2,
+            resolved_path: (op == "open" && ret >= 0).then_some(path),
             dfd: -100,
             flags,
             mode,
@@ -594,6 +596,7 @@ pub fn synthetic(
                 op: "open",
                 path,
                 path2: None,
+                resolved_path: None,
                 dfd: -100,
                 flags: if write { 0o1101 } else { 0o2000000 },
                 mode: if write { 0o644 } else { 0 },
