@@ -15,6 +15,7 @@ const O_CREAT: u32 = 0o100;
 const O_TRUNC: u32 = 0o1000;
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn records_a_shell_session_with_files_network_and_exit_code() {
     let _g = serial();
     if !can_record() {
@@ -189,6 +190,7 @@ print(json.dumps({"argv": run["argv"], "exit": bash_exit["exit_code"], "rport": 
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn snapshot_lists_processes_that_existed_before_recording() {
     let _g = serial();
     if !can_record() {
@@ -303,6 +305,7 @@ fn spawn_burst_recording(
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn sigint_during_a_burst_seals_everything_and_loses_nothing() {
     let _g = serial();
     if !can_record() {
@@ -374,6 +377,7 @@ fn sigint_during_a_burst_seals_everything_and_loses_nothing() {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn kill_9_leaves_sealed_segments_and_a_recoverable_journal() {
     let _g = serial();
     if !can_record() {
@@ -453,6 +457,7 @@ fn kill_9_leaves_sealed_segments_and_a_recoverable_journal() {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn tampered_segment_fails_verification_naming_it() {
     let _g = serial();
     if !can_record() {
@@ -481,6 +486,7 @@ fn tampered_segment_fails_verification_naming_it() {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn capture_files_are_private() {
     let _g = serial();
     if !can_record() {
@@ -518,6 +524,7 @@ fn capture_files_are_private() {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn bad_invocations_fail_with_one_clear_sentence() {
     let _g = serial();
     if !can_record() {
@@ -571,6 +578,7 @@ fn bad_invocations_fail_with_one_clear_sentence() {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn follows_an_existing_pid_and_its_new_children() {
     let _g = serial();
     if !can_record() {
@@ -620,6 +628,7 @@ fn follows_an_existing_pid_and_its_new_children() {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn disk_full_stops_recording_says_so_and_keeps_what_it_can() {
     let _g = serial();
     if !can_record() {
@@ -671,6 +680,7 @@ fn disk_full_stops_recording_says_so_and_keeps_what_it_can() {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn system_wide_and_comm_modes_follow_the_right_processes() {
     let _g = serial();
     if !can_record() {
@@ -764,6 +774,7 @@ fn system_wide_and_comm_modes_follow_the_right_processes() {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn long_argv_is_cut_and_flagged_not_silently_truncated() {
     let _g = serial();
     if !can_record() {
@@ -788,6 +799,7 @@ fn long_argv_is_cut_and_flagged_not_silently_truncated() {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn recorded_pipeline_is_queryable_with_argv_and_exit_codes() {
     let _g = serial();
     if !can_record() {
@@ -841,6 +853,7 @@ fn recorded_pipeline_is_queryable_with_argv_and_exit_codes() {
 /// its cgroup directory: move the command into a fresh cgroup (a cgroup2
 /// mount of our own works beside v1 controllers) and find that inode.
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn events_carry_the_cgroup_v2_id_of_their_task() {
     let _g = serial();
     if !can_record() {
@@ -901,6 +914,7 @@ fn all_capture_text(dir: &Path) -> String {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn secrets_on_command_lines_reach_no_capture_file() {
     let _g = serial();
     if !can_record() {
@@ -961,6 +975,7 @@ fn secrets_on_command_lines_reach_no_capture_file() {
 /// buffer to a decoy. The syscall-exit read of the buffer sees the decoy;
 /// `resolved_path` shows the file that was really opened.
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn a_path_rewritten_during_the_syscall_does_not_hide_the_opened_file() {
     let _g = serial();
     if !can_record() {

@@ -191,6 +191,7 @@ fn record_byte_exact(command: &[&str], min_conns: usize) -> Option<Recorded> {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn python_urllib_keepalive_5mb_upload_and_50mb_download_byte_exact() {
     let _g = serial();
     let Some(Recorded { _work, out, .. }) = record_byte_exact(
@@ -218,6 +219,7 @@ fn python_urllib_keepalive_5mb_upload_and_50mb_download_byte_exact() {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn curl_http2_download_byte_exact() {
     let _g = serial();
     let Some((work, server)) = setup() else {
@@ -251,6 +253,7 @@ fn curl_http2_download_byte_exact() {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn python_sdks_openai_and_anthropic_byte_exact() {
     let _g = serial();
     let Some(Recorded { _work, out, .. }) = record_byte_exact(
@@ -284,6 +287,7 @@ fn python_sdks_openai_and_anthropic_byte_exact() {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn node_fetch_and_sdks_byte_exact_with_fd_from_syscalls() {
     let _g = serial();
     let Some(Recorded { _work, out, .. }) = record_byte_exact(
@@ -311,6 +315,7 @@ fn node_fetch_and_sdks_byte_exact_with_fd_from_syscalls() {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn uprobe_pairs_capture_byte_exact_where_the_kernel_has_no_sessions() {
     // Kernels before 6.13 get an entry and a return uprobe per function
     // instead of one session link; this forces that path here.
@@ -340,6 +345,7 @@ fn uprobe_pairs_capture_byte_exact_where_the_kernel_has_no_sessions() {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn two_concurrent_connections_are_kept_apart_and_tied_to_their_sockets() {
     let _g = serial();
     let Some(Recorded {
@@ -359,6 +365,7 @@ fn two_concurrent_connections_are_kept_apart_and_tied_to_their_sockets() {
 /// client keeps connecting until the allocator reuses the address (it reports
 /// each SSL*), so the pair is there whatever state the heap starts in.
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn sequential_connections_reusing_an_ssl_address_keep_their_own_sockets() {
     let _g = serial();
     let Some(Recorded {
@@ -490,6 +497,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn api_keys_never_reach_the_capture_unless_no_redact() {
     let _g = serial();
     let Some((work, server)) = setup() else {
@@ -553,6 +561,7 @@ fn api_keys_never_reach_the_capture_unless_no_redact() {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn a_process_that_starts_tls_late_is_still_captured() {
     let _g = serial();
     let Some(Recorded {
@@ -570,6 +579,7 @@ fn a_process_that_starts_tls_late_is_still_captured() {
 }
 
 #[test]
+#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn tls_max_bytes_counts_what_it_does_not_keep() {
     let _g = serial();
     let Some((work, server)) = setup() else {

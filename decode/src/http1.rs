@@ -131,9 +131,15 @@ pub struct Http1Parser {
     methods: VecDeque<String>,
     out: Vec<Message>,
     count: usize,
-    /// Head bytes already known to hold no complete line end: re-parsing a
-    /// partial head only when a new line arrives keeps byte-by-byte input linear.
+    /// Head bytes already looked at. A partial head is parsed when its first
+    /// line completes (garbage is rejected early) and when its blank line may
+    /// have arrived, never per byte or per line: byte-by-byte input stays linear.
     head_seen: usize,
+    /// Whether the buffered head's first line was already parsed.
+    head_first_line_parsed: bool,
+    /// Bytes handed to the head parser, to hold the linearity to a bound in tests.
+    #[cfg(test)]
+    pub(crate) head_bytes_parsed: usize,
     /// Resync: whether the next unread byte starts a line.
     line_start: bool,
     /// Bytes skipped as unparseable or while resynchronising.
@@ -156,6 +162,9 @@ impl Http1Parser {
             count: 0,
             line_start: true,
             head_seen: 0,
+            head_first_line_parsed: false,
+            #[cfg(test)]
+            head_bytes_parsed: 0,
             skipped_bytes: 0,
             opaque_bytes: 0,
         }
@@ -238,6 +247,7 @@ impl Http1Parser {
         self.run_forced();
         self.compact();
         self.head_seen = 0;
+        self.head_first_line_parsed = false;
         let mut pending = self.buf.len() as u64;
         let buffered = pending;
         match self.state {
@@ -310,6 +320,7 @@ impl Http1Parser {
     pub fn finish(&mut self) {
         self.run_forced();
         self.head_seen = 0;
+        self.head_first_line_parsed = false;
         let end = self.base.saturating_add(self.buf.len() as u64);
         if let Some(mut m) = self.cur.take() {
             if self.state != State::Body(Body::UntilClose) {
@@ -463,7 +474,13 @@ impl Http1Parser {
         let start = self.offset();
         let rest = &self.buf[self.pos..];
         let seen = self.head_seen.min(rest.len());
-        if !force && memchr::memchr(b'\n', &rest[seen..]).is_none() {
+        let first_line_done =
+            !self.head_first_line_parsed && memchr::memchr(b'\n', &rest[seen..]).is_some();
+        // the blank line may straddle what was seen and what is new
+        let tail = &rest[seen.saturating_sub(2)..];
+        let may_end = memchr::memmem::find(tail, b"\n\n").is_some()
+            || memchr::memmem::find(tail, b"\n\r\n").is_some();
+        if !force && !first_line_done && !may_end {
             self.head_seen = rest.len();
             if rest.len() >= MAX_HEAD {
                 self.skip_head_byte();
@@ -471,6 +488,11 @@ impl Http1Parser {
             return;
         }
         self.head_seen = rest.len();
+        self.head_first_line_parsed |= first_line_done;
+        #[cfg(test)]
+        {
+            self.head_bytes_parsed += rest.len();
+        }
         let mut head = Head::default();
         let parsed = parse_head(self.dir, rest, &mut head);
         match parsed {
@@ -485,6 +507,7 @@ impl Http1Parser {
             HeadParse::Done(len) if len > MAX_HEAD => self.skip_head_byte(),
             HeadParse::Done(len) => {
                 self.head_seen = 0;
+                self.head_first_line_parsed = false;
                 self.pos += len;
                 let body_offset = self.offset();
                 let mut m = Message {
@@ -510,6 +533,7 @@ impl Http1Parser {
     /// Not a message head (or too long for one): skip a byte and resynchronise.
     fn skip_head_byte(&mut self) {
         self.head_seen = 0;
+        self.head_first_line_parsed = false;
         self.line_start = self.buf[self.pos] == b'\n';
         self.skipped_bytes += 1;
         self.pos += 1;

@@ -17,6 +17,7 @@ use std::mem::MaybeUninit;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -206,6 +207,107 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
+/// What `record` follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TargetMode {
+    /// The command after `--` and its descendants.
+    Command,
+    /// `--pid` processes and their descendants.
+    Pids,
+    /// Processes whose comm matches `--comm`, and their descendants.
+    Comm,
+    PidsAndComm,
+    /// Every process on the host.
+    System,
+}
+
+impl TargetMode {
+    fn of(args: &RecordArgs) -> TargetMode {
+        match (
+            !args.command.is_empty(),
+            !args.pids.is_empty(),
+            !args.comms.is_empty(),
+        ) {
+            (true, _, _) => TargetMode::Command,
+            (false, true, true) => TargetMode::PidsAndComm,
+            (false, true, false) => TargetMode::Pids,
+            (false, false, true) => TargetMode::Comm,
+            (false, false, false) => TargetMode::System,
+        }
+    }
+
+    /// As the manifest's `targets.mode` names it.
+    fn name(self) -> &'static str {
+        match self {
+            TargetMode::Command => "command",
+            TargetMode::Pids => "pids",
+            TargetMode::Comm => "comm",
+            TargetMode::PidsAndComm => "pids+comm",
+            TargetMode::System => "system",
+        }
+    }
+}
+
+/// Why the drain loop ended (the manifest's last note).
+#[derive(Clone, Copy, Debug)]
+enum StopReason {
+    WriterFailed,
+    Signal,
+    Duration,
+    CommandExited,
+}
+
+impl StopReason {
+    fn note(self) -> &'static str {
+        match self {
+            StopReason::WriterFailed => "the capture could not be written",
+            StopReason::Signal => "signal",
+            StopReason::Duration => "duration reached",
+            StopReason::CommandExited => "command exited",
+        }
+    }
+}
+
+/// Memory the BPF objects live in: it outlives the [`Recording`] whose
+/// skeletons borrow it.
+struct BpfStorage {
+    lifecycle: MaybeUninit<libbpf_rs::OpenObject>,
+    tls: MaybeUninit<libbpf_rs::OpenObject>,
+    tls_fallback: MaybeUninit<libbpf_rs::OpenObject>,
+}
+
+impl BpfStorage {
+    fn new() -> Self {
+        BpfStorage {
+            lifecycle: MaybeUninit::uninit(),
+            tls: MaybeUninit::uninit(),
+            tls_fallback: MaybeUninit::uninit(),
+        }
+    }
+}
+
+/// One recording: [`Recording::start`] creates the capture, loads and
+/// attaches the programs and launches the command; [`Recording::drain`]
+/// moves records into batches for the writer thread until a stop condition;
+/// [`Recording::finish`] detaches everything, drains what is left and seals
+/// the capture.
+struct Recording<'a> {
+    args: &'a RecordArgs,
+    skel: bpf::lifecycle::LifecycleSkel<'a>,
+    tls_skel: Option<tls::TlsSkel<'a>>,
+    hooks: tls::TlsHooks,
+    links: Vec<libbpf_rs::Link>,
+    notes: Vec<String>,
+    state: Rc<RefCell<DrainState>>,
+    ring: libbpf_rs::RingBuffer<'static>,
+    to_writer: crossbeam_channel::Sender<ToWriter>,
+    writer_failed: Arc<AtomicBool>,
+    writer_thread: std::thread::JoinHandle<Manifest>,
+    stop: Arc<AtomicBool>,
+    child: Option<Child>,
+    last_stats: HashMap<(usize, usize), u64>,
+}
+
 pub fn run(args: RecordArgs) -> Result<i32> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -216,32 +318,373 @@ pub fn run(args: RecordArgs) -> Result<i32> {
             bail!("command not found: {cmd}");
         }
     }
-    let self_pid = std::process::id();
-
-    let mode = match (
-        !args.command.is_empty(),
-        !args.pids.is_empty(),
-        !args.comms.is_empty(),
-    ) {
-        (true, _, _) => "command",
-        (false, true, true) => "pids+comm",
-        (false, true, false) => "pids",
-        (false, false, true) => "comm",
-        (false, false, false) => "system",
-    };
     for &pid in &args.pids {
         if procfs::proc_stat(pid).is_none() {
             bail!("no such process: {pid}");
         }
     }
+    let mut storage = BpfStorage::new();
+    let mut recording = Recording::start(&args, &mut storage)?;
+    let stop_reason = recording.drain();
+    recording.finish(stop_reason)
+}
 
-    prepare_output_dir(&args.output, args.force)?;
-    let redactor = (!args.no_redact)
-        .then(|| agentsight_redact::Redactor::with_headers(args.redact_headers.iter()));
+impl<'a> Recording<'a> {
+    fn start(args: &'a RecordArgs, storage: &'a mut BpfStorage) -> Result<Recording<'a>> {
+        let mode = TargetMode::of(args);
+        let self_pid = std::process::id();
+        prepare_output_dir(&args.output, args.force)?;
+        let redactor = (!args.no_redact)
+            .then(|| agentsight_redact::Redactor::with_headers(args.redact_headers.iter()));
+        let writer = create_capture(args, mode, redactor.as_ref())?;
+
+        let system_tls_libraries = tls::system_libssl();
+        let cfg = bpf::LoadConfig {
+            self_tgid: self_pid,
+            launcher_tgid: if mode == TargetMode::Command {
+                self_pid
+            } else {
+                0
+            },
+            trace_all: mode == TargetMode::System,
+            comm_filter: !args.comms.is_empty(),
+        };
+        let mut links = Vec::new();
+        let load = bpf::load_lifecycle(&mut storage.lifecycle, &cfg).and_then(|mut s| {
+            links.extend(bpf::attach_auto(s.object_mut())?);
+            Ok(s)
+        });
+        let skel = match load {
+            Ok(s) => s,
+            Err(e) => {
+                // Leave no half-made capture behind when nothing could be recorded.
+                drop(writer);
+                let _ = std::fs::remove_dir_all(&args.output);
+                return Err(e);
+            }
+        };
+
+        for name in &args.comms {
+            bpf::add_comm_filter(&skel, &procfs::comm_key(name))?;
+        }
+        let mut initial: Vec<u32> = args.pids.clone();
+        initial.extend(procfs::pids_with_comm(&args.comms, self_pid));
+        for pid in procfs::with_descendants(&initial) {
+            if pid != self_pid {
+                bpf::follow_pid(&skel, pid)?;
+            }
+        }
+
+        // TLS capture is loaded second so it shares the lifecycle pid set. A
+        // kernel that refuses it still gets a process/file/net capture, with a
+        // note saying TLS is missing.
+        let mut notes: Vec<String> = Vec::new();
+        let tls_load = tls::load(
+            &mut storage.tls,
+            &mut storage.tls_fallback,
+            &skel,
+            &cfg,
+            args.tls_max_bytes,
+        )
+        .and_then(|mut s| {
+            links.extend(bpf::attach_auto(s.object_mut())?);
+            Ok(s)
+        });
+        let tls_skel = match tls_load {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let note = format!("TLS plaintext capture unavailable: {e:#}");
+                eprintln!("agentsight: warning: {note}");
+                notes.push(note);
+                None
+            }
+        };
+        let mut hooks = tls::TlsHooks::default();
+        if let Some(ts) = tls_skel.as_ref() {
+            for path in &system_tls_libraries {
+                hooks.attach_path(ts, path);
+            }
+            // The command, and runtimes known to carry their own OpenSSL, are
+            // hooked before anything runs: no race with their first request.
+            let mut early: Vec<&str> = vec!["node", "nodejs"];
+            early.extend(args.command.first().map(String::as_str));
+            for path in early.into_iter().filter_map(procfs::resolve_command) {
+                hooks.attach_path(ts, &path);
+            }
+            let initial_scan = if mode == TargetMode::System {
+                procfs::all_pids()
+            } else {
+                procfs::with_descendants(&initial)
+            };
+            for pid in initial_scan.into_iter().filter(|&p| p != self_pid) {
+                hooks.scan_pid(ts, pid);
+            }
+        }
+
+        let stop = stop_signals()?;
+        let state = Rc::new(RefCell::new(DrainState {
+            buffers: RowBuffers::default(),
+            counters: UserCounters::default(),
+            rescan: Vec::new(),
+            exited: Vec::new(),
+            tls: tls::TlsRecords::new(redactor.clone(), args.tls_max_bytes),
+        }));
+        procfs::snapshot(&mut state.borrow_mut().buffers, self_pid, redactor.as_ref());
+
+        let (to_writer, from_recorder) = crossbeam_channel::bounded::<ToWriter>(8);
+        let writer_failed = Arc::new(AtomicBool::new(false));
+        let writer_thread = {
+            let failed = Arc::clone(&writer_failed);
+            std::thread::Builder::new()
+                .name("capture-writer".into())
+                .spawn(move || writer_loop(writer, from_recorder, failed))?
+        };
+
+        let mut ring = libbpf_rs::RingBufferBuilder::new();
+        let events_state = Rc::clone(&state);
+        ring.add(&skel.maps.events, move |rec: &[u8]| {
+            let mut st = events_state.borrow_mut();
+            st.counters.events_received += 1;
+            st.counters.bytes_received += rec.len() as u64;
+            let DrainState {
+                buffers,
+                counters,
+                rescan,
+                exited,
+                ..
+            } = &mut *st;
+            match events::store_lifecycle_record(rec, buffers, &procfs::cwd_of, redactor.as_ref()) {
+                Some(events::Followup::Exec { pid } | events::Followup::Rescan { pid }) => {
+                    rescan.push(pid)
+                }
+                Some(events::Followup::Exit { pid }) => exited.push(pid),
+                Some(events::Followup::None) => {}
+                None => counters.parse_errors += 1,
+            }
+            0
+        })?;
+        if let Some(ts) = tls_skel.as_ref() {
+            let tls_state = Rc::clone(&state);
+            ring.add(&ts.maps.tls_ring, move |rec: &[u8]| {
+                let mut st = tls_state.borrow_mut();
+                st.counters.events_received += 1;
+                st.counters.bytes_received += rec.len() as u64;
+                let DrainState {
+                    buffers,
+                    counters,
+                    tls,
+                    ..
+                } = &mut *st;
+                if tls.store(rec, buffers).is_none() {
+                    counters.parse_errors += 1;
+                }
+                0
+            })?;
+        }
+        let ring = ring.build()?;
+
+        let child = if args.command.is_empty() {
+            None
+        } else {
+            Some(launch(&args.command)?)
+        };
+        Ok(Recording {
+            args,
+            skel,
+            tls_skel,
+            hooks,
+            links,
+            notes,
+            state,
+            ring,
+            to_writer,
+            writer_failed,
+            writer_thread,
+            stop,
+            child,
+            last_stats: HashMap::new(),
+        })
+    }
+
+    /// Drains the rings into batches for the writer until a stop condition.
+    fn drain(&mut self) -> StopReason {
+        let started = Instant::now();
+        let deadline = self
+            .args
+            .duration
+            .map(|d| started + Duration::from_secs_f64(d.max(0.0)));
+        let mut last_flush = Instant::now();
+        loop {
+            if let Err(e) = self.ring.poll(POLL_TIMEOUT) {
+                // EINTR from our own stop signal is expected.
+                if !self.stop.load(Ordering::Relaxed) {
+                    tracing::warn!("ring buffer poll: {e}");
+                }
+            }
+            // Most records are submitted without a wakeup (see rb_wake_flags in
+            // bpf/common.bpf.h), and poll only drains rings that signalled:
+            // drain both on every pass, at the latest after POLL_TIMEOUT.
+            if let Err(e) = self.ring.consume() {
+                tracing::warn!("ring buffer consume: {e}");
+            }
+            self.state.borrow_mut().forget_exited();
+            let rescan: Vec<u32> = std::mem::take(&mut self.state.borrow_mut().rescan);
+            if let Some(ts) = self.tls_skel.as_ref() {
+                let mut seen = std::collections::HashSet::new();
+                for pid in rescan.into_iter().filter(|p| seen.insert(*p)) {
+                    self.hooks.scan_pid(ts, pid);
+                }
+                self.hooks
+                    .take_attach_rows(&mut self.state.borrow_mut().buffers, procfs::boottime_ns());
+            }
+            let now = Instant::now();
+            let due = {
+                let buffers = &self.state.borrow().buffers;
+                now.duration_since(last_flush) >= FLUSH_INTERVAL
+                    || buffers.rows() >= MAX_BUFFERED_ROWS
+                    || buffers.tls_chunks.buffered_bytes() >= MAX_BUFFERED_TLS_BYTES
+            };
+            if due {
+                self.hand_over_batches(false);
+                if self.to_writer.send(ToWriter::Flush).is_err() {
+                    self.writer_failed.store(true, Ordering::Relaxed);
+                }
+                last_flush = now;
+            }
+            if self.writer_failed.load(Ordering::Relaxed) {
+                return StopReason::WriterFailed;
+            }
+            if self.stop.load(Ordering::Relaxed) {
+                return StopReason::Signal;
+            }
+            if deadline.is_some_and(|d| now >= d) {
+                return StopReason::Duration;
+            }
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return StopReason::CommandExited;
+                }
+            }
+        }
+    }
+
+    /// Sends the buffered rows (and the counters) to the writer thread.
+    fn hand_over_batches(&mut self, all_stats: bool) {
+        push_stats(&self.skel, &self.state, &mut self.last_stats, all_stats);
+        let batches = self.state.borrow_mut().buffers.take_batches();
+        let sent = match batches {
+            Ok(b) => self.to_writer.send(ToWriter::Batches(b)).is_ok(),
+            Err(e) => {
+                tracing::warn!("building batches: {e:#}");
+                false
+            }
+        };
+        if !sent {
+            self.writer_failed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Stops the command, detaches every probe, drains what is left and
+    /// seals the capture. Returns the command's exit code (0 without one).
+    fn finish(mut self, stop_reason: StopReason) -> Result<i32> {
+        let child_status = self.child.as_mut().and_then(terminate);
+        // Everything the kernel produced before the child was reaped is in the
+        // ring now: drain it completely before detaching.
+        let _ = self.ring.consume();
+        push_stats(&self.skel, &self.state, &mut self.last_stats, true);
+        let final_stats = bpf::read_stats(&self.skel);
+        let hooks_attached = std::mem::take(&mut self.hooks.attached);
+        let hooks_warnings = std::mem::take(&mut self.hooks.warnings);
+        if !self.args.quiet {
+            for w in &hooks_warnings {
+                eprintln!("agentsight: warning: {w}");
+            }
+        }
+        let Recording {
+            args,
+            skel,
+            tls_skel,
+            mut hooks,
+            mut links,
+            notes,
+            state,
+            ring,
+            to_writer,
+            writer_failed,
+            writer_thread,
+            child,
+            ..
+        } = self;
+        drop(ring); // its callbacks hold the other references to `state`
+        links.extend(hooks.take_links());
+        bpf::detach_parallel(links); // every probe is gone from here on
+        drop(tls_skel);
+        drop(skel);
+
+        let mut st = Rc::into_inner(state)
+            .expect("the ring buffer callbacks are gone")
+            .into_inner();
+        let batches = st.buffers.take_batches()?;
+        let _ = to_writer.send(ToWriter::Batches(batches));
+
+        let mut drops: BTreeMap<String, u64> = BTreeMap::new();
+        for (idx, _cpu, v) in &final_stats {
+            *drops.entry(bpf::STAT_NAMES[*idx].to_string()).or_default() += v;
+        }
+        drops.insert("user_parse_errors".into(), st.counters.parse_errors);
+        drops.retain(|_, v| *v > 0);
+
+        let mut closing = Manifest::new(String::new());
+        closing.drops = drops;
+        closing.ended_at_ns = Some(procfs::realtime_ns());
+        closing.targets.command_exit_code = child_status.map(exit_code_of);
+        closing.notes.extend(notes);
+        closing.notes.extend(hooks_warnings);
+        closing
+            .notes
+            .push(format!("recording ended: {}", stop_reason.note()));
+        closing.tls_attachments = hooks_attached;
+        let _ = to_writer.send(ToWriter::Close(Box::new(closing)));
+        drop(to_writer);
+        let final_manifest = writer_thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("capture writer thread panicked"))?;
+
+        if !args.quiet {
+            print_summary(&args.output, &final_manifest, st.counters.events_received);
+        }
+        if writer_failed.load(Ordering::Relaxed) {
+            let why = final_manifest
+                .notes
+                .iter()
+                .rev()
+                .find(|n| n.starts_with("recording stopped early"))
+                .cloned()
+                .unwrap_or_default();
+            bail!(
+                "{why}. Sealed what could be sealed in {dir}; journals keep the rest up to the failure: \
+                 free space, then run `agentsight recover {dir}`",
+                dir = args.output.display()
+            );
+        }
+        Ok(match child_status {
+            Some(status) => exit_code_of(status),
+            None if child.is_some() => 1,
+            None => 0,
+        })
+    }
+}
+
+/// Creates the capture directory and its writer, with the opening manifest.
+fn create_capture(
+    args: &RecordArgs,
+    mode: TargetMode,
+    redactor: Option<&agentsight_redact::Redactor>,
+) -> Result<CaptureWriter> {
     // the recorder's own command line carries the target's, secrets included
     let masked_command_line = |argv: &[String]| -> Vec<String> {
         let argv = argv.iter().map(|a| Cow::Borrowed(a.as_str())).collect();
-        events::stored_argv(redactor.as_ref(), argv)
+        events::stored_argv(redactor, argv)
             .into_iter()
             .map(Cow::into_owned)
             .collect()
@@ -252,7 +695,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     manifest.started_at_ns = procfs::realtime_ns();
     manifest.command_line = masked_command_line(&std::env::args().collect::<Vec<_>>());
     manifest.targets = Targets {
-        mode: mode.to_string(),
+        mode: mode.name().to_string(),
         command: masked_command_line(&args.command),
         pids: args.pids.clone(),
         comms: args.comms.clone(),
@@ -269,294 +712,7 @@ pub fn run(args: RecordArgs) -> Result<i32> {
         max_bytes: args.segment_size,
         max_age: Duration::from_secs(args.segment_secs.max(1)),
     };
-    let writer = CaptureWriter::create(&args.output, manifest, policy)?;
-
-    let system_tls_libraries = tls::system_libssl();
-    let mut storage = MaybeUninit::uninit();
-    let cfg = bpf::LoadConfig {
-        self_tgid: self_pid,
-        launcher_tgid: if mode == "command" { self_pid } else { 0 },
-        trace_all: mode == "system",
-        comm_filter: !args.comms.is_empty(),
-    };
-    let mut links = Vec::new();
-    let load = bpf::load_lifecycle(&mut storage, &cfg).and_then(|mut s| {
-        links.extend(bpf::attach_auto(s.object_mut())?);
-        Ok(s)
-    });
-    let skel = match load {
-        Ok(s) => s,
-        Err(e) => {
-            // Leave no half-made capture behind when nothing could be recorded.
-            drop(writer);
-            let _ = std::fs::remove_dir_all(&args.output);
-            return Err(e);
-        }
-    };
-
-    for name in &args.comms {
-        bpf::add_comm_filter(&skel, &procfs::comm_key(name))?;
-    }
-    let mut initial: Vec<u32> = args.pids.clone();
-    initial.extend(procfs::pids_with_comm(&args.comms, self_pid));
-    for pid in procfs::with_descendants(&initial) {
-        if pid != self_pid {
-            bpf::follow_pid(&skel, pid)?;
-        }
-    }
-
-    // TLS capture is loaded second so it shares the lifecycle pid set. A
-    // kernel that refuses it still gets a process/file/net capture, with a
-    // note saying TLS is missing.
-    let (mut tls_storage, mut tls_fallback_storage) =
-        (MaybeUninit::uninit(), MaybeUninit::uninit());
-    let mut notes: Vec<String> = Vec::new();
-    let tls_load = tls::load(
-        &mut tls_storage,
-        &mut tls_fallback_storage,
-        &skel,
-        &cfg,
-        args.tls_max_bytes,
-    )
-    .and_then(|mut s| {
-        links.extend(bpf::attach_auto(s.object_mut())?);
-        Ok(s)
-    });
-    let tls_skel = match tls_load {
-        Ok(s) => Some(s),
-        Err(e) => {
-            let note = format!("TLS plaintext capture unavailable: {e:#}");
-            eprintln!("agentsight: warning: {note}");
-            notes.push(note);
-            None
-        }
-    };
-    let mut hooks = tls::TlsHooks::default();
-    if let Some(ts) = tls_skel.as_ref() {
-        for path in &system_tls_libraries {
-            hooks.attach_path(ts, path);
-        }
-        // The command, and runtimes known to carry their own OpenSSL, are
-        // hooked before anything runs: no race with their first request.
-        let mut early: Vec<&str> = vec!["node", "nodejs"];
-        early.extend(args.command.first().map(String::as_str));
-        for path in early.into_iter().filter_map(procfs::resolve_command) {
-            hooks.attach_path(ts, &path);
-        }
-        let initial_scan = if mode == "system" {
-            procfs::all_pids()
-        } else {
-            procfs::with_descendants(&initial)
-        };
-        for pid in initial_scan.into_iter().filter(|&p| p != self_pid) {
-            hooks.scan_pid(ts, pid);
-        }
-    }
-
-    let stop = stop_signals()?;
-    let state = RefCell::new(DrainState {
-        buffers: RowBuffers::default(),
-        counters: UserCounters::default(),
-        rescan: Vec::new(),
-        exited: Vec::new(),
-        tls: tls::TlsRecords::new(redactor.clone(), args.tls_max_bytes),
-    });
-    procfs::snapshot(&mut state.borrow_mut().buffers, self_pid, redactor.as_ref());
-
-    let (tx, rx) = crossbeam_channel::bounded::<ToWriter>(8);
-    let writer_failed = Arc::new(AtomicBool::new(false));
-    let writer_thread = {
-        let failed = Arc::clone(&writer_failed);
-        std::thread::Builder::new()
-            .name("capture-writer".into())
-            .spawn(move || writer_loop(writer, rx, failed))?
-    };
-
-    let mut ring = libbpf_rs::RingBufferBuilder::new();
-    ring.add(&skel.maps.events, |rec: &[u8]| {
-        let mut st = state.borrow_mut();
-        st.counters.events_received += 1;
-        st.counters.bytes_received += rec.len() as u64;
-        let DrainState {
-            buffers,
-            counters,
-            rescan,
-            exited,
-            ..
-        } = &mut *st;
-        match events::store_lifecycle_record(rec, buffers, &procfs::cwd_of, redactor.as_ref()) {
-            Some(events::Followup::Exec { pid } | events::Followup::Rescan { pid }) => {
-                rescan.push(pid)
-            }
-            Some(events::Followup::Exit { pid }) => exited.push(pid),
-            Some(events::Followup::None) => {}
-            None => counters.parse_errors += 1,
-        }
-        0
-    })?;
-    if let Some(ts) = tls_skel.as_ref() {
-        ring.add(&ts.maps.tls_ring, |rec: &[u8]| {
-            let mut st = state.borrow_mut();
-            st.counters.events_received += 1;
-            st.counters.bytes_received += rec.len() as u64;
-            let DrainState {
-                buffers,
-                counters,
-                tls,
-                ..
-            } = &mut *st;
-            if tls.store(rec, buffers).is_none() {
-                counters.parse_errors += 1;
-            }
-            0
-        })?;
-    }
-    let ring = ring.build()?;
-
-    let mut child = if args.command.is_empty() {
-        None
-    } else {
-        Some(launch(&args.command)?)
-    };
-    let started = Instant::now();
-    let deadline = args
-        .duration
-        .map(|d| started + Duration::from_secs_f64(d.max(0.0)));
-    let mut last_flush = Instant::now();
-    let mut last_stats: HashMap<(usize, usize), u64> = HashMap::new();
-    let mut child_status = None;
-    let stop_reason;
-
-    loop {
-        if let Err(e) = ring.poll(POLL_TIMEOUT) {
-            // EINTR from our own stop signal is expected.
-            if !stop.load(Ordering::Relaxed) {
-                tracing::warn!("ring buffer poll: {e}");
-            }
-        }
-        // Most records are submitted without a wakeup (see rb_wake_flags in
-        // bpf/common.bpf.h), and poll only drains rings that signalled:
-        // drain both on every pass, at the latest after POLL_TIMEOUT.
-        if let Err(e) = ring.consume() {
-            tracing::warn!("ring buffer consume: {e}");
-        }
-        state.borrow_mut().forget_exited();
-        let rescan: Vec<u32> = std::mem::take(&mut state.borrow_mut().rescan);
-        if let Some(ts) = tls_skel.as_ref() {
-            let mut seen = std::collections::HashSet::new();
-            for pid in rescan.into_iter().filter(|p| seen.insert(*p)) {
-                hooks.scan_pid(ts, pid);
-            }
-            hooks.take_attach_rows(&mut state.borrow_mut().buffers, procfs::boottime_ns());
-        }
-        let now = Instant::now();
-        let due = {
-            let buffers = &state.borrow().buffers;
-            now.duration_since(last_flush) >= FLUSH_INTERVAL
-                || buffers.rows() >= MAX_BUFFERED_ROWS
-                || buffers.tls_chunks.buffered_bytes() >= MAX_BUFFERED_TLS_BYTES
-        };
-        if due {
-            push_stats(&skel, &state, &mut last_stats, false);
-            let batches = state.borrow_mut().buffers.take_batches()?;
-            if tx.send(ToWriter::Batches(batches)).is_err() || tx.send(ToWriter::Flush).is_err() {
-                writer_failed.store(true, Ordering::Relaxed);
-            }
-            last_flush = now;
-        }
-        if writer_failed.load(Ordering::Relaxed) {
-            stop_reason = "the capture could not be written";
-            break;
-        }
-        if stop.load(Ordering::Relaxed) {
-            stop_reason = "signal";
-            break;
-        }
-        if deadline.is_some_and(|d| now >= d) {
-            stop_reason = "duration reached";
-            break;
-        }
-        if let Some(c) = child.as_mut() {
-            if let Ok(Some(status)) = c.try_wait() {
-                child_status = Some(status);
-                stop_reason = "command exited";
-                break;
-            }
-        }
-    }
-
-    if let Some(c) = child.as_mut() {
-        if child_status.is_none() {
-            child_status = terminate(c);
-        }
-    }
-    // Everything the kernel produced before the child was reaped is in the
-    // ring now: drain it completely before detaching.
-    let _ = ring.consume();
-    drop(ring);
-    push_stats(&skel, &state, &mut last_stats, true);
-    let final_stats = bpf::read_stats(&skel);
-    let hooks_attached = std::mem::take(&mut hooks.attached);
-    let hooks_warnings = std::mem::take(&mut hooks.warnings);
-    if !args.quiet {
-        for w in &hooks_warnings {
-            eprintln!("agentsight: warning: {w}");
-        }
-    }
-    links.extend(hooks.take_links());
-    bpf::detach_parallel(links); // every probe is gone from here on
-    drop(tls_skel);
-    drop(skel);
-
-    let mut st = state.into_inner();
-    let batches = st.buffers.take_batches()?;
-    let _ = tx.send(ToWriter::Batches(batches));
-
-    let mut drops: BTreeMap<String, u64> = BTreeMap::new();
-    for (idx, _cpu, v) in &final_stats {
-        *drops.entry(bpf::STAT_NAMES[*idx].to_string()).or_default() += v;
-    }
-    drops.insert("user_parse_errors".into(), st.counters.parse_errors);
-    drops.retain(|_, v| *v > 0);
-
-    let mut closing = Manifest::new(String::new());
-    closing.drops = drops;
-    closing.ended_at_ns = Some(procfs::realtime_ns());
-    closing.targets.command_exit_code = child_status.map(exit_code_of);
-    closing.notes.extend(notes);
-    closing.notes.extend(hooks_warnings);
-    closing
-        .notes
-        .push(format!("recording ended: {stop_reason}"));
-    closing.tls_attachments = hooks_attached;
-    let _ = tx.send(ToWriter::Close(Box::new(closing)));
-    drop(tx);
-    let final_manifest = writer_thread
-        .join()
-        .map_err(|_| anyhow::anyhow!("capture writer thread panicked"))?;
-
-    if !args.quiet {
-        print_summary(&args.output, &final_manifest, st.counters.events_received);
-    }
-    if writer_failed.load(Ordering::Relaxed) {
-        let why = final_manifest
-            .notes
-            .iter()
-            .rev()
-            .find(|n| n.starts_with("recording stopped early"))
-            .cloned()
-            .unwrap_or_default();
-        bail!(
-            "{why}. Sealed what could be sealed in {dir}; journals keep the rest up to the failure: \
-             free space, then run `agentsight recover {dir}`",
-            dir = args.output.display()
-        );
-    }
-    Ok(match child_status {
-        Some(status) => exit_code_of(status),
-        None if child.is_some() => 1,
-        None => 0,
-    })
+    CaptureWriter::create(&args.output, manifest, policy)
 }
 
 /// Appends changed kernel and userspace counters to `recorder_stats`.

@@ -22,9 +22,11 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// True when this machine can run the recorder. Outside CI a machine without
-/// root or BPF skips (saying so); in CI (CI=true) that is a failure, because
-/// these tests are the proof that recording works.
+/// True when this machine can run the recorder. The tests that need it are
+/// `#[ignore]`d, so a plain `cargo test` lists them as skipped; asked for
+/// (`--include-ignored`, as scripts/test.sh does) outside CI on a machine
+/// without root or BPF they say SKIPPED; in CI (CI=true) that is a failure,
+/// because these tests are the proof that recording works.
 pub fn can_record() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
