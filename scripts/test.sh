@@ -6,6 +6,4 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/root/.cache/agentsight-target}"
 scripts/check-portable.sh
-# The end-to-end recorder tests are #[ignore]d so a plain `cargo test` without
-# root reports them as skipped; here they run.
-cargo test --workspace --no-fail-fast -- --include-ignored --test-threads=2
+cargo test --workspace --no-fail-fast -- --test-threads=2

@@ -48,7 +48,6 @@ fn opt_u64(v: &Value) -> u64 {
 }
 
 #[test]
-#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn sdk_conversations_equal_the_script() {
     let _g = serial();
     if !can_record() {

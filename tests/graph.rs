@@ -31,7 +31,6 @@ fn u64_of(v: &Value) -> u64 {
 }
 
 #[test]
-#[ignore = "needs root and eBPF; scripts/test.sh runs it"]
 fn agent_loop_graph_attributes_every_tool_call() {
     let _g = serial();
     if !can_record() {

@@ -136,6 +136,32 @@ struct DrainState {
 }
 
 impl DrainState {
+    fn received(&mut self, rec: &[u8]) {
+        self.counters.events_received += 1;
+        self.counters.bytes_received += rec.len() as u64;
+    }
+
+    /// A record from the lifecycle ring.
+    fn store_lifecycle(&mut self, rec: &[u8], redactor: Option<&agentsight_redact::Redactor>) {
+        self.received(rec);
+        match events::store_lifecycle_record(rec, &mut self.buffers, &procfs::cwd_of, redactor) {
+            Some(events::Followup::Exec { pid } | events::Followup::Rescan { pid }) => {
+                self.rescan.push(pid)
+            }
+            Some(events::Followup::Exit { pid }) => self.exited.push(pid),
+            Some(events::Followup::None) => {}
+            None => self.counters.parse_errors += 1,
+        }
+    }
+
+    /// A record from the TLS ring.
+    fn store_tls(&mut self, rec: &[u8]) {
+        self.received(rec);
+        if self.tls.store(rec, &mut self.buffers).is_none() {
+            self.counters.parse_errors += 1;
+        }
+    }
+
     fn forget_exited(&mut self) {
         for pid in self.exited.drain(..) {
             self.tls.process_exited(pid);
@@ -443,41 +469,15 @@ impl<'a> Recording<'a> {
         let mut ring = libbpf_rs::RingBufferBuilder::new();
         let events_state = Rc::clone(&state);
         ring.add(&skel.maps.events, move |rec: &[u8]| {
-            let mut st = events_state.borrow_mut();
-            st.counters.events_received += 1;
-            st.counters.bytes_received += rec.len() as u64;
-            let DrainState {
-                buffers,
-                counters,
-                rescan,
-                exited,
-                ..
-            } = &mut *st;
-            match events::store_lifecycle_record(rec, buffers, &procfs::cwd_of, redactor.as_ref()) {
-                Some(events::Followup::Exec { pid } | events::Followup::Rescan { pid }) => {
-                    rescan.push(pid)
-                }
-                Some(events::Followup::Exit { pid }) => exited.push(pid),
-                Some(events::Followup::None) => {}
-                None => counters.parse_errors += 1,
-            }
+            events_state
+                .borrow_mut()
+                .store_lifecycle(rec, redactor.as_ref());
             0
         })?;
         if let Some(ts) = tls_skel.as_ref() {
             let tls_state = Rc::clone(&state);
             ring.add(&ts.maps.tls_ring, move |rec: &[u8]| {
-                let mut st = tls_state.borrow_mut();
-                st.counters.events_received += 1;
-                st.counters.bytes_received += rec.len() as u64;
-                let DrainState {
-                    buffers,
-                    counters,
-                    tls,
-                    ..
-                } = &mut *st;
-                if tls.store(rec, buffers).is_none() {
-                    counters.parse_errors += 1;
-                }
+                tls_state.borrow_mut().store_tls(rec);
                 0
             })?;
         }

@@ -22,11 +22,9 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// True when this machine can run the recorder. The tests that need it are
-/// `#[ignore]`d, so a plain `cargo test` lists them as skipped; asked for
-/// (`--include-ignored`, as scripts/test.sh does) outside CI on a machine
-/// without root or BPF they say SKIPPED; in CI (CI=true) that is a failure,
-/// because these tests are the proof that recording works.
+/// True when this machine can run the recorder. Outside CI a machine without
+/// root or BPF skips (saying so); in CI (CI=true) that is a failure, because
+/// these tests are the proof that recording works.
 pub fn can_record() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
@@ -153,4 +151,46 @@ pub fn python(script: &str, dir: &Path) -> Option<String> {
 
 pub fn bin_path() -> PathBuf {
     PathBuf::from(BIN)
+}
+
+/// Every byte of every capture file, raw and decompressed through pyarrow,
+/// must be free of `secret`.
+pub fn assert_absent(secret: &str, dir: &Path) {
+    for entry in walk(dir) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} in raw file {}",
+            entry.display()
+        );
+    }
+    let py = format!(
+        r#"
+import sys, glob, pyarrow.parquet as pq
+key = {secret:?}.encode()
+hits = 0
+for f in glob.glob(sys.argv[1] + "/*/*.parquet"):
+    t = pq.read_table(f)
+    for col in t.columns:
+        for v in col.to_pylist():
+            if isinstance(v, str): v = v.encode()
+            if isinstance(v, bytes) and key in v: hits += 1
+print(hits)
+"#
+    );
+    if let Some(out) = python(&py, dir) {
+        assert_eq!(out.trim(), "0", "{secret} found in decompressed capture");
+    }
+}
+
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
 }
