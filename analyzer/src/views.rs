@@ -1,5 +1,7 @@
 //! Named views: SQL files from `queries/`, compiled into the binary and
-//! replaceable (or extended) with `--queries DIR`.
+//! replaceable (or extended) with `--queries DIR`. The build script finds the
+//! files; a view is a `.sql` file directly in `queries/` (subfolders hold
+//! other kinds of queries, such as anomaly rules).
 //!
 //! Each file is one SELECT statement preceded by a header comment:
 //!
@@ -17,23 +19,37 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use datafusion::prelude::SessionContext;
 
-/// Built-in views in dependency order.
-const BUILTIN: &[(&str, &str)] = &[
-    ("processes.sql", include_str!("../../queries/processes.sql")),
-    (
-        "process_tree.sql",
-        include_str!("../../queries/process_tree.sql"),
-    ),
-    (
-        "file_activity.sql",
-        include_str!("../../queries/file_activity.sql"),
-    ),
-    (
-        "net_activity.sql",
-        include_str!("../../queries/net_activity.sql"),
-    ),
-    ("timeline.sql", include_str!("../../queries/timeline.sql")),
+// `QUERY_FILES`: every `.sql` file under queries/, sorted by relative path.
+include!(concat!(env!("OUT_DIR"), "/queries.rs"));
+
+/// The order `agentsight views` and docs/views.md list the built-in views in:
+/// processes first, then each kind of activity, then the merged timeline.
+/// Creating them does not need it ([`register`] retries), and a view file not
+/// named here is listed after these, in path order.
+const LISTING_ORDER: &[&str] = &[
+    "processes.sql",
+    "process_tree.sql",
+    "file_activity.sql",
+    "net_activity.sql",
+    "timeline.sql",
 ];
+
+/// The built-in view files, (file name, contents), in listing order.
+fn builtin_files() -> Vec<(&'static str, &'static str)> {
+    let mut files: Vec<_> = QUERY_FILES
+        .iter()
+        .copied()
+        .filter(|(path, _)| !path.contains('/'))
+        .collect();
+    // Stable, so unlisted files keep the table's path order.
+    files.sort_by_key(|(path, _)| {
+        LISTING_ORDER
+            .iter()
+            .position(|f| f == path)
+            .unwrap_or(LISTING_ORDER.len())
+    });
+    files
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ViewDef {
@@ -98,8 +114,8 @@ pub fn parse(file_name: &str, source: &str, text: &str) -> Result<ViewDef> {
 }
 
 pub fn builtin() -> Vec<ViewDef> {
-    BUILTIN
-        .iter()
+    builtin_files()
+        .into_iter()
         .map(|(file, text)| {
             parse(file, &format!("builtin:{file}"), text).expect("built-in views parse (tested)")
         })
@@ -180,6 +196,42 @@ mod tests {
         assert!(v
             .iter()
             .all(|v| !v.description.is_empty() && !v.sql.ends_with(';')));
+    }
+
+    #[test]
+    fn listing_order_names_existing_views() {
+        let files: Vec<_> = builtin_files().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(files[..LISTING_ORDER.len()], *LISTING_ORDER);
+    }
+
+    /// The generated table is what is on disk: every `.sql` file below
+    /// queries/, sorted, with its contents.
+    #[test]
+    fn query_table_matches_the_queries_dir() {
+        fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.file_name().unwrap().to_string_lossy().starts_with('.') {
+                    continue;
+                }
+                if p.is_dir() {
+                    walk(root, &p, out);
+                } else if p.extension().is_some_and(|x| x == "sql") {
+                    let rel = p.strip_prefix(root).unwrap().to_string_lossy();
+                    let rel = rel.replace(std::path::MAIN_SEPARATOR, "/");
+                    out.push((rel, std::fs::read_to_string(&p).unwrap()));
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../queries");
+        let mut disk = Vec::new();
+        walk(&root, &root, &mut disk);
+        disk.sort();
+        let table: Vec<_> = QUERY_FILES
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect();
+        assert_eq!(table, disk);
     }
 
     #[test]
