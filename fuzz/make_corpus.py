@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path
 
 FUZZ = Path(__file__).resolve().parent
-FIX = FUZZ.parent / "analyzer" / "src" / "decode" / "fixtures"
+FIX = FUZZ.parent / "decode" / "src" / "fixtures"
 CORPUS = FUZZ / "corpus"
 
 
@@ -77,6 +77,12 @@ def main():
         ctl = u16(len(rq) // 2) + b"\x00" + u16(len(rs) // 3) + b"\x05"
         put("http1", b"\x09" + u16(len(rq)) + ctl + rq + rs)
         put("http1", b"\x00" + u16(0) + rs)
+
+    for name in CONNECTIONS:
+        # redact: [flags][cut count] then one direction; one cut mid-way.
+        for side in (fx(name + ".in"), fx(name + ".out")):
+            put("redact", b"\x00\x00" + side)
+            put("redact", b"\x00\x01" + u16(len(side) // 2) + side)
 
     for _, rq, rs in BODIES:
         put("sse", b"\x00" + fx(rs))
