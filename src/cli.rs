@@ -128,14 +128,14 @@ fn tidy(e: anyhow::Error) -> anyhow::Error {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the query runtime")
 }
 
-fn open_session(
+pub(crate) fn open_session(
     rt: &tokio::runtime::Runtime,
     dirs: &[PathBuf],
     opts: &CaptureOptions,
@@ -238,7 +238,7 @@ impl Drop for Spinner {
     }
 }
 
-fn create_output(path: &Path) -> Result<Box<dyn Write + Send>> {
+pub(crate) fn create_output(path: &Path) -> Result<Box<dyn Write + Send>> {
     let f = agentsight_capture::create_private_file(path)?;
     Ok(Box::new(std::io::BufWriter::new(f)))
 }
@@ -418,7 +418,7 @@ pub struct ExplainArgs {
     pub captures: CaptureOptions,
 }
 
-fn capture_dirs(
+pub(crate) fn capture_dirs(
     opts: &CaptureOptions,
     positional: &[PathBuf],
     command: &str,

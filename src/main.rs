@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use agentsight::{cli, inspect};
+use agentsight::{anomalies, cli, inspect};
 #[cfg(feature = "record")]
 use agentsight_recorder as recorder;
 
@@ -46,6 +46,10 @@ enum Command {
     Graph(cli::GraphArgs),
     /// Backward chain: why a process ran, a file changed or a host was contacted.
     Explain(cli::ExplainArgs),
+    /// Run the anomaly rules (queries/anomalies/*.sql): one row per finding, with its evidence.
+    Anomalies(anomalies::AnomaliesArgs),
+    /// List and validate the anomaly rules.
+    Rules(anomalies::RulesArgs),
     /// List the named views (queries/*.sql) with what each answers.
     Views(cli::ViewsArgs),
     /// Print the raw table schema (Markdown with --markdown).
@@ -78,6 +82,8 @@ fn main() -> ExitCode {
         Command::Conversations(args) => cli::conversations(args).map(|_| 0),
         Command::Graph(args) => cli::graph(args).map(|_| 0),
         Command::Explain(args) => cli::explain(args).map(|_| 0),
+        Command::Anomalies(args) => anomalies::anomalies(args),
+        Command::Rules(args) => anomalies::rules(args),
         Command::Views(args) => cli::views(args).map(|_| 0),
         Command::Schema { markdown } => {
             if markdown {

@@ -1,9 +1,11 @@
 //! agentsight analyzer: everything that reads captures. A DataFusion session
 //! over the capture's tables, the named views, the UDFs, the reconstruction of
 //! connections and LLM calls (decoded by `agentsight-decode`) and the causal
-//! graph. Needs no BPF and no root.
+//! graph, and the anomaly rules over all of it. Needs no BPF and no root.
 
+pub mod anomalies;
 pub mod graph;
+pub mod health;
 pub mod output;
 pub mod reconstruct;
 pub mod session;

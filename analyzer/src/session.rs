@@ -210,6 +210,17 @@ impl Session {
         if dirs.is_empty() {
             bail!("no capture given");
         }
+        Self::open_any(dirs, opts).await
+    }
+
+    /// A session with every table and view but no capture: statements plan
+    /// against the schema (how `agentsight rules` checks rules) and return
+    /// no rows.
+    pub async fn without_captures() -> Result<Session> {
+        Self::open_any(&[], &OpenOptions::default()).await
+    }
+
+    async fn open_any(dirs: &[PathBuf], opts: &OpenOptions) -> Result<Session> {
         let mut captures = Vec::new();
         let mut skipped = Vec::new();
         for dir in dirs {
@@ -309,6 +320,7 @@ impl Session {
         reconstruct::provider::register(&ctx, &decoded)?;
         let graph = Arc::new(graph::tables::GraphSource::new(decoded.clone(), &machine));
         graph::tables::register(&ctx, &graph)?;
+        crate::health::register(&ctx, &captures, &skipped)?;
 
         let defs = views::load(opts.queries_dir.as_deref())?;
         views::register(&ctx, &defs).await?;

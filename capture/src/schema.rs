@@ -438,6 +438,7 @@ pub static GRAPH_TABLES: &[Table] = &[
             opt("tool_call_id", Text, "Tool call nodes: the API's id (`toolu_…`, `call_…`)."),
             opt("name", Text, "Tool name; program (last exec) of a process; path of a file; host name of an endpoint."),
             opt("agent", Bool, "Process nodes: true when the process made LLM calls."),
+            opt("agent_key", U64, "Process nodes: the agent whose tree the process is in (the nearest process among it and its ancestors that made LLM calls); null outside every agent's tree."),
         ],
     },
     Table {
@@ -502,6 +503,49 @@ pub static GRAPH_TABLES: &[Table] = &[
     },
 ];
 
+pub const CAPTURE_HEALTH: &str = "capture_health";
+pub const FINDINGS: &str = "findings";
+
+/// What the analyzer knows about the captures themselves, and what it
+/// reports: tables the anomaly rules and reports read and write.
+pub static ANALYSIS_TABLES: &[Table] = &[
+    Table {
+        name: CAPTURE_HEALTH,
+        doc: "What each opened capture says about its own completeness, from its manifest and from opening it: one row per non-zero loss counter, recorder note (unhookable TLS targets, disk full, recovery), capture left unsealed or recovered, redaction switched off, and segment left out by `--skip-bad-segments`. Empty for a clean capture: the `blind_spots` rule reads it so a clean report is never trusted blindly.",
+        columns: &[
+            col("ts_ns", U64, "Boot-time ns of the capture's end (its start when it has no end)."),
+            CAPTURE,
+            col("kind", Tag, "`drop` (a loss counter), `note` (a recorder warning), `state` (not closed cleanly), `redaction` (credentials stored unmasked), `skipped_segment`."),
+            opt("name", Text, "Counter name, segment file, or capture state."),
+            opt("value", U64, "Counter value (events or bytes lost)."),
+            col("detail", Text, "One line saying what is missing."),
+        ],
+    },
+    Table {
+        name: FINDINGS,
+        doc: "Output of `agentsight anomalies` (`--format json|csv`): one row per finding of one rule (`queries/anomalies/*.sql`, docs/anomalies.md).",
+        columns: &[
+            col("ts_ns", U64, "Time of the finding (the rule's `ts_ns`)."),
+            CAPTURE,
+            col("time", Text, "`ts_ns` as UTC wall-clock time, RFC 3339."),
+            col("rule_id", Tag, "The rule's `id`."),
+            col("severity", Tag, "`info`, `low`, `medium`, `high` or `critical`: the rule's, or the finding's own when the rule returns a `severity` column."),
+            col("title", Text, "The rule's title."),
+            col("tags", TextList, "The rule's tags (MITRE ATT&CK technique ids and free words)."),
+            opt("proc_key", U64, "The acting process, when there is one."),
+            opt("pid", I32, "Its pid."),
+            col("summary", Text, "One line saying what happened."),
+            col("evidence", TextList, "Ids of the graph nodes (`process:K`, `file:P`, `tool_call:N.I`, …) and rows (`file_events:TS:KEY`, …) the finding rests on."),
+            col("details", Text, "Every other column the rule returned, as one JSON object."),
+            col("source", Text, "The rule file (`builtin:anomalies/ID.sql` or a path)."),
+        ],
+    },
+];
+
+pub fn analysis_table(name: &str) -> Option<&'static Table> {
+    ANALYSIS_TABLES.iter().find(|t| t.name == name)
+}
+
 pub fn graph_table(name: &str) -> Option<&'static Table> {
     GRAPH_TABLES.iter().find(|t| t.name == name)
 }
@@ -563,6 +607,14 @@ pub fn markdown() -> String {
          tables when a query first names one of them (see docs/views.md, \"Causal graph\").\n\n",
     );
     for t in GRAPH_TABLES {
+        table_markdown(&mut out, t);
+    }
+    out.push_str(
+        "## Analysis tables\n\n\
+         `capture_health` is built from the manifests when a capture is opened; `findings` is what\n\
+         `agentsight anomalies` writes (see docs/anomalies.md).\n\n",
+    );
+    for t in ANALYSIS_TABLES {
         table_markdown(&mut out, t);
     }
     out

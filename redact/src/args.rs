@@ -12,8 +12,7 @@
 
 use std::borrow::Cow;
 
-use sha2::{Digest, Sha256};
-
+use crate::secrets::{at_token_boundary, masked, token_at};
 use crate::Redactor;
 
 /// Words that make a variable or option name a credential's
@@ -32,42 +31,6 @@ const SECRET_NAME_WORDS: &[&str] = &[
 
 /// Names that contain a word above but hold no secret.
 const NOT_SECRET_NAMES: &[&str] = &["keyboard", "keymap", "author", "sessionid_file"];
-
-/// Token prefixes whose shape alone says "credential", wherever they appear.
-/// Each comes with the shortest tail that makes a match a real key rather
-/// than the prefix in prose (`sk-` alone is common in text).
-const TOKEN_PREFIXES: &[(&str, usize)] = &[
-    ("sk-ant-", 16),
-    ("sk-proj-", 16),
-    ("sk-", 20),
-    ("AKIA", 16),
-    ("ASIA", 16),
-    ("ghp_", 20),
-    ("gho_", 20),
-    ("ghu_", 20),
-    ("ghs_", 20),
-    ("ghr_", 20),
-    ("github_pat_", 20),
-    ("glpat-", 20),
-    ("xoxb-", 10),
-    ("xoxp-", 10),
-    ("xoxa-", 10),
-    ("xoxs-", 10),
-    ("xoxr-", 10),
-    ("AIza", 30),
-    ("hf_", 30),
-];
-
-/// What a masked secret is replaced with.
-pub fn masked(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    let fp: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-    format!("«masked:{fp}»")
-}
-
-fn is_token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '-' || c == '_'
-}
 
 /// True when `name` (a variable or an option without its dashes) names a credential.
 fn is_secret_name(name: &str) -> bool {
@@ -152,7 +115,7 @@ fn mask_token_shapes(arg: &str) -> Cow<'_, str> {
     let mut i = 0;
     while i < arg.len() {
         // a token starts at a boundary, not inside a longer word
-        if !arg.is_char_boundary(i) || arg[..i].ends_with(is_token_char) {
+        if !at_token_boundary(arg, i) {
             i += 1;
             continue;
         }
@@ -173,28 +136,6 @@ fn mask_token_shapes(arg: &str) -> Cow<'_, str> {
         out.push_str(&arg[copied..]);
         Cow::Owned(out)
     }
-}
-
-/// The secret at the start of `text`, as (offset, length): a bearer token
-/// (base64 and JWT characters, after the word) or a prefixed key.
-fn token_at(text: &str) -> Option<(usize, usize)> {
-    let run = |from: usize, allowed: fn(char) -> bool| {
-        text[from..]
-            .find(|c: char| !allowed(c))
-            .unwrap_or(text.len() - from)
-    };
-    if text
-        .get(..7)
-        .is_some_and(|w| w.eq_ignore_ascii_case("bearer "))
-    {
-        let len = run(7, |c| {
-            is_token_char(c) || matches!(c, '.' | '+' | '/' | '=' | '~')
-        });
-        return (len >= 8).then_some((7, len));
-    }
-    let (prefix, tail) = TOKEN_PREFIXES.iter().find(|(p, _)| text.starts_with(p))?;
-    let len = run(0, is_token_char);
-    (len >= prefix.len() + tail).then_some((0, len))
 }
 
 #[cfg(test)]

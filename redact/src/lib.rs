@@ -42,7 +42,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 
 mod args;
-pub use args::masked;
+mod secrets;
+pub use secrets::{find_secrets, fingerprint, masked, SecretHit};
 
 /// Header names masked by default (compared case-insensitively).
 pub const DEFAULT_HEADERS: &[&str] = &[

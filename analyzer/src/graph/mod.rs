@@ -121,6 +121,9 @@ pub struct Node {
     pub tool_call_id: Option<String>,
     pub name: Option<String>,
     pub agent: Option<bool>,
+    /// Process nodes: the nearest agent among the process and its
+    /// ancestors, i.e. whose tree the process is in.
+    pub agent_key: Option<u64>,
 }
 
 impl Node {
@@ -137,6 +140,7 @@ impl Node {
             tool_call_id: None,
             name: None,
             agent: None,
+            agent_key: None,
         }
     }
 }
@@ -557,6 +561,9 @@ fn build_capture(
     net_edges(&mut b, rows, &procs, &agents, &names);
     llm_nodes(&mut b, decoded, &capture, &procs, &agents);
     let attributed = attribute::attribute(&mut b, &capture, decoded, &procs);
+    for n in b.nodes.iter_mut().filter(|n| n.kind == NodeKind::Process) {
+        n.agent_key = n.proc_key.and_then(|k| agent_of(&procs, &agents, k));
+    }
 
     let n = b.nodes.len();
     let mut out_edges = vec![Vec::new(); n];
@@ -575,6 +582,22 @@ fn build_capture(
         out_edges,
         in_edges,
     }
+}
+
+/// The nearest agent among `key` and its ancestors (parent links are capped
+/// so a corrupt capture with a cycle still ends).
+fn agent_of(
+    procs: &HashMap<u64, Proc>,
+    agents: &std::collections::HashSet<u64>,
+    mut key: u64,
+) -> Option<u64> {
+    for _ in 0..=64 {
+        if agents.contains(&key) {
+            return Some(key);
+        }
+        key = procs.get(&key)?.parent?;
+    }
+    None
 }
 
 /// The node of a process that may have no lifecycle rows (seen only in

@@ -152,6 +152,7 @@ fn node_columns(g: &CaptureGraph, r: &[Node]) -> Vec<ArrayRef> {
                 .map(|n| n.agent)
                 .collect::<datafusion::arrow::array::BooleanArray>(),
         ),
+        opt_u64s(r, |n| n.agent_key),
     ]
 }
 
