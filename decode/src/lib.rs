@@ -6,6 +6,7 @@ pub mod encoding;
 pub mod http1;
 pub mod http2;
 pub mod llm;
+pub mod markers;
 pub mod sse;
 
 #[cfg(test)]

@@ -147,16 +147,21 @@ pub fn find_secrets(text: &str) -> Vec<SecretHit> {
     hits
 }
 
-/// Length of the PEM private key block at the start of `text`.
+/// Length of the PEM private key block at the start of `text`, found by
+/// its dashes rather than line breaks, so that a JSON-escaped key (`\n`)
+/// is found too.
 fn pem_private_key(text: &str) -> Option<usize> {
-    let header = text.strip_prefix(PEM_BEGIN)?;
-    let line_end = header.find('\n').unwrap_or(header.len());
-    if !header[..line_end].trim_end().ends_with(PEM_PRIVATE) {
+    let after = text.strip_prefix(PEM_BEGIN)?;
+    let label_len = after.find("-----")?;
+    let label = &after[..label_len];
+    if label.len() > 40 || !label.ends_with("PRIVATE KEY") {
         return None;
     }
-    let end = text
+    let body = PEM_BEGIN.len() + label_len + 5;
+    let end = text[body..]
         .find("-----END ")
         .and_then(|e| {
+            let e = body + e;
             text[e..]
                 .find(PEM_PRIVATE)
                 .map(|k| e + k + PEM_PRIVATE.len())
@@ -215,6 +220,15 @@ mod tests {
         assert_eq!(&text[hits[2].offset..][..hits[2].len], key);
         // The masking and the scan agree on one secret's fingerprint.
         assert_eq!(masked(AWS_ID), format!("«masked:{}»", hits[0].fingerprint));
+    }
+
+    #[test]
+    fn json_escaped_private_keys_are_found() {
+        let body = r#"{"content":"-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----\nok"}"#;
+        let hits = find_secrets(body);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].class, "private_key");
+        assert!(body[hits[0].offset..][..hits[0].len].ends_with("END OPENSSH PRIVATE KEY-----"));
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! unrelated process) whose every row is known. [`synthetic`] generates
 //! large captures of process and file events for benchmarks.
 
+pub mod scene;
+
 use std::path::Path;
 
 use anyhow::Result;
