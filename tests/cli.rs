@@ -232,3 +232,98 @@ fn decoded_tables_and_conversations_over_the_incident_fixture() {
     .unwrap_err();
     assert!(err.to_string().contains("no conversation 3"), "{err}");
 }
+
+/// `anomalies` and `rules` as a user runs them: exit statuses, stderr naming
+/// a broken rule's file and line, the other rules still running, and every
+/// format over the incident fixture (its `cat /etc/shadow` and curl run with
+/// no LLM call, so the whole recorded tree is in scope).
+#[test]
+fn anomalies_and_rules_commands() {
+    let dir = common::tempdir();
+    let cap = dir.path().join("cap");
+    incident(&cap, "inc").unwrap();
+    let cap_s = cap.to_str().unwrap();
+
+    let o = common::agentsight(&["anomalies", cap_s, "--format", "json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let findings: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let rules: Vec<&str> = findings
+        .iter()
+        .map(|f| f["rule_id"].as_str().unwrap())
+        .collect();
+    // curl reaches a host by name and runs an exec'd script; the fixture's
+    // x.sh was written, chmod'ed 0755, then run by bash (the same process).
+    assert!(rules.contains(&"new_egress"), "{rules:?}");
+    assert!(rules.contains(&"chmod_exec_written"), "{rules:?}");
+    for f in &findings {
+        assert!(
+            f["time"].as_str().unwrap().starts_with("2023-11-14T22:1"),
+            "{f}"
+        );
+    }
+    let o = common::agentsight(&["anomalies", cap_s, "--fail-on", "low", "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(1));
+    let csv = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        csv.starts_with("ts_ns,capture,time,rule_id,severity,"),
+        "{csv}"
+    );
+    let o = common::agentsight(&["anomalies", cap_s]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains(&format!("{} findings from", findings.len())),
+        "{table}"
+    );
+
+    // A broken user rule: exit 2, file and line on stderr, built-ins still run.
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir_all(rules_dir.join("shared")).unwrap();
+    std::fs::write(
+        rules_dir.join("oops.sql"),
+        "-- id: oops\n-- title: t\n-- severity: high\n-- description: d\nSELECT capture, start_ns AS ts_ns, proc_key,\n  'x' AS summary\nFROM processes\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rules_dir.join("shared/download_tools.sql"),
+        "-- description: only curl here\nSELECT * FROM (VALUES ('curl')) AS t(program)",
+    )
+    .unwrap();
+    let o = common::agentsight(&[
+        "anomalies",
+        cap_s,
+        "--rules",
+        rules_dir.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("oops.sql:5: the SELECT must return capture, ts_ns, proc_key, summary, evidence; missing evidence"), "{stderr}");
+    let again: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(again.len(), findings.len());
+
+    let o = common::agentsight(&["rules", "--rules", rules_dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let listing = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        listing.contains("persistence") && listing.contains("oops"),
+        "{listing}"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("oops.sql:5"));
+    let o = common::agentsight(&["rules"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = common::agentsight(&["rules", "secrets_to_model"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("secret_scan("));
+    let o = common::agentsight(&["anomalies", cap_s, "--disable", "no_such_rule"]);
+    assert_eq!(o.status.code(), Some(2));
+}
