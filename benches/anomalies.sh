@@ -14,7 +14,9 @@ bin="${AGENTSIGHT_BIN:-$CARGO_TARGET_DIR/debug/agentsight}"
 [ -x "$bin" ] || { echo "anomalies: no agentsight at $bin (cargo build, or set AGENTSIGHT_BIN)" >&2; exit 1; }
 cap="/tmp/agentsight-bench-anomalies-$PAYLOAD_MB"
 if [ ! -f "$cap/manifest.json" ]; then
-  (cd "$here/.." && cargo run -q -p agentsight-analyzer --example gen_llm_capture -- "$cap" --payload-mb "$PAYLOAD_MB")
+  # --workspace keeps the features of a normal build (no DataFusion rebuild).
+  (cd "$here/.." && cargo build -q --workspace --example gen_llm_capture)
+  "$CARGO_TARGET_DIR/debug/examples/gen_llm_capture" "$cap" --payload-mb "$PAYLOAD_MB"
 fi
 
 measure() {

@@ -57,7 +57,7 @@ fn rows(captures: &[CaptureSource], skipped: &[BadSegment]) -> Vec<Row> {
         for note in m
             .notes
             .iter()
-            .filter(|n| !n.starts_with("recording ended: "))
+            .filter(|n| !n.starts_with(agentsight_capture::manifest::STOP_NOTE_PREFIX))
         {
             push("note", None, None, note.clone());
         }

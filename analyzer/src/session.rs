@@ -76,11 +76,14 @@ fn inside_capture(rel: &str) -> bool {
 
 /// Checks that a sealed segment is a complete Parquet file with the rows and
 /// columns the manifest and schema promise. Only the footer is read.
+/// A segment of a capture written with an older schema may lack the
+/// nullable columns added since; the scan reads them as NULL.
 fn check_segment(
     path: &Path,
     table: &Table,
     rows: u64,
     bytes: u64,
+    schema_version: u32,
 ) -> std::result::Result<(), String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot be opened: {e}"))?;
     let len = file
@@ -110,6 +113,7 @@ fn check_segment(
                     f.data_type()
                 ))
             }
+            Err(_) if c.nullable && schema_version < schema::SCHEMA_VERSION => {}
             Err(_) => return Err(format!("lacks column {}", c.name)),
         }
     }
@@ -272,7 +276,7 @@ impl Session {
                     pb.inc(1);
                     let path = c.dir.join(&seg.file);
                     let verdict = if inside_capture(&seg.file) {
-                        check_segment(&path, table, seg.rows, seg.bytes)
+                        check_segment(&path, table, seg.rows, seg.bytes, c.manifest.schema_version)
                     } else {
                         Err("is not inside the capture directory".to_string())
                     };

@@ -342,3 +342,102 @@ async fn queries_dir_overrides_and_adds_views() {
     let err = format!("{:#}", try_open(&[dir.path()], &opts).await.err().unwrap());
     assert!(err.contains("broken.sql"), "{err}");
 }
+
+/// Rewrites the incident capture as schema version 1 wrote it: segments
+/// without the columns version 2 added (`file_events.resolved_path`,
+/// `process_events.wait_status`), hashes and chain recomputed, so it is a
+/// sealed v1 capture that `verify` accepts.
+fn downgrade_to_v1(dir: &Path) {
+    use agentsight_analyzer::arrow::datatypes::Schema;
+    use agentsight_analyzer::capture::{chain_next, sha256_file};
+    const ADDED_IN_V2: &[(&str, &str)] = &[
+        ("file_events", "resolved_path"),
+        ("process_events", "wait_status"),
+    ];
+    let mut m = Manifest::load(dir).unwrap();
+    let mut chain = m.chain_genesis();
+    for seg in m.segments.iter_mut() {
+        if let Some((_, column)) = ADDED_IN_V2.iter().find(|(t, _)| *t == seg.table) {
+            let path = dir.join(&seg.file);
+            let file = std::fs::File::open(&path).unwrap();
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(file, 1024)
+                    .unwrap();
+            let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+            let keep: Vec<usize> = (0..batches[0].num_columns())
+                .filter(|&i| batches[0].schema().field(i).name() != column)
+                .collect();
+            let schema = std::sync::Arc::new(Schema::new(
+                keep.iter()
+                    .map(|&i| batches[0].schema().field(i).clone())
+                    .collect::<Vec<_>>(),
+            ));
+            let mut w = parquet::arrow::ArrowWriter::try_new(
+                std::fs::File::create(&path).unwrap(),
+                schema,
+                None,
+            )
+            .unwrap();
+            for b in &batches {
+                w.write(&b.project(&keep).unwrap()).unwrap();
+            }
+            w.close().unwrap();
+            let (sha, bytes) = sha256_file(&path).unwrap();
+            seg.sha256 = sha;
+            seg.bytes = bytes;
+        }
+        chain = chain_next(
+            &chain,
+            seg.seq,
+            &seg.table,
+            &seg.file,
+            seg.rows,
+            &seg.sha256,
+        );
+        seg.chain = chain.clone();
+    }
+    m.schema_version = 1;
+    m.store(dir).unwrap();
+}
+
+#[tokio::test]
+async fn schema_version_1_captures_still_open() {
+    let dir = tempfile::tempdir().unwrap();
+    incident(dir.path(), "inc").unwrap();
+    downgrade_to_v1(dir.path());
+    let report = agentsight_analyzer::capture::verify::verify(dir.path(), None).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let s = open(&[dir.path()]).await;
+    // The columns v1 did not have read as NULL; everything else is there.
+    assert_eq!(
+        rows(&s, "SELECT count(*), count(resolved_path) FROM file_events").await,
+        vec![strs(&["6", "0"])]
+    );
+    assert_eq!(
+        rows(&s, "SELECT count(*) FILTER (WHERE kind = 'exit'), count(wait_status), count(exit_code) FROM process_events").await,
+        vec![strs(&["4", "0", "3"])]
+    );
+    let k = incident_keys();
+    assert_eq!(
+        rows(
+            &s,
+            &format!("SELECT pid FROM processes WHERE proc_key = {}", k.curl)
+        )
+        .await,
+        vec![strs(&["400"])]
+    );
+    assert!(count(&s, "SELECT count(*) FROM graph_edges").await > 0);
+
+    // A v2 capture missing a v2 column is damaged, not old.
+    let dir2 = tempfile::tempdir().unwrap();
+    incident(dir2.path(), "inc").unwrap();
+    downgrade_to_v1(dir2.path());
+    let mut m = Manifest::load(dir2.path()).unwrap();
+    m.schema_version = agentsight_analyzer::schema::SCHEMA_VERSION;
+    m.store(dir2.path()).unwrap();
+    let err = try_open(&[dir2.path()], &OpenOptions::default())
+        .await
+        .err()
+        .unwrap();
+    assert!(format!("{err:#}").contains("lacks column"), "{err:#}");
+}

@@ -93,6 +93,9 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// Start of the note saying why a recording ended: metadata, not a warning.
+pub const STOP_NOTE_PREFIX: &str = "recording ended: ";
+
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Manifest {
     pub format: String,

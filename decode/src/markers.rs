@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 /// One prompt-injection marker class found in a text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,10 +18,17 @@ pub struct Marker {
 
 /// Phrases that address the model rather than the user, as injected text
 /// does. Case-insensitive, any whitespace between words.
-fn phrase_patterns() -> &'static [(&'static str, Regex)] {
-    static P: OnceLock<Vec<(&'static str, Regex)>> = OnceLock::new();
+struct Phrases {
+    /// All patterns in one pass: most texts match none, and only the
+    /// patterns that matched are run again for offsets and counts.
+    set: RegexSet,
+    each: Vec<(&'static str, Regex)>,
+}
+
+fn phrases() -> &'static Phrases {
+    static P: OnceLock<Phrases> = OnceLock::new();
     P.get_or_init(|| {
-        [
+        let each: Vec<(&'static str, Regex)> = [
             (
                 "ignore_instructions",
                 r"(?i)\b(ignore|disregard|forget|override)\s+(all\s+|any\s+)?(of\s+)?(the\s+|your\s+|my\s+|these\s+)?(previous|prior|above|earlier|preceding|original|system)\s+(instructions|prompts?|directions|directives|rules|guidelines)",
@@ -41,7 +48,9 @@ fn phrase_patterns() -> &'static [(&'static str, Regex)] {
         ]
         .into_iter()
         .map(|(class, re)| (class, Regex::new(re).expect("built-in pattern")))
-        .collect()
+        .collect();
+        let set = RegexSet::new(each.iter().map(|(_, re)| re.as_str())).expect("built-in patterns");
+        Phrases { set, each }
     })
 }
 
@@ -56,7 +65,9 @@ const ZERO_WIDTH_RUN: usize = 3;
 /// Every marker class in `text`, in class order.
 pub fn injection_markers(text: &str) -> Vec<Marker> {
     let mut out = Vec::new();
-    for (class, re) in phrase_patterns() {
+    let phrases = phrases();
+    for i in phrases.set.matches(text).iter() {
+        let (class, re) = &phrases.each[i];
         let mut it = re.find_iter(text);
         if let Some(first) = it.next() {
             out.push(Marker {
@@ -75,6 +86,10 @@ pub fn injection_markers(text: &str) -> Vec<Marker> {
                 count: 1,
             }),
         };
+    // Every invisible character below is outside ASCII.
+    if text.is_ascii() {
+        return out;
+    }
     let mut run = (0, 0usize); // (start offset, length)
     for (i, c) in text.char_indices() {
         if ('\u{E0000}'..='\u{E007F}').contains(&c) {

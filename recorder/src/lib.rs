@@ -640,9 +640,11 @@ impl<'a> Recording<'a> {
         closing.targets.command_exit_code = child_status.map(exit_code_of);
         closing.notes.extend(notes);
         closing.notes.extend(hooks_warnings);
-        closing
-            .notes
-            .push(format!("recording ended: {}", stop_reason.note()));
+        closing.notes.push(format!(
+            "{}{}",
+            agentsight_capture::manifest::STOP_NOTE_PREFIX,
+            stop_reason.note()
+        ));
         closing.tls_attachments = hooks_attached;
         let _ = to_writer.send(ToWriter::Close(Box::new(closing)));
         drop(to_writer);

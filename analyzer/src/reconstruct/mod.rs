@@ -87,6 +87,7 @@ impl CallRow {
 /// A message of `llm_messages`, pointing into its call (the request
 /// histories repeat every turn: rows are built from the calls when the
 /// table is scanned, not copied here).
+#[derive(Clone)]
 pub struct MessageRow {
     /// Index into [`Decoded::calls`].
     pub call: usize,

@@ -11,7 +11,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::Result;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::logical_expr::{Expr, TableType};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use futures::lock::Mutex;
@@ -83,6 +83,27 @@ impl DecodedTable {
     }
 }
 
+/// `new_in_conversation` or `new_in_conversation = true`: the filter the
+/// scan can apply itself, so resent history is never built.
+fn is_new_in_conversation(e: &Expr) -> bool {
+    use datafusion::logical_expr::{BinaryExpr, Operator};
+    use datafusion::scalar::ScalarValue;
+    let is_column = |e: &Expr| matches!(e, Expr::Column(c) if c.name == "new_in_conversation");
+    match e {
+        e if is_column(e) => true,
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => {
+            let is_true =
+                |e: &Expr| matches!(e, Expr::Literal(ScalarValue::Boolean(Some(true)), _));
+            (is_column(left) && is_true(right)) || (is_true(left) && is_column(right))
+        }
+        _ => false,
+    }
+}
+
 /// Registers every decoded table over one shared source.
 pub fn register(ctx: &SessionContext, source: &Arc<DecodedSource>) -> Result<()> {
     for t in schema::DECODED_TABLES {
@@ -101,20 +122,51 @@ impl TableProvider for DecodedTable {
         TableType::Temporary
     }
 
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if self.table.name == schema::LLM_MESSAGES && is_new_in_conversation(f) {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
     async fn scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let ctx = crate::tree::context_of(state, self.table.name)?;
         let decoded = self.source.get(&ctx).await?;
-        let batches = super::tables::table_batches(&decoded, self.table.name)?;
-        Ok(MemorySourceConfig::try_new_exec(
-            &[batches],
-            self.schema(),
-            projection.cloned(),
-        )?)
+        // Only the projected columns are built, in schema order; the plan
+        // then puts them in the order asked for.
+        let mut wanted: Option<Vec<usize>> = projection.cloned();
+        if let Some(w) = wanted.as_mut() {
+            w.sort_unstable();
+            w.dedup();
+        }
+        let scan = super::tables::Scan {
+            columns: wanted.as_deref(),
+            new_messages_only: filters.iter().any(is_new_in_conversation),
+        };
+        let (schema, batches) = super::tables::table_batches(&decoded, self.table.name, scan)?;
+        let order = match (projection, &wanted) {
+            (Some(p), Some(w)) => Some(
+                p.iter()
+                    .map(|c| w.binary_search(c).expect("projected column"))
+                    .collect(),
+            ),
+            _ => None,
+        };
+        Ok(MemorySourceConfig::try_new_exec(&[batches], schema, order)?)
     }
 }

@@ -7,6 +7,7 @@ use datafusion::arrow::array::{
     ArrayRef, BinaryArray, BooleanArray, Int32Array, RecordBatch, StringArray, UInt16Array,
     UInt32Array, UInt64Array,
 };
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::Result;
 
 use super::{CallRow, ConversationRow, Decoded, HttpRow, MessageRow, ToolRow};
@@ -50,12 +51,62 @@ pub(crate) fn opt_bytes<'a, R>(rows: &'a [R], f: impl Fn(&'a R) -> Option<&'a [u
 /// offsets even with multi-megabyte bodies.
 const ROWS_PER_BATCH: usize = 256;
 
-pub(crate) fn batches<R>(
+/// The columns a scan reads, as sorted schema indexes (`None`: all). Only
+/// those are built: a query of `http_exchanges` addresses must not copy
+/// every body.
+#[derive(Clone, Copy)]
+pub(crate) struct Want<'a>(Option<&'a [usize]>);
+
+impl Want<'_> {
+    pub(crate) fn has(&self, column: usize) -> bool {
+        self.0.is_none_or(|p| p.binary_search(&column).is_ok())
+    }
+}
+
+/// The wanted ones of a table's column expressions, in schema order; the
+/// others are not evaluated.
+macro_rules! columns {
+    ($want:expr; $($column:expr),* $(,)?) => {{
+        let want: Want = $want;
+        let mut out: Vec<ArrayRef> = Vec::new();
+        let mut index = 0usize;
+        $(
+            if want.has(index) {
+                out.push($column);
+            }
+            index += 1;
+        )*
+        let _ = index;
+        out
+    }};
+}
+
+/// Batches of the wanted columns (`want` sorted), with their schema.
+fn projected_batches<R>(
     table: &Table,
     rows: &[R],
-    columns: impl Fn(&[R]) -> Vec<ArrayRef>,
-) -> Result<Vec<RecordBatch>> {
-    batches_of(table, rows, ROWS_PER_BATCH, columns)
+    want: Option<&[usize]>,
+    columns: impl Fn(&[R], Want) -> Vec<ArrayRef>,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let full = table.arrow_schema();
+    let schema = match want {
+        Some(p) => Arc::new(full.project(p)?),
+        None => full,
+    };
+    let batches = rows
+        .chunks(ROWS_PER_BATCH)
+        .map(|part| {
+            let cols = columns(part, Want(want));
+            let options = datafusion::arrow::record_batch::RecordBatchOptions::new()
+                .with_row_count(Some(part.len()));
+            Ok(RecordBatch::try_new_with_options(
+                schema.clone(),
+                cols,
+                &options,
+            )?)
+        })
+        .collect::<Result<_>>()?;
+    Ok((schema, batches))
 }
 
 /// [`batches`] with a chosen batch size, for tables of small rows.
@@ -71,8 +122,8 @@ pub(crate) fn batches_of<R>(
         .collect()
 }
 
-fn http_columns(r: &[HttpRow]) -> Vec<ArrayRef> {
-    vec![
+fn http_columns(r: &[HttpRow], want: Want) -> Vec<ArrayRef> {
+    columns![want;
         u64s(r, |x| x.ts_ns),
         strs(r, |x| &x.conn.capture),
         u64s(r, |x| x.conn.conn_id),
@@ -114,8 +165,8 @@ fn http_columns(r: &[HttpRow]) -> Vec<ArrayRef> {
     ]
 }
 
-fn call_columns(r: &[CallRow]) -> Vec<ArrayRef> {
-    vec![
+fn call_columns(r: &[CallRow], want: Want) -> Vec<ArrayRef> {
+    columns![want;
         u64s(r, |x| x.ts_ns),
         strs(r, |x| &x.capture),
         u64s(r, |x| x.call_id),
@@ -156,10 +207,15 @@ fn call_columns(r: &[CallRow]) -> Vec<ArrayRef> {
     ]
 }
 
-fn message_columns(d: &Decoded, r: &[MessageRow]) -> Vec<ArrayRef> {
+fn message_columns(d: &Decoded, r: &[MessageRow], want: Want) -> Vec<ArrayRef> {
     let call = |m: &MessageRow| &d.calls[m.call];
-    let messages: Vec<_> = r.iter().map(|m| d.message(m)).collect();
-    vec![
+    // role, text and parts (columns 6-8) need the message itself.
+    let messages: Vec<_> = if (6..=8).any(|c| want.has(c)) {
+        r.iter().map(|m| d.message(m)).collect()
+    } else {
+        Vec::new()
+    };
+    columns![want;
         u64s(r, |x| call(x).ts_ns),
         strs(r, |x| &call(x).capture),
         u64s(r, |x| call(x).call_id),
@@ -190,8 +246,8 @@ fn message_columns(d: &Decoded, r: &[MessageRow]) -> Vec<ArrayRef> {
     ]
 }
 
-fn tool_columns(r: &[ToolRow]) -> Vec<ArrayRef> {
-    vec![
+fn tool_columns(r: &[ToolRow], want: Want) -> Vec<ArrayRef> {
+    columns![want;
         u64s(r, |x| x.ts_ns),
         strs(r, |x| &x.capture),
         u64s(r, |x| x.call_id),
@@ -207,8 +263,8 @@ fn tool_columns(r: &[ToolRow]) -> Vec<ArrayRef> {
     ]
 }
 
-fn conversation_columns(r: &[ConversationRow]) -> Vec<ArrayRef> {
-    vec![
+fn conversation_columns(r: &[ConversationRow], want: Want) -> Vec<ArrayRef> {
+    columns![want;
         u64s(r, |x| x.ts_ns),
         strs(r, |x| &x.capture),
         u64s(r, |x| x.conversation_id),
@@ -230,16 +286,37 @@ fn conversation_columns(r: &[ConversationRow]) -> Vec<ArrayRef> {
     ]
 }
 
-/// The batches of one decoded table by name.
-pub fn table_batches(d: &Decoded, name: &str) -> Result<Vec<RecordBatch>> {
+/// What a scan of a decoded table asks for.
+#[derive(Clone, Copy, Default)]
+pub struct Scan<'a> {
+    /// Sorted column indexes to build (`None`: all).
+    pub columns: Option<&'a [usize]>,
+    /// `llm_messages` only: just the rows with `new_in_conversation`.
+    pub new_messages_only: bool,
+}
+
+/// The batches of one decoded table by name, with their schema.
+pub fn table_batches(d: &Decoded, name: &str, scan: Scan) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let table = schema::decoded_table(name).ok_or_else(|| {
         datafusion::common::DataFusionError::Plan(format!("{name} is not a decoded table"))
     })?;
+    let want = scan.columns;
     match name {
-        schema::HTTP_EXCHANGES => batches(table, &d.http, http_columns),
-        schema::LLM_CALLS => batches(table, &d.calls, call_columns),
-        schema::LLM_MESSAGES => batches(table, &d.messages, |r| message_columns(d, r)),
-        schema::TOOL_CALLS => batches(table, &d.tools, tool_columns),
-        _ => batches(table, &d.conversations, conversation_columns),
+        schema::HTTP_EXCHANGES => projected_batches(table, &d.http, want, http_columns),
+        schema::LLM_CALLS => projected_batches(table, &d.calls, want, call_columns),
+        schema::LLM_MESSAGES if scan.new_messages_only => {
+            let new: Vec<MessageRow> = d
+                .messages
+                .iter()
+                .filter(|m| m.new_in_conversation)
+                .cloned()
+                .collect();
+            projected_batches(table, &new, want, |r, w| message_columns(d, r, w))
+        }
+        schema::LLM_MESSAGES => {
+            projected_batches(table, &d.messages, want, |r, w| message_columns(d, r, w))
+        }
+        schema::TOOL_CALLS => projected_batches(table, &d.tools, want, tool_columns),
+        _ => projected_batches(table, &d.conversations, want, conversation_columns),
     }
 }

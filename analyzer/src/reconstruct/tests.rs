@@ -350,7 +350,7 @@ fn a_tool_loop_fills_every_decoded_table() {
         ]
     );
     for t in agentsight_capture::schema::DECODED_TABLES {
-        let batches = super::tables::table_batches(&d, t.name).unwrap();
+        let (_, batches) = super::tables::table_batches(&d, t.name, Default::default()).unwrap();
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         assert!(rows > 0, "{} is empty", t.name);
     }
