@@ -19,19 +19,7 @@ if [ ! -f "$cap/manifest.json" ]; then
   "$CARGO_TARGET_DIR/debug/examples/gen_llm_capture" "$cap" --payload-mb "$PAYLOAD_MB"
 fi
 
-measure() {
-  local label="$1"; shift
-  local times=() rss=()
-  for _ in $(seq "$RUNS"); do
-    local out
-    out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null; } 2>&1 | tail -1)
-    times+=("${out% *}"); rss+=("${out#* }")
-  done
-  local t m
-  t=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
-  m=$(printf '%s\n' "${rss[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
-  printf '| %s | %s s | %d MB |\n' "$label" "$t" "$(( m / 1024 ))"
-}
+. "$here/measure.sh"
 
 payload=$("$bin" query "$cap" --format csv "SELECT sum(call_len) FROM (SELECT DISTINCT call_seq, call_len FROM tls_chunks)" | tail -1)
 calls=$("$bin" query "$cap" --format csv "SELECT count(*) FROM llm_calls" | tail -1)

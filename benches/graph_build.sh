@@ -14,23 +14,12 @@ bin="${AGENTSIGHT_BIN:-$CARGO_TARGET_DIR/debug/agentsight}"
 [ -x "$bin" ] || { echo "graph_build: no agentsight at $bin (cargo build, or set AGENTSIGHT_BIN)" >&2; exit 1; }
 cap="/tmp/agentsight-bench-graph-$PROCESSES-$FILES"
 if [ ! -f "$cap/manifest.json" ]; then
-  (cd "$here/.." && cargo run -q -p agentsight-analyzer --example gen_capture -- synthetic "$cap" "$PROCESSES" "$FILES")
+  # --workspace keeps the features of a normal build (no DataFusion rebuild).
+  (cd "$here/.." && cargo build -q --workspace --example gen_capture)
+  "$CARGO_TARGET_DIR/debug/examples/gen_capture" synthetic "$cap" "$PROCESSES" "$FILES"
 fi
 
-# Median of RUNS of: wall seconds and peak RSS (MB) of one command.
-measure() {
-  local label="$1"; shift
-  local times=() rss=()
-  for _ in $(seq "$RUNS"); do
-    local out
-    out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null; } 2>&1 | tail -1)
-    times+=("${out% *}"); rss+=("${out#* }")
-  done
-  local t m
-  t=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
-  m=$(printf '%s\n' "${rss[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p")
-  printf '| %s | %s s | %d MB |\n' "$label" "$t" "$(( m / 1024 ))"
-}
+. "$here/measure.sh"
 
 pid=$("$bin" query "$cap" --format csv "SELECT pid FROM processes ORDER BY start_ns DESC LIMIT 1" | tail -1)
 edges=$("$bin" query "$cap" --format csv "SELECT count(*) FROM graph_edges" | tail -1)

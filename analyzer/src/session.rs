@@ -319,6 +319,7 @@ impl Session {
             .map(|c| c.manifest.host.machine.clone())
             .unwrap_or_default();
         udf::register(&ctx, anchors, &machine);
+        crate::anomalies::scan::register(&ctx);
 
         let decoded = Arc::new(reconstruct::provider::DecodedSource::default());
         reconstruct::provider::register(&ctx, &decoded)?;

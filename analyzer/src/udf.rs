@@ -60,6 +60,14 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
         "capture_no(capture)",
         "capture label -> small integer (fast grouping/joining key); capture_label(n) reverses it",
     ),
+    (
+        "secret_scan(text_or_bytes)",
+        "credentials in a text -> list of {class, offset, fingerprint}, never the value",
+    ),
+    (
+        "injection_markers(text)",
+        "prompt-injection markers -> list of {class, offset, count}, one per class",
+    ),
 ];
 
 /// Wall-clock anchors of the open captures, by capture label.

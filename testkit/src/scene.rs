@@ -2,7 +2,7 @@
 //! events and LLM turns (Anthropic Messages over HTTP/1.1, as TLS plaintext
 //! rows), written as a real capture. Times are milliseconds of boot time.
 //!
-//! ```ignore
+//! ```text
 //! let mut s = Scene::new();
 //! let agent = s.process(None, 1_000, &["python3", "agent.py"], "/home/u/ws");
 //! s.llm(agent, 2_000, Turn::new("running it").tool("toolu_1", "bash", json!({"command": "ls"})));

@@ -80,10 +80,8 @@ pub struct Outcome {
     pub errors: Vec<RuleError>,
 }
 
-/// Registers the scanners and the shared views, then runs every rule.
+/// Registers the shared views, then runs every rule.
 pub async fn run(session: &Session, set: &RuleSet, opts: &RunOptions) -> Result<Outcome> {
-    let ctx = &session.ctx;
-    scan::register(ctx);
     let mut out = Outcome {
         errors: set.errors.clone(),
         ..Outcome::default()
@@ -155,7 +153,6 @@ fn sql_error_line(msg: &str) -> Option<usize> {
 /// rules that do not plan, rules without the required columns. Nothing is
 /// executed, so an empty session is enough.
 pub async fn validate(session: &Session, set: &RuleSet) -> Vec<RuleError> {
-    scan::register(&session.ctx);
     let mut errors = set.errors.clone();
     errors.extend(register_shared(session, set).await);
     for rule in &set.rules {
