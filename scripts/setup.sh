@@ -24,5 +24,14 @@ fi
 if [ -f tests/clients/package.json ]; then
   (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+# Real agent CLIs for the end-to-end tests, cached outside the tree (npm's
+# own cache makes a reinstall offline-fast).
+agents=/root/.cache/agentsight-agents
+claude="$agents/claude-2.1.112/node_modules/@anthropic-ai/claude-code/cli.js"
+if [ ! -f "$claude" ] && command -v npm >/dev/null; then
+  mkdir -p "$agents/claude-2.1.112"
+  npm install --prefix "$agents/claude-2.1.112" --no-audit --no-fund --loglevel=error \
+    @anthropic-ai/claude-code@2.1.112 >/dev/null
+fi
 # Syscall tracepoints live in tracefs; BPF links do not need bpffs.
 [ -d /sys/kernel/tracing/events ] || mount -t tracefs tracefs /sys/kernel/tracing

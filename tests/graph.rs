@@ -8,6 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
+use std::path::Path;
 
 use common::mock::*;
 use common::*;
@@ -311,4 +312,151 @@ fn agent_loop_graph_attributes_every_tool_call() {
         "{tree}"
     );
     drop(beacon);
+}
+
+/// Where scripts/setup.sh installs Claude Code 2.1.112, the last release
+/// that is a node `cli.js` (later ones are a native binary whose TLS the
+/// recorder does not hook yet).
+const CLAUDE_CODE_CLI: &str =
+    "/root/.cache/agentsight-agents/claude-2.1.112/node_modules/@anthropic-ai/claude-code/cli.js";
+
+/// True when Claude Code and node are installed; in CI their absence fails.
+fn have_claude_code() -> bool {
+    let ok = Path::new(CLAUDE_CODE_CLI).is_file()
+        && std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "Claude Code 2.1.112 or node is missing (scripts/setup.sh installs them)"
+        );
+        eprintln!("SKIPPED: Claude Code 2.1.112 or node is missing (scripts/setup.sh)");
+    }
+    ok
+}
+
+/// The real Claude Code CLI (node) in print mode against the mock: its Bash
+/// tool and its built-in Write tool are each attributed to their tool call,
+/// and the session fires no high anomaly.
+#[test]
+fn claude_code_tool_calls_are_attributed() {
+    let _g = serial();
+    if !can_record() || !have_claude_code() {
+        return;
+    }
+    let work = tempdir();
+    let root = work.path().canonicalize().unwrap();
+    let (ws, home) = (root.join("ws"), root.join("home"));
+    std::fs::create_dir_all(&ws).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    let notes = ws.join("notes.md");
+    let script = root.join("script.json");
+    std::fs::write(
+        &script,
+        serde_json::json!({"anthropic": [
+            {"text": "Running it.", "tool_calls": [{"name": "Bash", "id": "toolu_cc_bash",
+                "arguments": {"command": "echo hello > out.txt && cat out.txt", "description": "write a file"}}]},
+            {"text": "Writing notes.", "tool_calls": [{"name": "Write", "id": "toolu_cc_write",
+                "arguments": {"file_path": notes.display().to_string(), "content": "done\n"}}]},
+            {"text": "All done."}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let server = MockServer::start_with(&root, &["--script", script.to_str().unwrap()]);
+    let out = root.join("cap");
+    let cmd = format!(
+        "cd '{}' && exec node '{CLAUDE_CODE_CLI}' -p 'write hello to out.txt, then notes' \
+         --dangerously-skip-permissions --output-format json",
+        ws.display()
+    );
+    let base_url = server.base_url();
+    let o = record_with_env(
+        &server,
+        &out,
+        &[],
+        &[
+            ("HOME", home.to_str().unwrap()),
+            ("ANTHROPIC_BASE_URL", &base_url),
+            ("ANTHROPIC_API_KEY", API_KEY),
+            // Claude Code refuses --dangerously-skip-permissions as root outside a sandbox.
+            ("IS_SANDBOX", "1"),
+            ("DISABLE_TELEMETRY", "1"),
+            ("DISABLE_AUTOUPDATER", "1"),
+            ("DISABLE_ERROR_REPORTING", "1"),
+            ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
+        ],
+        &["sh", "-c", &cmd],
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "claude failed: {stdout}");
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(result["result"], "All done.", "{result}");
+    assert_eq!(
+        std::fs::read_to_string(ws.join("out.txt")).unwrap(),
+        "hello\n"
+    );
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "done\n");
+    drop(server.stop());
+
+    let calls = query_json(
+        &out,
+        "SELECT comm, stop_reason FROM llm_calls ORDER BY call_id",
+    );
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    let effects = query_json(&out, "SELECT * FROM tool_effects ORDER BY call_id");
+    let by_id: BTreeMap<String, &Value> = effects
+        .iter()
+        .map(|e| (e["tool_call_id"].as_str().unwrap().to_string(), e))
+        .collect();
+    let bash = by_id["toolu_cc_bash"];
+    // Claude Code wraps the command (`bash -c -l "… eval '…' …"`): found in argv.
+    assert!(
+        matches!(
+            bash["method"].as_str(),
+            Some("argv_exact" | "argv_contains")
+        ),
+        "{bash:#}"
+    );
+    let out_txt = format!("{}/out.txt", ws.display());
+    assert!(
+        bash["files_written"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == &Value::from(out_txt.as_str())),
+        "{bash:#}"
+    );
+    let write_edge = query_json(
+        &out,
+        &format!(
+            "SELECT e.kind, e.method FROM graph_edges e JOIN tool_effects t ON t.node_id = e.src \
+             WHERE t.tool_call_id = 'toolu_cc_write' AND e.dst = 'file:{}'",
+            notes.display()
+        ),
+    );
+    assert!(!write_edge.is_empty(), "{:#?}", by_id["toolu_cc_write"]);
+    assert!(
+        write_edge
+            .iter()
+            .all(|e| e["method"] == "builtin_tool_path"),
+        "{write_edge:?}"
+    );
+
+    let o = agentsight(&[
+        "anomalies",
+        out.to_str().unwrap(),
+        "--fail-on",
+        "high",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }
