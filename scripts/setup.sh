@@ -27,11 +27,13 @@ fi
 # Real agent CLIs for the end-to-end tests, cached outside the tree (npm's
 # own cache makes a reinstall offline-fast).
 agents=/root/.cache/agentsight-agents
-claude="$agents/claude-2.1.112/node_modules/@anthropic-ai/claude-code/cli.js"
-if [ ! -f "$claude" ] && command -v npm >/dev/null; then
-  mkdir -p "$agents/claude-2.1.112"
-  npm install --prefix "$agents/claude-2.1.112" --no-audit --no-fund --loglevel=error \
-    @anthropic-ai/claude-code@2.1.112 >/dev/null
-fi
+install_agent() { # DIR PACKAGE@VERSION FILE-IT-PROVIDES
+  if [ ! -f "$agents/$1/node_modules/$3" ] && command -v npm >/dev/null; then
+    mkdir -p "$agents/$1"
+    npm install --prefix "$agents/$1" --no-audit --no-fund --loglevel=error "$2" >/dev/null
+  fi
+}
+install_agent claude-2.1.112 @anthropic-ai/claude-code@2.1.112 @anthropic-ai/claude-code/cli.js
+install_agent gemini-0.61.0 @google/gemini-cli@0.61.0 @google/gemini-cli/bundle/gemini.js
 # Syscall tracepoints live in tracefs; BPF links do not need bpffs.
 [ -d /sys/kernel/tracing/events ] || mount -t tracefs tracefs /sys/kernel/tracing

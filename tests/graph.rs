@@ -314,15 +314,18 @@ fn agent_loop_graph_attributes_every_tool_call() {
     drop(beacon);
 }
 
-/// Where scripts/setup.sh installs Claude Code 2.1.112, the last release
-/// that is a node `cli.js` (later ones are a native binary whose TLS the
-/// recorder does not hook yet).
+/// Real agent CLIs as scripts/setup.sh installs them (pinned, cached under
+/// /root/.cache). Claude Code 2.1.112 is the last release that is a node
+/// `cli.js` (later ones are a native binary whose TLS the recorder does not
+/// hook yet).
 const CLAUDE_CODE_CLI: &str =
     "/root/.cache/agentsight-agents/claude-2.1.112/node_modules/@anthropic-ai/claude-code/cli.js";
+const GEMINI_CLI: &str =
+    "/root/.cache/agentsight-agents/gemini-0.61.0/node_modules/@google/gemini-cli/bundle/gemini.js";
 
-/// True when Claude Code and node are installed; in CI their absence fails.
-fn have_claude_code() -> bool {
-    let ok = Path::new(CLAUDE_CODE_CLI).is_file()
+/// True when the CLI and node are installed; in CI their absence fails.
+fn have_cli(path: &str) -> bool {
+    let ok = Path::new(path).is_file()
         && std::process::Command::new("node")
             .arg("--version")
             .output()
@@ -330,70 +333,68 @@ fn have_claude_code() -> bool {
     if !ok {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "Claude Code 2.1.112 or node is missing (scripts/setup.sh installs them)"
+            "{path} or node is missing (scripts/setup.sh installs them)"
         );
-        eprintln!("SKIPPED: Claude Code 2.1.112 or node is missing (scripts/setup.sh)");
+        eprintln!("SKIPPED: {path} or node is missing (scripts/setup.sh)");
     }
     ok
 }
 
-/// The real Claude Code CLI (node) in print mode against the mock: its Bash
-/// tool and its built-in Write tool are each attributed to their tool call,
-/// and the session fires no high anomaly.
-#[test]
-fn claude_code_tool_calls_are_attributed() {
-    let _g = serial();
-    if !can_record() || !have_claude_code() {
-        return;
-    }
+/// One real agent CLI run under the recorder against the mock.
+struct RealCli<'a> {
+    /// Mock script key (`anthropic`, `gemini`).
+    endpoint: &'a str,
+    /// Tool names and ids: the shell tool, the built-in file-write tool and
+    /// the name of its path argument.
+    shell: (&'a str, &'a str),
+    write: (&'a str, &'a str, &'a str),
+    /// `sh -c` command run in the workspace, given the CLI's path.
+    command: String,
+    env: Vec<(&'a str, String)>,
+    /// Files the CLI needs in its fresh HOME (relative path, contents).
+    home_files: Vec<(&'a str, &'a str)>,
+}
+
+/// Runs `cli`: its shell tool writes `out.txt`, its write tool `notes.md`;
+/// both must be attributed to their tool calls, and the session must fire
+/// no high anomaly.
+fn real_cli_tool_calls_are_attributed(cli: RealCli) {
     let work = tempdir();
     let root = work.path().canonicalize().unwrap();
     let (ws, home) = (root.join("ws"), root.join("home"));
     std::fs::create_dir_all(&ws).unwrap();
+    for (rel, text) in &cli.home_files {
+        let p = home.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
     std::fs::create_dir_all(&home).unwrap();
     let notes = ws.join("notes.md");
     let script = root.join("script.json");
-    std::fs::write(
-        &script,
-        serde_json::json!({"anthropic": [
-            {"text": "Running it.", "tool_calls": [{"name": "Bash", "id": "toolu_cc_bash",
-                "arguments": {"command": "echo hello > out.txt && cat out.txt", "description": "write a file"}}]},
-            {"text": "Writing notes.", "tool_calls": [{"name": "Write", "id": "toolu_cc_write",
-                "arguments": {"file_path": notes.display().to_string(), "content": "done\n"}}]},
-            {"text": "All done."}
-        ]})
-        .to_string(),
-    )
-    .unwrap();
+    let (shell_name, shell_id) = cli.shell;
+    let (write_name, write_id, path_key) = cli.write;
+    let mut write_args = serde_json::json!({"content": "done\n"});
+    write_args[path_key] = Value::from(notes.display().to_string());
+    let turns = serde_json::json!([
+        {"text": "Running it.", "tool_calls": [{"name": shell_name, "id": shell_id,
+            "arguments": {"command": "echo hello > out.txt && cat out.txt", "description": "write a file"}}]},
+        {"text": "Writing notes.", "tool_calls": [{"name": write_name, "id": write_id, "arguments": write_args}]},
+        {"text": "All done."}
+    ]);
+    let mut script_json = serde_json::Map::new();
+    script_json.insert(cli.endpoint.to_string(), turns);
+    std::fs::write(&script, Value::Object(script_json).to_string()).unwrap();
     let server = MockServer::start_with(&root, &["--script", script.to_str().unwrap()]);
     let out = root.join("cap");
-    let cmd = format!(
-        "cd '{}' && exec node '{CLAUDE_CODE_CLI}' -p 'write hello to out.txt, then notes' \
-         --dangerously-skip-permissions --output-format json",
-        ws.display()
-    );
+    let cmd = format!("cd '{}' && {}", ws.display(), cli.command);
     let base_url = server.base_url();
-    let o = record_with_env(
-        &server,
-        &out,
-        &[],
-        &[
-            ("HOME", home.to_str().unwrap()),
-            ("ANTHROPIC_BASE_URL", &base_url),
-            ("ANTHROPIC_API_KEY", API_KEY),
-            // Claude Code refuses --dangerously-skip-permissions as root outside a sandbox.
-            ("IS_SANDBOX", "1"),
-            ("DISABLE_TELEMETRY", "1"),
-            ("DISABLE_AUTOUPDATER", "1"),
-            ("DISABLE_ERROR_REPORTING", "1"),
-            ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
-        ],
-        &["sh", "-c", &cmd],
-    );
+    let mut env: Vec<(&str, &str)> = vec![("HOME", home.to_str().unwrap())];
+    for (k, v) in &cli.env {
+        env.push((k, if v == "$BASE_URL" { &base_url } else { v }));
+    }
+    let o = record_with_env(&server, &out, &[], &env, &["sh", "-c", &cmd]);
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "claude failed: {stdout}");
-    let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    assert_eq!(result["result"], "All done.", "{result}");
+    assert!(o.status.success(), "the CLI failed: {stdout}");
     assert_eq!(
         std::fs::read_to_string(ws.join("out.txt")).unwrap(),
         "hello\n"
@@ -401,43 +402,40 @@ fn claude_code_tool_calls_are_attributed() {
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "done\n");
     drop(server.stop());
 
-    let calls = query_json(
-        &out,
-        "SELECT comm, stop_reason FROM llm_calls ORDER BY call_id",
-    );
-    assert_eq!(calls.len(), 3, "{calls:?}");
     let effects = query_json(&out, "SELECT * FROM tool_effects ORDER BY call_id");
     let by_id: BTreeMap<String, &Value> = effects
         .iter()
         .map(|e| (e["tool_call_id"].as_str().unwrap().to_string(), e))
         .collect();
-    let bash = by_id["toolu_cc_bash"];
-    // Claude Code wraps the command (`bash -c -l "… eval '…' …"`): found in argv.
+    let shell = by_id
+        .get(shell_id)
+        .unwrap_or_else(|| panic!("no tool call {shell_id}: {effects:#?}"));
+    // Agents wrap the command (`bash -c -l "… eval '…' …"`): found in argv.
     assert!(
         matches!(
-            bash["method"].as_str(),
+            shell["method"].as_str(),
             Some("argv_exact" | "argv_contains")
         ),
-        "{bash:#}"
+        "{shell:#}"
     );
     let out_txt = format!("{}/out.txt", ws.display());
     assert!(
-        bash["files_written"]
+        shell["files_written"]
             .as_array()
             .unwrap()
             .iter()
             .any(|f| f == &Value::from(out_txt.as_str())),
-        "{bash:#}"
+        "{shell:#}"
     );
     let write_edge = query_json(
         &out,
         &format!(
             "SELECT e.kind, e.method FROM graph_edges e JOIN tool_effects t ON t.node_id = e.src \
-             WHERE t.tool_call_id = 'toolu_cc_write' AND e.dst = 'file:{}'",
+             WHERE t.tool_call_id = '{write_id}' AND e.dst = 'file:{}'",
             notes.display()
         ),
     );
-    assert!(!write_edge.is_empty(), "{:#?}", by_id["toolu_cc_write"]);
+    assert!(!write_edge.is_empty(), "{:#?}", by_id.get(write_id));
     assert!(
         write_edge
             .iter()
@@ -459,4 +457,62 @@ fn claude_code_tool_calls_are_attributed() {
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
+}
+
+/// Claude Code (node) in print mode: its Bash tool and built-in Write tool.
+#[test]
+fn claude_code_tool_calls_are_attributed() {
+    let _g = serial();
+    if !can_record() || !have_cli(CLAUDE_CODE_CLI) {
+        return;
+    }
+    real_cli_tool_calls_are_attributed(RealCli {
+        endpoint: "anthropic",
+        shell: ("Bash", "toolu_cc_bash"),
+        write: ("Write", "toolu_cc_write", "file_path"),
+        command: format!(
+            "exec node '{CLAUDE_CODE_CLI}' -p 'write hello to out.txt, then notes' \
+             --dangerously-skip-permissions --output-format json"
+        ),
+        env: vec![
+            ("ANTHROPIC_BASE_URL", "$BASE_URL".into()),
+            ("ANTHROPIC_API_KEY", API_KEY.into()),
+            // Claude Code refuses --dangerously-skip-permissions as root outside a sandbox.
+            ("IS_SANDBOX", "1".into()),
+            ("DISABLE_TELEMETRY", "1".into()),
+            ("DISABLE_AUTOUPDATER", "1".into()),
+            ("DISABLE_ERROR_REPORTING", "1".into()),
+            ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()),
+        ],
+        home_files: vec![],
+    });
+}
+
+/// gemini-cli (node) non-interactive with --yolo: run_shell_command and
+/// the built-in write_file. Its model-routing side call is a plain
+/// generateContent the mock answers from its own turn list.
+#[test]
+fn gemini_cli_tool_calls_are_attributed() {
+    let _g = serial();
+    if !can_record() || !have_cli(GEMINI_CLI) {
+        return;
+    }
+    real_cli_tool_calls_are_attributed(RealCli {
+        endpoint: "gemini",
+        shell: ("run_shell_command", "gemini_shell"),
+        write: ("write_file", "gemini_write", "file_path"),
+        command: format!(
+            "exec node '{GEMINI_CLI}' -p 'write hello to out.txt, then notes' --yolo --output-format json"
+        ),
+        env: vec![
+            ("GOOGLE_GEMINI_BASE_URL", "$BASE_URL".into()),
+            ("GEMINI_API_KEY", API_KEY.into()),
+        ],
+        home_files: vec![(
+            ".gemini/settings.json",
+            r#"{"security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": false}},
+                "privacy": {"usageStatisticsEnabled": false}, "telemetry": {"enabled": false},
+                "general": {"disableAutoUpdate": true, "disableUpdateNag": true}}"#,
+        )],
+    });
 }

@@ -9,6 +9,10 @@ Endpoints
   POST /v1/messages           Anthropic Messages (JSON, or SSE with "stream": true)
   POST /v1/chat/completions   OpenAI Chat Completions (JSON, or SSE with "stream": true)
   POST /v1/responses          OpenAI Responses (JSON, or typed SSE events with "stream": true)
+  POST /v1beta/models/M:streamGenerateContent   Gemini (SSE with ?alt=sse, else a JSON array)
+  POST /v1beta/models/M:generateContent         Gemini, one JSON response (its own turn list,
+                              `gemini_json`: side calls such as model routing do not consume
+                              the conversation's turns)
   GET  /blob?size=N&seed=S    N deterministic pseudo-random bytes (see blob_chunks)
   GET  /blob-sha?size=N&seed=S  sha256 hex of that content (JSON + plain hex in "sha256")
   POST /upload                {"sha256": ..., "length": ...} of the (de-chunked) request body
@@ -34,6 +38,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -337,7 +342,14 @@ ENDPOINT_ALIASES = {
     "openai_responses": "openai_responses",
     "responses": "openai_responses",
     "/v1/responses": "openai_responses",
+    "gemini": "gemini",
+    "streamGenerateContent": "gemini",
+    "gemini_json": "gemini_json",
+    "generateContent": "gemini_json",
 }
+
+# /v1beta/models/MODEL:streamGenerateContent (also v1, v1alpha)
+GEMINI_PATH = re.compile(r"^/v1(?:beta|alpha)?/models/([^/:]+):(streamGenerateContent|generateContent)$")
 
 DEFAULT_SCRIPT = {
     "anthropic": [
@@ -400,7 +412,16 @@ DEFAULT_SCRIPT = {
     ],
 }
 
-DEFAULT_MODELS = {"anthropic": "claude-mock-1", "openai_chat": "gpt-mock-1", "openai_responses": "gpt-mock-1"}
+DEFAULT_SCRIPT["gemini"] = [{"text": "Hello from the Gemini mock.", "usage": {"input_tokens": 40, "output_tokens": 8}}]
+DEFAULT_SCRIPT["gemini_json"] = [{"text": "{}", "usage": {"input_tokens": 20, "output_tokens": 2}}]
+
+DEFAULT_MODELS = {
+    "anthropic": "claude-mock-1",
+    "openai_chat": "gpt-mock-1",
+    "openai_responses": "gpt-mock-1",
+    "gemini": "gemini-mock-1",
+    "gemini_json": "gemini-mock-1",
+}
 
 
 class ScriptError(ValueError):
@@ -512,6 +533,8 @@ def resolve_turn(t: dict, ep: str, idx: int, n: int, req_model: str | None) -> d
             "anthropic": f"toolu_mock_{n:04d}_{j}",
             "openai_chat": f"call_mock_{n:04d}_{j}",
             "openai_responses": f"call_mock_{n:04d}_{j}",
+            "gemini": f"gemini_call_{n:04d}_{j}",
+            "gemini_json": f"gemini_call_{n:04d}_{j}",
         }[ep]
         calls.append(
             {"name": tc["name"], "id": tc.get("id") or default_id, "arguments": args_obj, "arguments_json": args_json}
@@ -522,6 +545,8 @@ def resolve_turn(t: dict, ep: str, idx: int, n: int, req_model: str | None) -> d
             stop = "tool_use" if calls else "end_turn"
         elif ep == "openai_chat":
             stop = "tool_calls" if calls else "stop"
+        elif ep.startswith("gemini"):
+            stop = "STOP"
         else:
             stop = t.get("status", "completed")
     return {
@@ -644,6 +669,54 @@ def anthropic_sse(t: dict) -> list[bytes]:
     )
     ev.append(sse("message_stop", {"type": "message_stop"}))
     return ev
+
+
+def gemini_usage(u: dict) -> dict:
+    return {
+        "promptTokenCount": u["input_tokens"],
+        "candidatesTokenCount": u["output_tokens"],
+        "totalTokenCount": u["input_tokens"] + u["output_tokens"],
+        "cachedContentTokenCount": u["cache_read_input_tokens"],
+        "thoughtsTokenCount": u["reasoning_tokens"],
+    }
+
+
+def gemini_chunk(t: dict, parts: list, last: bool) -> dict:
+    cand = {"content": {"role": "model", "parts": parts}, "index": 0}
+    if last:
+        cand["finishReason"] = t["stop_reason"]
+    out = {"candidates": [cand], "modelVersion": t["model"], "responseId": t["id"] or f"gemini_resp_{t['call_number']:04d}"}
+    if last:
+        out["usageMetadata"] = gemini_usage(t["usage"])
+    return out
+
+
+def gemini_parts(t: dict) -> list:
+    parts = []
+    if t["thinking"]:
+        parts.append({"text": t["thinking"], "thought": True})
+    if t["text"]:
+        parts.append({"text": t["text"]})
+    for c in t["tool_calls"]:
+        parts.append({"functionCall": {"id": c["id"], "name": c["name"], "args": c["arguments"]}})
+    return parts
+
+
+def gemini_json(t: dict) -> dict:
+    return gemini_chunk(t, gemini_parts(t), True)
+
+
+def gemini_stream_chunks(t: dict) -> list[dict]:
+    """Text in pieces of delta_chars, then each function call whole (as the API streams them),
+    the finish reason and usage on the last chunk."""
+    chunks = [[{"text": p}] for p in split_text(t["text"], t["delta_chars"])] if t["text"] else []
+    if t["thinking"]:
+        chunks.insert(0, [{"text": t["thinking"], "thought": True}])
+    for c in t["tool_calls"]:
+        chunks.append([{"functionCall": {"id": c["id"], "name": c["name"], "args": c["arguments"]}}])
+    if not chunks:
+        chunks = [[{"text": ""}]]
+    return [gemini_chunk(t, parts, i == len(chunks) - 1) for i, parts in enumerate(chunks)]
 
 
 def chat_usage(u: dict) -> dict:
@@ -1082,6 +1155,12 @@ class MockServer:
             if m != "POST":
                 return json_response({"error": {"type": "method_not_allowed", "message": m}}, 405)
             return self.llm(req, ENDPOINTS[p])
+        g = GEMINI_PATH.match(p)
+        if g:
+            if m != "POST":
+                return json_response({"error": {"code": 405, "message": m, "status": "METHOD_NOT_ALLOWED"}}, 405)
+            stream = g.group(2) == "streamGenerateContent"
+            return self.llm(req, "gemini" if stream else "gemini_json", gemini_model=g.group(1), gemini_stream=stream)
         if p == "/blob" and m in ("GET", "HEAD"):
             size, seed, err = self._blob_params(req)
             if err:
@@ -1145,7 +1224,7 @@ class MockServer:
             return 0, "", json_response({"error": f"size must be in [0, {MAX_BLOB}]"}, 400)
         return size, req.query.get("seed", "0"), None
 
-    def llm(self, req: Request, ep: str) -> Response:
+    def llm(self, req: Request, ep: str, gemini_model: str | None = None, gemini_stream: bool = False) -> Response:
         body = req.body
         if req.h.get("content-encoding", "").lower() == "gzip":
             try:
@@ -1168,13 +1247,14 @@ class MockServer:
                 override = int(req.h["x-mock-turn"])
             except ValueError:
                 override = None
-        t = self.script.next(ep, override, j.get("model") if isinstance(j.get("model"), str) else None)
-        stream = j.get("stream") is True
+        req_model = gemini_model or (j.get("model") if isinstance(j.get("model"), str) else None)
+        t = self.script.next(ep, override, req_model)
+        stream = gemini_stream if ep.startswith("gemini") else j.get("stream") is True
         meta = {
             "endpoint": ep,
             "stream": stream,
             "turn": _turn_for_log(t),
-            "request_model": j.get("model"),
+            "request_model": req_model,
             "request_summary": request_summary(ep, j),
         }
         rid = f"req_mock_{ep}_{t['call_number']:04d}"
@@ -1184,12 +1264,24 @@ class MockServer:
             status = int(e.get("status", 400))
             if ep == "anthropic":
                 obj = {"type": "error", "error": {"type": e.get("type", "invalid_request_error"), "message": e.get("message", "mock error")}}
+            elif ep.startswith("gemini"):
+                obj = {"error": {"code": status, "message": e.get("message", "mock error"), "status": e.get("type", "INVALID_ARGUMENT")}}
             else:
                 obj = {"error": {"message": e.get("message", "mock error"), "type": e.get("type", "invalid_request_error"), "param": None, "code": e.get("code")}}
             r = json_response(obj, status, meta=dict(meta, stream=False), extra_headers=extra)
             return r
         if stream:
-            if ep == "anthropic":
+            if ep.startswith("gemini") and req.query.get("alt") != "sse":
+                # Without alt=sse the stream is one JSON array of chunks.
+                r = json_response(gemini_stream_chunks(t), meta=meta, extra_headers=extra)
+                r.force_chunked = True
+                r.gzip = t["gzip"] and req.accepts_gzip()
+                meta["gzip"] = r.gzip
+                r.delay_s = (t["delay_ms"] / 1000.0) if t["delay_ms"] is not None else self.default_delay_s
+                return r
+            if ep.startswith("gemini"):
+                ev = [("data: " + jdump(c) + "\r\n\r\n").encode("utf-8") for c in gemini_stream_chunks(t)]
+            elif ep == "anthropic":
                 ev = anthropic_sse(t)
             elif ep == "openai_chat":
                 so = j.get("stream_options") or {}
@@ -1199,7 +1291,9 @@ class MockServer:
             r = Response(200, [("Content-Type", "text/event-stream; charset=utf-8"), ("Cache-Control", "no-cache")] + extra, chunks=ev, meta=meta)
             meta["sse_events"] = len(ev)
         else:
-            if ep == "anthropic":
+            if ep.startswith("gemini"):
+                obj = gemini_json(t)
+            elif ep == "anthropic":
                 obj = anthropic_json(t)
             elif ep == "openai_chat":
                 obj = chat_json(t)
