@@ -12,10 +12,15 @@ need_apt=0
 for bin in clang llvm-strip bpftool pkg-config openssl curl make; do
   command -v "$bin" >/dev/null 2>&1 || need_apt=1
 done
-dpkg -s libelf-dev zlib1g-dev >/dev/null 2>&1 || need_apt=1
+# chromium + chromium-driver: the report test opens report.html headless.
+dpkg -s libelf-dev zlib1g-dev chromium chromium-driver >/dev/null 2>&1 || need_apt=1
 if [ "$need_apt" = 1 ]; then
+  # Downloaded packages are kept under /root/.cache so a rerun is offline-fast.
+  mkdir -p /root/.cache/apt-archives/partial
+  apt_cache=(-o Dir::Cache::Archives=/root/.cache/apt-archives -o APT::Keep-Downloaded-Packages=true)
   apt-get update -qq
-  apt-get install -y -qq clang llvm libelf-dev zlib1g-dev pkg-config bpftool make openssl curl >/dev/null
+  apt-get install -y -qq "${apt_cache[@]}" clang llvm libelf-dev zlib1g-dev pkg-config bpftool make openssl curl \
+    chromium chromium-driver >/dev/null
 fi
 command -v cargo >/dev/null || { echo "setup.sh: install Rust (rustup) first" >&2; exit 1; }
 if [ -f tests/requirements-test.txt ]; then

@@ -4,3 +4,4 @@
 pub mod anomalies;
 pub mod cli;
 pub mod inspect;
+pub mod report;

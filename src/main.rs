@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use agentsight::{anomalies, cli, inspect};
+use agentsight::{anomalies, cli, inspect, report};
 #[cfg(feature = "record")]
 use agentsight_recorder as recorder;
 
@@ -27,12 +27,22 @@ enum Command {
     Record(recorder::RecordArgs),
     /// Summarize a capture: time range, rows per table, processes, drops, integrity.
     Info { capture: PathBuf },
-    /// Re-hash every segment and check the hash chain; exit 0 only when intact.
+    /// Re-hash every segment and check the hash chain, or check an evidence bundle; exit 0 only when intact.
     Verify {
-        capture: PathBuf,
+        /// Capture directory (with --bundle: the original capture to re-derive the cited rows from).
+        capture: Option<PathBuf>,
         /// Chain head printed at the end of recording, to detect a re-sealed capture.
         #[arg(long)]
         expect_head: Option<String>,
+        /// Check this evidence bundle (a report's evidence/ directory) instead.
+        #[arg(long, value_name = "DIR")]
+        bundle: Option<PathBuf>,
+        /// With --bundle: the original capture (same as the positional CAPTURE).
+        #[arg(long = "capture", value_name = "DIR", requires = "bundle")]
+        capture_flag: Option<PathBuf>,
+        /// With --bundle: check the bundle's signature with this ed25519 public key (PEM).
+        #[arg(long, value_name = "KEY.pem", requires = "bundle")]
+        public_key: Option<PathBuf>,
     },
     /// Seal the journals left by a recorder that was killed (kill -9, power loss).
     Recover { capture: PathBuf },
@@ -48,6 +58,8 @@ enum Command {
     Explain(cli::ExplainArgs),
     /// Run the anomaly rules (queries/anomalies/*.sql): one row per finding, with its evidence.
     Anomalies(anomalies::AnomaliesArgs),
+    /// Incident report: self-contained HTML, Markdown and a verifiable evidence bundle.
+    Report(report::ReportArgs),
     /// List and validate the anomaly rules.
     Rules(anomalies::RulesArgs),
     /// List the named views (queries/*.sql) with what each answers.
@@ -75,7 +87,16 @@ fn main() -> ExitCode {
         Command::Verify {
             capture,
             expect_head,
-        } => inspect::verify(&capture, expect_head.as_deref()),
+            bundle,
+            capture_flag,
+            public_key,
+        } => match (bundle, capture_flag.or(capture)) {
+            (Some(b), cap) => report::verify_bundle(&b, cap.as_deref(), public_key.as_deref()),
+            (None, Some(cap)) => inspect::verify(&cap, expect_head.as_deref()),
+            (None, None) => Err(anyhow::anyhow!(
+                "agentsight verify CAPTURE, or agentsight verify --bundle DIR [--capture CAPTURE]"
+            )),
+        },
         Command::Recover { capture } => inspect::recover(&capture).map(|_| 0),
         Command::Query(args) => cli::query(args).map(|_| 0),
         Command::Shell(args) => cli::shell(args).map(|_| 0),
@@ -84,6 +105,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => cli::explain(args).map(|_| 0),
         Command::Anomalies(args) => anomalies::anomalies(args),
         Command::Rules(args) => anomalies::rules(args),
+        Command::Report(args) => report::report(args),
         Command::Views(args) => cli::views(args).map(|_| 0),
         Command::Schema { markdown } => {
             if markdown {

@@ -357,6 +357,101 @@ fn malicious_dependency_scenario_fires_each_rule_with_its_evidence() {
         fewer.len(),
         findings.len() - of_rule(&findings, "persistence").len()
     );
+
+    report_of_the_recording(&r, &findings);
+}
+
+/// The incident report of the recorded scenario: written, its bundle
+/// re-derived from the capture, opened in headless Chromium; no secret the
+/// agent read or sent is printed in it. The screenshot stays under the
+/// target dir (`report-e2e/`) for a person to look at.
+fn report_of_the_recording(r: &Recorded, findings: &[Value]) {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-e2e");
+    let o = agentsight(&[
+        "report",
+        r.cap.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--force",
+        "--title",
+        "Malicious dependency (recorded)",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v = agentsight(&[
+        "verify",
+        "--bundle",
+        out.join("evidence").to_str().unwrap(),
+        "--capture",
+        r.cap.to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&v.stdout);
+    assert!(
+        v.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+    assert!(said.contains("re-derived from the capture"), "{said}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for secret in [AWS_KEY_ID, AWS_SECRET] {
+        assert!(!html.contains(secret), "report.html prints a secret");
+        assert!(!md.contains(secret), "report.md prints a secret");
+    }
+    assert!(html.contains(&format!("«masked:{}»", fingerprint(AWS_KEY_ID))));
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(out.join("evidence/bundle.json")).unwrap()).unwrap();
+    assert_eq!(index["findings"].as_array().unwrap().len(), findings.len());
+    let cited_tables: Vec<&str> = index["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["table"].as_str().unwrap())
+        .collect();
+    for t in ["process_events", "file_events", "net_events", "tls_chunks"] {
+        assert!(cited_tables.contains(&t), "no cited {t} row");
+    }
+
+    let Some(b) = browser(&out.join("report.html"), &out.join("report.png")) else {
+        return;
+    };
+    assert_eq!(b["pwned"], Value::Null);
+    let requests = b["requests"].as_array().unwrap();
+    assert!(
+        requests
+            .iter()
+            .all(|u| u.as_str().unwrap().starts_with("file://")),
+        "the page fetched: {requests:?}"
+    );
+    let severe: Vec<&Value> = b["console"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .collect();
+    assert!(severe.is_empty(), "console errors: {severe:?}");
+    assert_eq!(b["findings"].as_u64().unwrap() as usize, findings.len());
+    assert_eq!(b["chain_visible_after"], true);
+    let events = b["timeline_events"].as_u64().unwrap();
+    assert_eq!(b["mark_events"].as_u64().unwrap(), events);
+    // The agent's turns, the tool processes' execs and the beacon's connect.
+    let llm_calls = query_json(&r.cap, "SELECT count(*) AS n FROM llm_calls")[0]["n"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        b["marks_by_kind"]["k-llm"].as_u64().unwrap(),
+        llm_calls,
+        "{b}"
+    );
+    assert!(
+        b["marks_by_kind"]["k-connect"].as_u64().unwrap() >= 1,
+        "{b}"
+    );
+    let text = b["text"].as_str().unwrap();
+    assert!(
+        text.contains("Ignore all previous instructions"),
+        "the transcript is shown"
+    );
+    assert!(out.join("report.png").metadata().unwrap().len() > 10_000);
 }
 
 fn fingerprint(secret: &str) -> String {

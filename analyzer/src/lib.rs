@@ -8,6 +8,7 @@ pub mod graph;
 pub mod health;
 pub mod output;
 pub mod reconstruct;
+pub mod report;
 pub mod session;
 pub mod transcript;
 pub mod tree;

@@ -155,13 +155,20 @@ impl Manifest {
     /// build does not know gives a clear error instead of wrong answers.
     pub fn load(capture_dir: &Path) -> Result<Self> {
         let path = capture_dir.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
+        if !path.is_file() {
+            bail!(
                 "{} is not a capture: cannot read {}",
                 capture_dir.display(),
                 path.display()
-            )
-        })?;
+            );
+        }
+        Self::load_file(&path)
+    }
+
+    /// [`Manifest::load`] of a manifest file anywhere (an evidence bundle's copy).
+    pub fn load_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         let probe: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("{} is not valid JSON", path.display()))?;
         if probe.get("format").and_then(|v| v.as_str()) != Some(FORMAT_NAME) {
@@ -178,14 +185,14 @@ impl Manifest {
             bail!(
                 "capture {} has schema version {version}, newer than this agentsight understands \
                  (up to {SCHEMA_VERSION}); upgrade agentsight to read it",
-                capture_dir.display()
+                path.parent().unwrap_or(path).display()
             );
         }
         if version < MIN_READABLE_SCHEMA_VERSION {
             bail!(
                 "capture {} has schema version {version}, older than this agentsight can read \
                  (from {MIN_READABLE_SCHEMA_VERSION})",
-                capture_dir.display()
+                path.parent().unwrap_or(path).display()
             );
         }
         serde_json::from_value(probe)

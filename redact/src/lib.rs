@@ -43,7 +43,7 @@ use std::sync::{Arc, OnceLock};
 
 mod args;
 mod secrets;
-pub use secrets::{find_secrets, fingerprint, masked, SecretHit};
+pub use secrets::{find_secrets, fingerprint, mask_secrets, masked, SecretHit};
 
 /// Header names masked by default (compared case-insensitively).
 pub const DEFAULT_HEADERS: &[&str] = &[

@@ -147,6 +147,24 @@ pub fn find_secrets(text: &str) -> Vec<SecretHit> {
     hits
 }
 
+/// `text` with every [`find_secrets`] hit replaced by [`masked`]: for
+/// showing captured text to people (reports), never for evidence.
+pub fn mask_secrets(text: &str) -> std::borrow::Cow<'_, str> {
+    let hits = find_secrets(text);
+    if hits.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for h in hits {
+        out.push_str(&text[at..h.offset]);
+        out.push_str(&format!("«masked:{}»", h.fingerprint));
+        at = h.offset + h.len;
+    }
+    out.push_str(&text[at..]);
+    std::borrow::Cow::Owned(out)
+}
+
 /// Length of the PEM private key block at the start of `text`, found by
 /// its dashes rather than line breaks, so that a JSON-escaped key (`\n`)
 /// is found too.
@@ -191,6 +209,24 @@ mod tests {
 
     const AWS_ID: &str = "AKIAIOSFODNN7EXAMPLE";
     const AWS_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+    #[test]
+    fn mask_secrets_replaces_each_hit_with_its_fingerprint() {
+        let text = format!("id {AWS_ID} and aws_secret_access_key = {AWS_SECRET}; plain");
+        let m = mask_secrets(&text);
+        assert_eq!(
+            m,
+            format!(
+                "id {} and aws_secret_access_key = {}; plain",
+                masked(AWS_ID),
+                masked(AWS_SECRET)
+            )
+        );
+        assert!(matches!(
+            mask_secrets("nothing here"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 
     #[test]
     fn finds_each_class_with_offset_and_fingerprint() {

@@ -194,3 +194,39 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Opens the report in headless Chromium; None (skipped) only outside CI
+/// when Chromium or selenium is missing.
+pub fn browser(report: &Path, shot: &Path) -> Option<serde_json::Value> {
+    let missing = [
+        Path::new("/usr/bin/chromium"),
+        Path::new("/usr/bin/chromedriver"),
+    ]
+    .iter()
+    .any(|p| !p.exists());
+    if missing {
+        let why = "chromium/chromium-driver not installed (scripts/setup.sh installs them)";
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{why}: CI must run the browser test");
+        }
+        eprintln!("SKIPPED browser check: {why}");
+        return None;
+    }
+    let o = Command::new("python3")
+        .arg(mock::repo().join("tests/support/report_browser.py"))
+        .arg(report)
+        .arg(shot)
+        .output()
+        .expect("python3");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    if !o.status.success() {
+        if stderr.contains("No module named 'selenium'")
+            && std::env::var("CI").as_deref() != Ok("true")
+        {
+            eprintln!("SKIPPED browser check: {stderr}");
+            return None;
+        }
+        panic!("browser check failed: {stderr}");
+    }
+    Some(serde_json::from_slice(&o.stdout).expect("browser check JSON"))
+}

@@ -494,7 +494,7 @@ fn hop_text(
     }
 }
 
-fn verb(kind: EdgeKind) -> &'static str {
+pub fn verb(kind: EdgeKind) -> &'static str {
     match kind {
         EdgeKind::Created => "created by",
         EdgeKind::Wrote => "written by",
