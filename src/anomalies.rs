@@ -34,15 +34,8 @@ pub struct AnomaliesArgs {
     /// Capture directories.
     #[arg(value_name = "CAPTURE")]
     pub positional: Vec<PathBuf>,
-    /// Directory of rule files replacing (same id) or adding to the built-in ones; `DIR/shared/` holds lists. Repeatable.
-    #[arg(long = "rules", value_name = "DIR")]
-    pub rules: Vec<PathBuf>,
-    /// Do not run this rule (repeatable).
-    #[arg(long, value_name = "ID")]
-    pub disable: Vec<String>,
-    /// Leave out findings below this severity.
-    #[arg(long, value_enum, value_name = "S")]
-    pub min_severity: Option<Severity>,
+    #[command(flatten)]
+    pub rules: RuleOptions,
     /// Exit with status 1 when a finding is at or above this severity.
     #[arg(long, value_enum, value_name = "S")]
     pub fail_on: Option<Severity>,
@@ -68,6 +61,37 @@ pub struct RulesArgs {
     pub id: Option<String>,
 }
 
+/// Which rules run: shared by `anomalies` and `report`.
+#[derive(Args, Clone, Debug)]
+pub struct RuleOptions {
+    /// Directory of rule files replacing (same id) or adding to the built-in ones; `DIR/shared/` holds lists. Repeatable.
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Do not run this rule (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub disable: Vec<String>,
+    /// Leave out findings below this severity.
+    #[arg(long, value_enum, value_name = "S")]
+    pub min_severity: Option<Severity>,
+}
+
+impl RuleOptions {
+    /// The rule set, and how to run it; an unknown `--disable` id is an error.
+    pub fn load(&self) -> Result<(RuleSet, RunOptions)> {
+        let set = anomalies::rules::load(&self.rules)?;
+        for id in &self.disable {
+            if !set.rules.iter().any(|r| &r.id == id) {
+                bail!("--disable {id}: no such rule (`agentsight rules` lists them)");
+            }
+        }
+        let run = RunOptions {
+            disable: self.disable.clone(),
+            min_severity: self.min_severity,
+        };
+        Ok((set, run))
+    }
+}
+
 fn print_errors(errors: &[anomalies::RuleError]) {
     for e in errors {
         eprintln!("agentsight: rule error: {e}");
@@ -77,18 +101,9 @@ fn print_errors(errors: &[anomalies::RuleError]) {
 /// `agentsight anomalies`: the exit status (0, 1 or 2).
 pub fn anomalies(args: AnomaliesArgs) -> Result<i32> {
     let dirs = capture_dirs(&args.captures, &args.positional, "anomalies")?;
-    let set = anomalies::rules::load(&args.rules)?;
-    for id in &args.disable {
-        if !set.rules.iter().any(|r| &r.id == id) {
-            bail!("--disable {id}: no such rule (`agentsight rules` lists them)");
-        }
-    }
+    let (set, opts) = args.rules.load()?;
     let rt = runtime()?;
     let session = open_session(&rt, &dirs, &args.captures)?;
-    let opts = RunOptions {
-        disable: args.disable.clone(),
-        min_severity: args.min_severity,
-    };
     let outcome = rt.block_on(anomalies::run(&session, &set, &opts))?;
     let w: Box<dyn Write + Send> = match &args.output {
         Some(p) => create_output(p)?,

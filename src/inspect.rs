@@ -55,15 +55,7 @@ pub fn info(dir: &Path) -> Result<()> {
         m.recorder_version, m.schema_version
     );
     println!("command line {}", m.command_line.join(" "));
-    let target = match m.targets.mode.as_str() {
-        "command" => format!("command: {}", m.targets.command.join(" ")),
-        "system" => "system-wide".to_string(),
-        other => format!(
-            "{other}: pids {:?} comms {:?}",
-            m.targets.pids, m.targets.comms
-        ),
-    };
-    println!("targets      {target}");
+    println!("targets      {}", m.targets.describe());
     if let Some(code) = m.targets.command_exit_code {
         println!("exit code    {code}");
     }

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use agentsight_analyzer::anomalies::{self, RunOptions, Severity};
 use agentsight_analyzer::report::{self, bundle, ReportOptions};
 
+use crate::anomalies::RuleOptions;
 use crate::cli::{capture_dirs, open_session, runtime, CaptureOptions};
 
 #[derive(Args, Clone, Debug)]
@@ -42,15 +42,8 @@ pub struct ReportArgs {
     /// Only this finding: its report id (F3) or a rule id.
     #[arg(long, value_name = "ID")]
     pub finding: Option<String>,
-    /// Directory of rule files, as for `anomalies --rules` (repeatable).
-    #[arg(long = "rules", value_name = "DIR")]
-    pub rules: Vec<PathBuf>,
-    /// Do not run this rule (repeatable).
-    #[arg(long, value_name = "ID")]
-    pub disable: Vec<String>,
-    /// Leave out findings below this severity.
-    #[arg(long, value_enum, value_name = "S")]
-    pub min_severity: Option<Severity>,
+    #[command(flatten)]
+    pub rules: RuleOptions,
     /// Sign the bundle with this ed25519 private key (PKCS#8 PEM): an in-toto statement over every bundle file in a DSSE envelope, evidence/bundle.dsse.json.
     #[arg(long, value_name = "KEY.pem")]
     pub sign_key: Option<PathBuf>,
@@ -88,12 +81,7 @@ fn prepare(dir: &Path, force: bool) -> Result<()> {
 
 pub fn report(args: ReportArgs) -> Result<i32> {
     let dirs = capture_dirs(&args.captures, &args.positional, "report")?;
-    let set = anomalies::rules::load(&args.rules)?;
-    for id in &args.disable {
-        if !set.rules.iter().any(|r| &r.id == id) {
-            bail!("--disable {id}: no such rule (`agentsight rules` lists them)");
-        }
-    }
+    let (set, run) = args.rules.load()?;
     let opts = ReportOptions {
         title: args.title.clone(),
         since_ns: args
@@ -109,10 +97,7 @@ pub fn report(args: ReportArgs) -> Result<i32> {
         conversation: args.conversation,
         pid: args.pid,
         finding: args.finding.clone(),
-        run: RunOptions {
-            disable: args.disable.clone(),
-            min_severity: args.min_severity,
-        },
+        run,
     };
     let key = args
         .sign_key

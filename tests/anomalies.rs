@@ -414,21 +414,7 @@ fn report_of_the_recording(r: &Recorded, findings: &[Value]) {
     let Some(b) = browser(&out.join("report.html"), &out.join("report.png")) else {
         return;
     };
-    assert_eq!(b["pwned"], Value::Null);
-    let requests = b["requests"].as_array().unwrap();
-    assert!(
-        requests
-            .iter()
-            .all(|u| u.as_str().unwrap().starts_with("file://")),
-        "the page fetched: {requests:?}"
-    );
-    let severe: Vec<&Value> = b["console"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["level"] == "SEVERE")
-        .collect();
-    assert!(severe.is_empty(), "console errors: {severe:?}");
+    assert_page_clean(&b);
     assert_eq!(b["findings"].as_u64().unwrap() as usize, findings.len());
     assert_eq!(b["chain_visible_after"], true);
     let events = b["timeline_events"].as_u64().unwrap();

@@ -60,6 +60,17 @@ pub struct Targets {
     pub command_exit_code: Option<i32>,
 }
 
+impl Targets {
+    /// One line: what was recorded.
+    pub fn describe(&self) -> String {
+        match self.mode.as_str() {
+            "command" => format!("command: {}", self.command.join(" ")),
+            "system" => "system-wide".to_string(),
+            other => format!("{other}: pids {:?} comms {:?}", self.pids, self.comms),
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
 pub struct RecordOptions {
     pub redact: bool,

@@ -230,3 +230,28 @@ pub fn browser(report: &Path, shot: &Path) -> Option<serde_json::Value> {
     }
     Some(serde_json::from_slice(&o.stdout).expect("browser check JSON"))
 }
+
+/// What every report page must be in the browser: no payload ran, nothing
+/// was fetched but the page itself, no console error.
+pub fn assert_page_clean(b: &serde_json::Value) {
+    assert_eq!(b["pwned"], serde_json::Value::Null, "a payload ran");
+    assert_eq!(
+        b["pwned_after"],
+        serde_json::Value::Null,
+        "a payload ran after clicks"
+    );
+    let requests = b["requests"].as_array().unwrap();
+    assert!(
+        requests
+            .iter()
+            .all(|u| u.as_str().unwrap().starts_with("file://")),
+        "the page fetched: {requests:?}"
+    );
+    let severe: Vec<_> = b["console"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .collect();
+    assert!(severe.is_empty(), "console errors: {severe:?}");
+}

@@ -186,48 +186,7 @@ fn kv(h: &mut String, rows: &[(&str, String)]) {
 fn header(h: &mut String, r: &Report) {
     h.push_str("<h2 id=\"capture\">Capture</h2>\n");
     for c in &r.captures {
-        kv(
-            h,
-            &[
-                ("capture id", c.capture_id.clone()),
-                ("directory", c.dir.clone()),
-                (
-                    "host",
-                    format!("{} ({}, kernel {})", c.host, c.machine, c.kernel),
-                ),
-                (
-                    "recorder",
-                    format!(
-                        "agentsight {} (schema v{})",
-                        c.recorder_version, c.schema_version
-                    ),
-                ),
-                ("state", c.state.clone()),
-                (
-                    "events",
-                    format!("{} – {} ({:.3} s)", c.started, c.ended, c.span_s),
-                ),
-                ("targets", c.targets.clone()),
-                ("command line", c.command_line.clone()),
-                (
-                    "redaction",
-                    if c.redaction {
-                        "credential headers masked at record time".to_string()
-                    } else {
-                        "OFF: credentials were stored as captured".to_string()
-                    },
-                ),
-                (
-                    "TLS hooks",
-                    if c.tls_hooks.is_empty() {
-                        "none".to_string()
-                    } else {
-                        c.tls_hooks.join("; ")
-                    },
-                ),
-                ("integrity", c.integrity.clone()),
-            ],
-        );
+        kv(h, &c.fields());
     }
 }
 
@@ -281,19 +240,22 @@ fn finding(h: &mut String, r: &Report, f: &ReportFinding) {
         h,
         "<details class=\"finding\" id=\"{id}\" data-severity=\"{sev}\"><summary><b>{id}</b> <span class=\"sev sev-{sev}\">{sev}</span> <code>{rule}</code> {summary} <span class=\"muted\">{time}</span></summary>",
         id = f.id,
-        sev = f.severity.as_str(),
-        rule = text(&f.rule_id),
-        summary = cut(&f.summary, CELL_CHARS),
+        sev = f.finding.severity.as_str(),
+        rule = text(&f.finding.rule_id),
+        summary = cut(&f.finding.summary, CELL_CHARS),
         time = text(&f.time)
     );
     let _ = writeln!(
         h,
         "<p><b>{}</b>{}</p>",
-        text(&f.title),
-        if f.tags.is_empty() {
+        text(&f.finding.title),
+        if f.finding.tags.is_empty() {
             String::new()
         } else {
-            format!(" <span class=\"muted\">{}</span>", text(&f.tags.join(", ")))
+            format!(
+                " <span class=\"muted\">{}</span>",
+                text(&f.finding.tags.join(", "))
+            )
         }
     );
     if !f.details.is_empty() {

@@ -67,36 +67,7 @@ pub fn render(r: &Report) -> String {
     );
     o.push_str("## Capture\n\n| | |\n|---|---|\n");
     for c in &r.captures {
-        let rows = [
-            ("capture id", c.capture_id.clone()),
-            (
-                "host",
-                format!("{} ({}, kernel {})", c.host, c.machine, c.kernel),
-            ),
-            (
-                "recorder",
-                format!(
-                    "agentsight {} (schema v{})",
-                    c.recorder_version, c.schema_version
-                ),
-            ),
-            (
-                "events",
-                format!("{} – {} ({:.3} s)", c.started, c.ended, c.span_s),
-            ),
-            ("targets", c.targets.clone()),
-            ("command line", c.command_line.clone()),
-            (
-                "redaction",
-                if c.redaction {
-                    "on".into()
-                } else {
-                    "OFF".into()
-                },
-            ),
-            ("integrity", c.integrity.clone()),
-        ];
-        for (k, v) in rows {
+        for (k, v) in c.fields() {
             let _ = writeln!(o, "| {k} | {} |", cell(&v));
         }
     }
@@ -166,15 +137,15 @@ fn finding(o: &mut String, r: &Report, f: &ReportFinding) {
         o,
         "### {} · {} · {}\n\n{}\n\n- time: {}\n- rule: {}{}\n",
         f.id,
-        f.severity.as_str().to_uppercase(),
-        code(&f.rule_id),
-        code(&shorten(&f.summary, 400)),
+        f.finding.severity.as_str().to_uppercase(),
+        code(&f.finding.rule_id),
+        code(&shorten(&f.finding.summary, 400)),
         f.time,
-        code(&f.title),
-        if f.tags.is_empty() {
+        code(&f.finding.title),
+        if f.finding.tags.is_empty() {
             String::new()
         } else {
-            format!(" ({})", code(&f.tags.join(", ")))
+            format!(" ({})", code(&f.finding.tags.join(", ")))
         }
     );
     if !f.chain.is_empty() {

@@ -88,6 +88,51 @@ pub struct CaptureHeader {
     pub chain_head: String,
 }
 
+impl CaptureHeader {
+    /// The header as (field, value) rows, as both renderers show it.
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("capture id", self.capture_id.clone()),
+            ("directory", self.dir.clone()),
+            (
+                "host",
+                format!("{} ({}, kernel {})", self.host, self.machine, self.kernel),
+            ),
+            (
+                "recorder",
+                format!(
+                    "agentsight {} (schema v{})",
+                    self.recorder_version, self.schema_version
+                ),
+            ),
+            ("state", self.state.clone()),
+            (
+                "events",
+                format!("{} – {} ({:.3} s)", self.started, self.ended, self.span_s),
+            ),
+            ("targets", self.targets.clone()),
+            ("command line", self.command_line.clone()),
+            (
+                "redaction",
+                if self.redaction {
+                    "credential headers masked at record time".to_string()
+                } else {
+                    "OFF: credentials were stored as captured".to_string()
+                },
+            ),
+            (
+                "TLS hooks",
+                if self.tls_hooks.is_empty() {
+                    "none".to_string()
+                } else {
+                    self.tls_hooks.join("; ")
+                },
+            ),
+            ("integrity", self.integrity.clone()),
+        ]
+    }
+}
+
 #[derive(Default)]
 pub struct Summary {
     pub processes: usize,
@@ -103,13 +148,8 @@ pub struct ReportFinding {
     /// `F1`, `F2`… in time order over every finding of the rules run (before
     /// scoping), cited by the bundle.
     pub id: String,
-    pub rule_id: String,
-    pub severity: Severity,
-    pub title: String,
     pub time: String,
-    pub capture: String,
-    pub summary: String,
-    pub tags: Vec<String>,
+    /// The rule's evidence columns as text.
     pub details: Vec<(String, String)>,
     pub evidence: Vec<EvidenceNode>,
     pub chain: Vec<ChainStep>,
@@ -448,14 +488,6 @@ fn header(c: &CaptureSource) -> Result<CaptureHeader> {
     let v = verify::verify(&c.dir, None)?;
     let first = m.segments.iter().filter_map(|s| s.first_ts_ns).min();
     let last = m.segments.iter().filter_map(|s| s.last_ts_ns).max();
-    let targets = match m.targets.mode.as_str() {
-        "command" => format!("command: {}", m.targets.command.join(" ")),
-        "system" => "system-wide".to_string(),
-        other => format!(
-            "{other}: pids {:?} comms {:?}",
-            m.targets.pids, m.targets.comms
-        ),
-    };
     Ok(CaptureHeader {
         label: c.label.clone(),
         dir: c.dir.display().to_string(),
@@ -477,7 +509,7 @@ fn header(c: &CaptureSource) -> Result<CaptureHeader> {
             (Some(a), Some(b)) => b.saturating_sub(a) as f64 / 1e9,
             _ => 0.0,
         },
-        targets,
+        targets: m.targets.describe(),
         command_line: m.command_line.join(" "),
         redaction: m.options.redact,
         tls_hooks: m.tls_attachments.clone(),
@@ -520,8 +552,13 @@ fn summary(
         s.output_tokens += c.call.output_tokens.unwrap_or(0);
     }
     for sev in Severity::ALL.into_iter().rev() {
-        s.findings_by_severity
-            .push((sev, findings.iter().filter(|f| f.severity == sev).count()));
+        s.findings_by_severity.push((
+            sev,
+            findings
+                .iter()
+                .filter(|f| f.finding.severity == sev)
+                .count(),
+        ));
     }
     s
 }
@@ -674,16 +711,10 @@ fn finding(
         .collect();
     ReportFinding {
         id,
-        rule_id: f.rule_id.clone(),
-        severity: f.severity,
-        title: f.title.clone(),
         time: f
             .wall_ns
             .map(wall_text)
             .unwrap_or_else(|| format!("{} ns", f.ts_ns)),
-        capture: f.capture.clone(),
-        summary: f.summary.clone(),
-        tags: f.tags.clone(),
         details,
         evidence,
         chain,
@@ -1052,14 +1083,17 @@ pub fn write(
     let findings = report
         .findings
         .iter()
-        .map(|f| bundle::BundleFinding {
-            id: f.id.clone(),
-            rule_id: f.rule_id.clone(),
-            severity: f.severity.as_str().to_string(),
-            capture: f.capture.clone(),
-            ts_ns: f.finding.ts_ns,
-            summary: f.summary.clone(),
-            evidence: f.finding.evidence.clone(),
+        .map(|rf| {
+            let f = &rf.finding;
+            bundle::BundleFinding {
+                id: rf.id.clone(),
+                rule_id: f.rule_id.clone(),
+                severity: f.severity.as_str().to_string(),
+                capture: f.capture.clone(),
+                ts_ns: f.ts_ns,
+                summary: f.summary.clone(),
+                evidence: f.evidence.clone(),
+            }
         })
         .collect();
     bundle::write(
