@@ -32,3 +32,7 @@ measure "raw scan only: count(*) of process_events, file_events, net_events" \
   "$bin" query "$cap" "SELECT (SELECT count(*) FROM process_events) + (SELECT count(*) FROM file_events) + (SELECT count(*) FROM net_events)"
 measure "graph build: count(*) FROM graph_edges" "$bin" query "$cap" "SELECT count(*) FROM graph_edges"
 measure "explain --pid $pid (fresh process: open, build, walk)" "$bin" explain "$cap" --pid "$pid"
+# The walk alone, on a graph already built (what a long-lived session pays).
+(cd "$here/.." && cargo build -q --workspace --example bench_explain)
+echo
+echo "explain walks on the built graph: $("$CARGO_TARGET_DIR/debug/examples/bench_explain" "$cap" 1000)"

@@ -30,6 +30,7 @@ fn hostile_capture(dir: &Path) -> String {
     let mut s = Scene::new();
     let shell = s.process(None, 500, &["bash"], "/home/u");
     let agent = s.process(Some(shell), 1_000, &["python3", "agent.py"], WS);
+    s.prompt(&format!("Summarize {SCRIPT} and {BREAKOUT}"));
     let script = format!("{WS}/.x{IMG} | cell | {MD}.sh");
     let cmd = format!("printf '{SCRIPT}' > '{script}' && '{script}' '{BREAKOUT}'");
     s.llm(
@@ -49,6 +50,8 @@ fn hostile_capture(dir: &Path) -> String {
         3_000,
         Turn::new("done").result("t1", &format!("{FETCH} {SCRIPT} {MD}")),
     );
+    // A last turn whose response the capture lost half of: a blind spot.
+    s.llm(agent, 4_000, Turn::new("never fully seen").cut());
     s.write(dir).unwrap();
     script
 }
@@ -207,16 +210,21 @@ fn hostile_capture_report_renders_as_text_and_runs_nothing() {
     assert_eq!(b["chain_visible_before"], false);
     assert_eq!(b["chain_visible_after"], true);
     assert!(b["chain_steps"].as_u64().unwrap() >= 3, "{b}");
-    // Timeline: 2 LLM calls, 1 tool call, 4 execs (shell, agent, bash,
-    // script), 2 writes (open, chmod), 3 connects (the agent's two API
+    // Timeline: 3 LLM calls, 1 tool call, 4 execs (shell, agent, bash,
+    // script), 2 writes (open, chmod), 4 connects (the agent's three API
     // connections, the script's).
-    assert_eq!(b["timeline_events"], 12, "{b}");
-    assert_eq!(b["mark_events"], 12);
-    assert_eq!(b["marks_by_kind"]["k-llm"], 2, "{b}");
+    assert_eq!(b["timeline_events"], 14, "{b}");
+    assert_eq!(b["mark_events"], 14);
+    assert_eq!(b["marks_by_kind"]["k-llm"], 3, "{b}");
     assert_eq!(b["marks_by_kind"]["k-tool"], 1, "{b}");
     assert_eq!(b["marks_by_kind"]["k-exec"], 4, "{b}");
     assert_eq!(b["marks_by_kind"]["k-write"], 2, "{b}");
-    assert_eq!(b["marks_by_kind"]["k-connect"], 3, "{b}");
+    assert_eq!(b["marks_by_kind"]["k-connect"], 4, "{b}");
+    // The half-captured last turn is a blind spot, not silently short.
+    assert!(
+        text.contains("partial_stream") && text.contains("1 LLM call(s) only partly captured"),
+        "{text}"
+    );
     assert_eq!(b["zoom_changed"], true);
     assert_eq!(b["exec_hidden"], true);
     assert!(tmp.path().join("report.png").metadata().unwrap().len() > 10_000);

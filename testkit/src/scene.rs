@@ -41,6 +41,8 @@ pub struct Turn {
     tools: Vec<(String, String, Value)>,
     results: Vec<(String, String)>,
     input_tokens: u64,
+    /// The response stops half-way (a capture that lost its end).
+    cut: bool,
 }
 
 impl Turn {
@@ -62,6 +64,11 @@ impl Turn {
     }
     pub fn input_tokens(mut self, n: u64) -> Turn {
         self.input_tokens = n;
+        self
+    }
+    /// Only the first half of the response reaches the capture.
+    pub fn cut(mut self) -> Turn {
+        self.cut = true;
         self
     }
 }
@@ -137,6 +144,8 @@ pub struct Scene {
     seq: u64,
     /// Per agent: the message history its next request resends.
     histories: Vec<(u64, Vec<Value>)>,
+    /// First user message of agents that start talking after [`Scene::prompt`].
+    prompt: Option<String>,
     calls: u64,
 }
 
@@ -147,6 +156,12 @@ impl Scene {
             next_ssl: 0x1000,
             ..Scene::default()
         }
+    }
+
+    /// The first user message of every conversation started from now on
+    /// (default "Please do the task.").
+    pub fn prompt(&mut self, text: &str) {
+        self.prompt = Some(text.to_string());
     }
 
     fn proc(&self, key: u64) -> Proc {
@@ -259,10 +274,9 @@ impl Scene {
         let history = match self.histories.iter_mut().find(|(k, _)| *k == agent) {
             Some((_, h)) => h,
             None => {
-                self.histories.push((
-                    agent,
-                    vec![json!({"role": "user", "content": "Please do the task."})],
-                ));
+                let prompt = self.prompt.as_deref().unwrap_or("Please do the task.");
+                self.histories
+                    .push((agent, vec![json!({"role": "user", "content": prompt})]));
                 &mut self.histories.last_mut().unwrap().1
             }
         };
@@ -296,10 +310,13 @@ impl Scene {
             body.len()
         );
         let body = response.to_string();
-        let resp = format!(
+        let mut resp = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
+        if turn.cut {
+            resp.truncate(resp.len() - body.len() / 2);
+        }
         self.next_ssl += 0x100;
         let (ssl, fd) = (self.next_ssl, 7);
         let ts = t_ms * MS;

@@ -3,7 +3,7 @@
 //!
 //! Captured text appears only as [`code`] spans (fenced by more backticks
 //! than it contains, pipes escaped for tables, line breaks flattened) or in
-//! indented code blocks: a prompt carrying HTML or Markdown shows literally.
+//! the transcript's indented code blocks: a prompt carrying HTML or Markdown shows literally.
 //! Credentials in captured text are masked, as in `report.html`.
 
 use std::fmt::Write as _;
@@ -41,14 +41,6 @@ pub fn code(s: &str) -> String {
 
 fn shorten(s: &str, max: usize) -> String {
     crate::graph::one_line(s, max)
-}
-
-/// Captured text as an indented code block.
-fn block(out: &mut String, s: &str) {
-    for line in agentsight_redact::mask_secrets(s).lines() {
-        let _ = writeln!(out, "    {line}");
-    }
-    out.push('\n');
 }
 
 pub fn render(r: &Report) -> String {
@@ -174,9 +166,10 @@ fn finding(o: &mut String, r: &Report, f: &ReportFinding) {
                 let _ = writeln!(o, "\n   {what}: {}\n", code(&shorten(said, 400)));
             }
         }
+        // A code span, not an indented block: after the list above an
+        // indented line would continue the last item as Markdown.
         if let Some(end) = &f.chain_end {
-            o.push('\n');
-            block(o, &shorten(end, 1000));
+            let _ = writeln!(o, "\nIt starts from: {}", code(&shorten(end, 1000)));
         }
         o.push('\n');
     }

@@ -304,7 +304,8 @@ pub async fn build(session: &Session, rules: &RuleSet, opts: &ReportOptions) -> 
     let decoded = session.decoded().await?;
     let graph = session.graph().await?;
     let outcome = anomalies::run(session, rules, &opts.run).await?;
-    let health = capture_health(session).await?;
+    let mut health = capture_health(session).await?;
+    health.extend(partial_streams(&decoded));
 
     let graphs: Vec<Option<&CaptureGraph>> = session
         .captures
@@ -481,6 +482,30 @@ async fn capture_health(session: &Session) -> Result<Vec<BlindSpot>> {
         }
     }
     Ok(out)
+}
+
+/// LLM calls the capture holds only part of: a blind spot of the transcript.
+fn partial_streams(decoded: &Decoded) -> Vec<BlindSpot> {
+    let mut by_capture: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for c in decoded.calls.iter().filter(|c| c.call.partial) {
+        by_capture.entry(&c.capture).or_default().push(c.call_id);
+    }
+    by_capture
+        .into_iter()
+        .map(|(capture, ids)| {
+            let shown: Vec<String> = ids.iter().take(20).map(u64::to_string).collect();
+            BlindSpot {
+                capture: capture.to_string(),
+                kind: "partial_stream".to_string(),
+                detail: format!(
+                    "{} LLM call(s) only partly captured (lost bytes, a cut stream or no end): call {}{}; their text may be incomplete (llm_calls.partial)",
+                    ids.len(),
+                    shown.join(", "),
+                    if ids.len() > shown.len() { ", …" } else { "" }
+                ),
+            }
+        })
+        .collect()
 }
 
 fn header(c: &CaptureSource) -> Result<CaptureHeader> {
