@@ -455,7 +455,7 @@ pub static GRAPH_TABLES: &[Table] = &[
             col("method", Tag, "How the edge was found: `response`, `tool_result_id`, `conversation`, `tls`, `fork`, `snapshot`, `exec_parent`, `execve`, `open_flags`, `syscall`, `argv_exact`, `argv_contains`, `path_match`, `window_ancestry`, `window_ambiguous`, `window_indirect`, `window_only`, `builtin_tool_path`, `url_in_args` (docs/views.md explains each)."),
             col("confidence", F64, "1 for observed facts; below 1 for inferred attribution."),
             opt("proc_key", U64, "The acting process, when there is one."),
-            opt("detail", Text, "Event detail: open flags, chmod mode, rename source, argv, raw path when it was resolved."),
+            opt("detail", Text, "Event detail: open flags, chmod mode, rename source, argv, raw path when it was resolved, and `kernel opened P` when the file the kernel opened (`file_events.resolved_path`) is not the path as passed (a symlink, or a path buffer rewritten during the syscall)."),
         ],
     },
     Table {

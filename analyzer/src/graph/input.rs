@@ -14,8 +14,8 @@ use crate::reconstruct::streams::Labels;
 
 const PROCESS_SQL: &str = "SELECT capture, ts_ns, kind, pid, proc_key, parent_key, comm, \
      filename, argv, cwd, exit_code, exit_signal FROM process_events";
-const FILE_SQL: &str = "SELECT capture, ts_ns, proc_key, op, path, path2, dfd, flags, mode \
-     FROM file_events WHERE ret >= 0";
+const FILE_SQL: &str = "SELECT capture, ts_ns, proc_key, op, path, path2, dfd, flags, mode, \
+     resolved_path FROM file_events WHERE ret >= 0";
 // EINPROGRESS (-115) is a non-blocking connect under way: the usual case.
 const NET_SQL: &str = "SELECT capture, ts_ns, proc_key, op, family, local_port, remote_addr, \
      remote_port, unix_path FROM net_events \
@@ -52,6 +52,8 @@ pub struct FileEvent {
     pub dfd: i32,
     pub flags: u32,
     pub mode: u32,
+    /// Successful opens: the file the kernel opened (absolute, symlinks followed).
+    pub resolved: Option<String>,
 }
 
 pub struct NetEvent {
@@ -144,7 +146,7 @@ pub async fn read(ctx: &SessionContext) -> Result<HashMap<Arc<str>, CaptureRows>
             c.text(4)?,
             c.text(5)?,
         );
-        let (dfd, flags, mode) = (c.i32(6)?, c.u32(7)?, c.u32(8)?);
+        let (dfd, flags, mode, resolved) = (c.i32(6)?, c.u32(7)?, c.u32(8)?, c.text(9)?);
         for i in 0..b.num_rows() {
             out.entry(labels.get(cap.value(i)))
                 .or_default()
@@ -158,6 +160,7 @@ pub async fn read(ctx: &SessionContext) -> Result<HashMap<Arc<str>, CaptureRows>
                     dfd: dfd.value(i),
                     flags: flags.value(i),
                     mode: mode.value(i),
+                    resolved: opt_text(&resolved, i),
                 });
         }
     }

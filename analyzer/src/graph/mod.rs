@@ -661,7 +661,20 @@ fn file_edges(
                 if let Some(note) = raw_note(&f.path, &r) {
                     detail = format!("{detail}; {note}");
                 }
-                (kind, r.unwrap_or_else(|| f.path.clone()), Some(detail))
+                // The node stays the path as passed (what execs and rules
+                // name); the kernel's view, when it differs (a symlink, or
+                // a buffer rewritten during the syscall), is kept beside it,
+                // and stands in when the passed path does not resolve.
+                let kernel = f.resolved.as_ref().filter(|k| k.starts_with('/'));
+                if let (Some(passed), Some(k)) = (&r, kernel) {
+                    if passed != k {
+                        detail = format!("{detail}; kernel opened {k}");
+                    }
+                }
+                let target = r
+                    .or_else(|| kernel.cloned())
+                    .unwrap_or_else(|| f.path.clone());
+                (kind, target, Some(detail))
             }
             "rename" => {
                 let Some(to) = &f.path2 else { continue };

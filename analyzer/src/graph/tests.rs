@@ -79,6 +79,7 @@ impl Scene {
             dfd: -100,
             flags,
             mode: 0o755,
+            resolved: None,
         });
     }
 
@@ -704,6 +705,41 @@ fn no_tls_still_gives_processes_and_effects() {
         .iter()
         .any(|e| e.1 == "file:/usr/bin/touch"));
     assert!(g.unattributed.is_empty() && g.effects.is_empty());
+}
+
+#[test]
+fn the_kernels_path_is_kept_beside_the_passed_one() {
+    let mut s = Scene::new();
+    let p = key(10, 1);
+    s.proc_event(ProcKind::Snapshot, S, p, None, &["/bin/cat"], "/w");
+    // The buffer said /tmp/innocent; the kernel opened a key (a race).
+    s.file(2 * S, p, "open", "/tmp/innocent", 0);
+    s.rows.files.last_mut().unwrap().resolved = Some("/home/u/.ssh/id_rsa".into());
+    // A path relative to a directory fd the capture cannot place.
+    s.file(3 * S, p, "open", "conf", 0);
+    let f = s.rows.files.last_mut().unwrap();
+    f.dfd = 5;
+    f.resolved = Some("/etc/app/conf".into());
+    // The same path both ways: no note.
+    s.file(4 * S, p, "open", "/w/a", 0);
+    s.rows.files.last_mut().unwrap().resolved = Some("/w/a".into());
+    let mut rows = HashMap::new();
+    rows.insert(s.cap.clone(), s.rows);
+    let g = build(rows, &Decoded::default(), "x86_64")
+        .captures
+        .remove(0);
+    let read = |path: &str| {
+        g.edges
+            .iter()
+            .find(|e| e.kind == EdgeKind::Read && &*g.nodes[e.dst].id == path)
+            .unwrap_or_else(|| panic!("no read of {path}"))
+            .detail
+            .clone()
+            .unwrap_or_default()
+    };
+    assert!(read("file:/tmp/innocent").contains("kernel opened /home/u/.ssh/id_rsa"));
+    assert!(!read("file:/etc/app/conf").contains("kernel opened"));
+    assert!(!read("file:/w/a").contains("kernel opened"));
 }
 
 #[test]
