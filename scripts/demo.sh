@@ -2,12 +2,13 @@
 # One command to see agentsight work: installs what it needs, builds, starts a
 # local HTTPS mock LLM API, records an agent-like session against it (an SDK
 # tool-use loop, a script written then executed, a file read, a curl), and
-# shows what the capture holds, including the decoded LLM conversation.
+# shows what the capture holds: the decoded LLM conversation, the causal graph,
+# the anomaly findings, and an incident report with its verified evidence bundle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/root/.cache/agentsight-target}"
-cargo build --quiet
+cargo build --quiet --workspace
 BIN="$CARGO_TARGET_DIR/debug/agentsight"
 
 WORK="$(mktemp -d /tmp/agentsight-demo.XXXXXX)"
@@ -39,4 +40,11 @@ echo; echo "== LLM calls decoded from the TLS plaintext (agentsight query ... FR
 "$BIN" query "$WORK/capture" "SELECT call_id, conversation_id, turn, provider, model, streaming, stop_reason, input_tokens, output_tokens, tool_call_count, response_text FROM llm_calls ORDER BY call_id"
 echo; echo "== the conversation as a transcript (agentsight conversations)"
 "$BIN" conversations "$WORK/capture"
-echo; echo "capture kept in $WORK/capture — try: $BIN shell $WORK/capture"
+echo; echo "== what the tool calls caused (agentsight graph)"
+"$BIN" graph "$WORK/capture"
+echo; echo "== anomaly findings (agentsight anomalies)"
+"$BIN" anomalies "$WORK/capture" || true
+echo; echo "== the incident report (agentsight report) and its evidence bundle (agentsight verify --bundle)"
+"$BIN" report "$WORK/capture" -o "$WORK/report" --title "agentsight demo"
+"$BIN" verify --bundle "$WORK/report/evidence" --capture "$WORK/capture"
+echo; echo "capture kept in $WORK/capture, report in $WORK/report/report.html — try: $BIN shell $WORK/capture"
