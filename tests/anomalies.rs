@@ -187,6 +187,10 @@ fn dump(findings: &[Value]) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn malicious_dependency_scenario_fires_each_rule_with_its_evidence() {
     let _g = serial();
     if !can_record() {
@@ -464,6 +468,10 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn benign_coding_session_fires_nothing_high() {
     let _g = serial();
     if !can_record() {

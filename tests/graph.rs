@@ -32,6 +32,10 @@ fn u64_of(v: &Value) -> u64 {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn agent_loop_graph_attributes_every_tool_call() {
     let _g = serial();
     if !can_record() {
@@ -461,6 +465,10 @@ fn real_cli_tool_calls_are_attributed(cli: RealCli) {
 
 /// Claude Code (node) in print mode: its Bash tool and built-in Write tool.
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn claude_code_tool_calls_are_attributed() {
     let _g = serial();
     if !can_record() || !have_cli(CLAUDE_CODE_CLI) {
@@ -492,6 +500,10 @@ fn claude_code_tool_calls_are_attributed() {
 /// the built-in write_file. Its model-routing side call is a plain
 /// generateContent the mock answers from its own turn list.
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn gemini_cli_tool_calls_are_attributed() {
     let _g = serial();
     if !can_record() || !have_cli(GEMINI_CLI) {

@@ -15,6 +15,10 @@ const O_CREAT: u32 = 0o100;
 const O_TRUNC: u32 = 0o1000;
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn records_a_shell_session_with_files_network_and_exit_code() {
     let _g = serial();
     if !can_record() {
@@ -189,6 +193,10 @@ print(json.dumps({"argv": run["argv"], "exit": bash_exit["exit_code"], "rport": 
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn snapshot_lists_processes_that_existed_before_recording() {
     let _g = serial();
     if !can_record() {
@@ -326,6 +334,10 @@ fn spawn_burst_recording(
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn sigint_during_a_burst_seals_everything_and_loses_nothing() {
     let _g = serial();
     if !can_record() {
@@ -397,6 +409,10 @@ fn sigint_during_a_burst_seals_everything_and_loses_nothing() {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn kill_9_leaves_sealed_segments_and_a_recoverable_journal() {
     let _g = serial();
     if !can_record() {
@@ -476,6 +492,10 @@ fn kill_9_leaves_sealed_segments_and_a_recoverable_journal() {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn tampered_segment_fails_verification_naming_it() {
     let _g = serial();
     if !can_record() {
@@ -504,6 +524,10 @@ fn tampered_segment_fails_verification_naming_it() {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn capture_files_are_private() {
     let _g = serial();
     if !can_record() {
@@ -541,6 +565,10 @@ fn capture_files_are_private() {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn bad_invocations_fail_with_one_clear_sentence() {
     let _g = serial();
     if !can_record() {
@@ -594,6 +622,10 @@ fn bad_invocations_fail_with_one_clear_sentence() {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn follows_an_existing_pid_and_its_new_children() {
     let _g = serial();
     if !can_record() {
@@ -643,6 +675,10 @@ fn follows_an_existing_pid_and_its_new_children() {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn disk_full_stops_recording_says_so_and_keeps_what_it_can() {
     let _g = serial();
     if !can_record() {
@@ -694,6 +730,10 @@ fn disk_full_stops_recording_says_so_and_keeps_what_it_can() {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn system_wide_and_comm_modes_follow_the_right_processes() {
     let _g = serial();
     if !can_record() {
@@ -787,6 +827,10 @@ fn system_wide_and_comm_modes_follow_the_right_processes() {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn long_argv_is_cut_and_flagged_not_silently_truncated() {
     let _g = serial();
     if !can_record() {
@@ -811,6 +855,10 @@ fn long_argv_is_cut_and_flagged_not_silently_truncated() {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn recorded_pipeline_is_queryable_with_argv_and_exit_codes() {
     let _g = serial();
     if !can_record() {
@@ -864,6 +912,10 @@ fn recorded_pipeline_is_queryable_with_argv_and_exit_codes() {
 /// its cgroup directory: move the command into a fresh cgroup (a cgroup2
 /// mount of our own works beside v1 controllers) and find that inode.
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn events_carry_the_cgroup_v2_id_of_their_task() {
     let _g = serial();
     if !can_record() {
@@ -913,6 +965,10 @@ fn events_carry_the_cgroup_v2_id_of_their_task() {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn secrets_on_command_lines_reach_no_capture_file() {
     let _g = serial();
     if !can_record() {
@@ -972,6 +1028,10 @@ fn secrets_on_command_lines_reach_no_capture_file() {
 /// buffer to a decoy. The syscall-exit read of the buffer sees the decoy;
 /// `resolved_path` shows the file that was really opened.
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn a_path_rewritten_during_the_syscall_does_not_hide_the_opened_file() {
     let _g = serial();
     if !can_record() {

@@ -191,6 +191,10 @@ fn record_byte_exact(command: &[&str], min_conns: usize) -> Option<Recorded> {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn python_urllib_keepalive_5mb_upload_and_50mb_download_byte_exact() {
     let _g = serial();
     let Some(Recorded { _work, out, .. }) = record_byte_exact(
@@ -218,6 +222,10 @@ fn python_urllib_keepalive_5mb_upload_and_50mb_download_byte_exact() {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn curl_http2_download_byte_exact() {
     let _g = serial();
     let Some((work, server)) = setup() else {
@@ -251,6 +259,10 @@ fn curl_http2_download_byte_exact() {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn python_sdks_openai_and_anthropic_byte_exact() {
     let _g = serial();
     let Some(Recorded { _work, out, .. }) = record_byte_exact(
@@ -284,6 +296,10 @@ fn python_sdks_openai_and_anthropic_byte_exact() {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn node_fetch_and_sdks_byte_exact_with_fd_from_syscalls() {
     let _g = serial();
     let Some(Recorded { _work, out, .. }) = record_byte_exact(
@@ -311,6 +327,10 @@ fn node_fetch_and_sdks_byte_exact_with_fd_from_syscalls() {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn uprobe_pairs_capture_byte_exact_where_the_kernel_has_no_sessions() {
     // Kernels before 6.13 get an entry and a return uprobe per function
     // instead of one session link; this forces that path here.
@@ -340,6 +360,10 @@ fn uprobe_pairs_capture_byte_exact_where_the_kernel_has_no_sessions() {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn two_concurrent_connections_are_kept_apart_and_tied_to_their_sockets() {
     let _g = serial();
     let Some(Recorded {
@@ -359,6 +383,10 @@ fn two_concurrent_connections_are_kept_apart_and_tied_to_their_sockets() {
 /// client keeps connecting until the allocator reuses the address (it reports
 /// each SSL*), so the pair is there whatever state the heap starts in.
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn sequential_connections_reusing_an_ssl_address_keep_their_own_sockets() {
     let _g = serial();
     let Some(Recorded {
@@ -446,6 +474,10 @@ fn assert_each_connection_tied_to_its_socket(out: &Path, client_stdout: &[u8]) -
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn api_keys_never_reach_the_capture_unless_no_redact() {
     let _g = serial();
     let Some((work, server)) = setup() else {
@@ -509,6 +541,10 @@ fn api_keys_never_reach_the_capture_unless_no_redact() {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn a_process_that_starts_tls_late_is_still_captured() {
     let _g = serial();
     let Some(Recorded {
@@ -526,6 +562,10 @@ fn a_process_that_starts_tls_late_is_still_captured() {
 }
 
 #[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
 fn tls_max_bytes_counts_what_it_does_not_keep() {
     let _g = serial();
     let Some((work, server)) = setup() else {
