@@ -135,8 +135,10 @@ pub fn report(args: ReportArgs) -> Result<i32> {
 pub fn verify_bundle(dir: &Path, capture: Option<&Path>, public_key: Option<&Path>) -> Result<i32> {
     let key = public_key.map(report::sign::load_public_key).transpose()?;
     let r = bundle::verify_bundle(dir, capture, key.as_ref())?;
+    // Problems quote bundle contents: never raw onto a terminal.
+    let safe = |s: &str| agentsight_analyzer::graph::render::terminal_text(s, 400);
     for p in &r.problems {
-        eprintln!("verify: {p}");
+        eprintln!("verify: {}", safe(p));
     }
     if r.intact() {
         print!(
@@ -145,19 +147,25 @@ pub fn verify_bundle(dir: &Path, capture: Option<&Path>, public_key: Option<&Pat
         );
         if capture.is_some() {
             print!("; {} rows re-derived from the capture", r.rows_rederived);
+            if r.rows_of_other_captures > 0 {
+                print!(
+                    " ({} rows cite the bundle's other captures: verify against each)",
+                    r.rows_of_other_captures
+                );
+            }
         }
-        if r.signature_verified {
-            print!("; signature by {} verified", r.signed_by.join(", "));
-        } else if !r.signed_by.is_empty() {
-            print!(
-                "; signed by {} (pass --public-key to check the signature)",
-                r.signed_by.join(", ")
-            );
+        match &r.verified_by {
+            Some(id) => print!("; signature by key {} verified", safe(id)),
+            None if !r.signed_by.is_empty() => print!(
+                "; signed (key ids claimed: {}), signature not checked: pass --public-key",
+                safe(&r.signed_by.join(", "))
+            ),
+            None => {}
         }
         println!();
         Ok(0)
     } else {
-        println!("bundle NOT intact: {}", r.problems[0]);
+        println!("bundle NOT intact: {}", safe(&r.problems[0]));
         Ok(1)
     }
 }

@@ -397,7 +397,8 @@ fn report_of_the_recording(r: &Recorded, findings: &[Value]) {
     assert!(said.contains("re-derived from the capture"), "{said}");
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    for secret in [AWS_KEY_ID, AWS_SECRET] {
+    // Not even a cut-off piece of one.
+    for secret in [&AWS_KEY_ID[..12], &AWS_SECRET[..12]] {
         assert!(!html.contains(secret), "report.html prints a secret");
         assert!(!md.contains(secret), "report.md prints a secret");
     }

@@ -23,6 +23,9 @@ const LINK: &str =
     "[click me](javascript:window.__pwned='md') <a href=\"javascript:window.__pwned='a'\">a</a>";
 const FETCH: &str = "<img src=\"http://127.0.0.1:9/beacon.png\"><link rel=stylesheet href=\"http://127.0.0.1:9/x.css\">";
 const MD: &str = "`code` | pipe | **bold** ``` fence";
+/// Lone carriage returns (progress bars) end a line for CommonMark.
+const CR: &str =
+    "10%\r[cr](javascript:window.__pwned='cr')\r<img src=x onerror=\"window.__pwned='cr'\">\r";
 
 /// An agent told (by a tool result) to write and run a hidden script whose
 /// name, content and command line carry every payload.
@@ -48,7 +51,7 @@ fn hostile_capture(dir: &Path) -> String {
     s.llm(
         agent,
         3_000,
-        Turn::new("done").result("t1", &format!("{FETCH} {SCRIPT} {MD}")),
+        Turn::new("done").result("t1", &format!("{FETCH} {SCRIPT} {MD} {CR}")),
     );
     // A last turn whose response the capture lost half of: a blind spot.
     s.llm(agent, 4_000, Turn::new("never fully seen").cut());
@@ -60,6 +63,31 @@ fn report(cap: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["report", cap.to_str().unwrap(), "-o", out.to_str().unwrap()];
     args.extend_from_slice(extra);
     agentsight(&args)
+}
+
+/// Rewrites SHA256SUMS over the bundle's files as they are now: what a
+/// forger without the signing key can always do.
+fn reseal(bundle: &Path) {
+    use sha2::Digest;
+    let mut files: Vec<String> = walk(bundle)
+        .iter()
+        .map(|p| {
+            p.strip_prefix(bundle)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|f| f != "SHA256SUMS" && f != "bundle.dsse.json")
+        .collect();
+    files.sort();
+    let sums: String = files
+        .iter()
+        .map(|f| {
+            let sha = hex::encode(sha2::Sha256::digest(std::fs::read(bundle.join(f)).unwrap()));
+            format!("{sha}  {f}\n")
+        })
+        .collect();
+    std::fs::write(bundle.join("SHA256SUMS"), sums).unwrap();
 }
 
 fn verify_bundle(bundle: &Path, capture: Option<&Path>) -> (bool, String) {
@@ -129,6 +157,17 @@ fn hostile_capture_report_renders_as_text_and_runs_nothing() {
     assert!(html.contains("Content-Security-Policy"));
     assert!(html.contains("default-src 'none'"));
     assert!(!html.contains("unsafe-inline"));
+    for raw in [
+        SCRIPT,
+        IMG,
+        BREAKOUT,
+        FETCH,
+        "onerror=\"",
+        "onload=\"",
+        "<img src=x onerror=\"window",
+    ] {
+        assert!(!html.contains(raw), "{raw} is in report.html unescaped");
+    }
     // The payloads are there, escaped.
     assert!(html.contains("&lt;script&gt;window.__pwned=&#39;script&#39;&lt;/script&gt;"));
     assert!(html.contains("Ticket &lt;b&gt;42&lt;/b&gt;"));
@@ -158,6 +197,36 @@ fn hostile_capture_report_renders_as_text_and_runs_nothing() {
         "captured Markdown emphasis rendered"
     );
     assert!(md.contains("```mermaid"), "graph as Mermaid");
+    // And through markdown-it, which follows CommonMark where pulldown-cmark
+    // is lenient (a lone CR ends a line: an indented block must not end early).
+    let strict = python(
+        "import sys; from markdown_it import MarkdownIt\n\
+         print(MarkdownIt('commonmark').enable('table').render(open(sys.argv[1]).read()))",
+        &out.join("report.md"),
+    );
+    if let Some(strict) = strict {
+        for t in tags(&strict) {
+            assert!(
+                !matches!(
+                    t.as_str(),
+                    "script" | "img" | "svg" | "iframe" | "link" | "textarea" | "a" | "b"
+                ),
+                "report.md renders a <{t}> tag in markdown-it"
+            );
+        }
+        // Every place the CR payload shows, it is inside code.
+        let mut shown = 0;
+        for (at, _) in strict.match_indices("[cr](javascript:") {
+            let before = &strict[..at];
+            assert!(
+                before.rfind("<code>") > before.rfind("</code>"),
+                "a lone CR ended a code block: {}",
+                &strict[at.saturating_sub(300)..at + 80]
+            );
+            shown += 1;
+        }
+        assert!(shown > 0, "the CR payload is shown");
+    }
     // The file name's pipes stay inside its table cell.
     let mut in_tables = 0;
     for (at, _) in rendered.match_indices("| cell |") {
@@ -264,7 +333,54 @@ fn bundle_verifies_and_names_any_altered_byte() {
     std::fs::write(bundle.join("rows/extra.csv"), "x\n").unwrap();
     let (ok, text) = verify_bundle(&bundle, None);
     assert!(!ok && text.contains("extra.csv"), "{text}");
+    // … even with SHA256SUMS rewritten to list it: bundle.json names no such file.
+    reseal(&bundle);
+    let (ok, text) = verify_bundle(&bundle, None);
+    assert!(!ok && text.contains("extra.csv"), "{text}");
     std::fs::remove_file(bundle.join("rows/extra.csv")).unwrap();
+    reseal(&bundle);
+    assert!(verify_bundle(&bundle, None).0);
+
+    // Forgeries that keep SHA256SUMS consistent: a CSV that no longer copies
+    // its Parquet; a made-up row cited in place of a real one (its RowRef
+    // pointing at the real row's index, hash and location).
+    let csv = bundle.join("rows/c0_file_events.csv");
+    let real_csv = std::fs::read_to_string(&csv).unwrap();
+    std::fs::write(&csv, real_csv.replace("/home/u/ws", "/home/u/wz")).unwrap();
+    reseal(&bundle);
+    let (ok, text) = verify_bundle(&bundle, Some(&cap));
+    assert!(
+        !ok && text.contains("c0_file_events.csv"),
+        "forged CSV passed: {text}"
+    );
+    std::fs::write(&csv, &real_csv).unwrap();
+    let index_path = bundle.join("bundle.json");
+    let real_index = std::fs::read(&index_path).unwrap();
+    let mut index: Value = serde_json::from_slice(&real_index).unwrap();
+    let rows = index["rows"].as_array_mut().unwrap();
+    let first = rows
+        .iter()
+        .position(|r| r["file"] == "rows/c0_file_events.parquet")
+        .unwrap();
+    let second = rows
+        .iter()
+        .rposition(|r| r["file"] == "rows/c0_file_events.parquet")
+        .unwrap();
+    assert_ne!(first, second, "two cited file rows");
+    let copy = rows[first].clone();
+    for k in ["index", "row", "row_sha256", "segment"] {
+        rows[second][k] = copy[k].clone();
+    }
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    reseal(&bundle);
+    let (ok, text) = verify_bundle(&bundle, Some(&cap));
+    assert!(
+        !ok && text.contains("cited twice"),
+        "duplicate index passed: {text}"
+    );
+    std::fs::write(&index_path, &real_index).unwrap();
+    reseal(&bundle);
+    assert!(verify_bundle(&bundle, Some(&cap)).0);
 
     // One byte of a cited capture segment: the bundle alone is still
     // intact, checked against the capture it is not.
@@ -305,6 +421,19 @@ fn report_scopes_and_bad_options_are_clear() {
         .map(|f| f["rule_id"].as_str().unwrap())
         .collect();
     assert_eq!(rules, ["write_then_exec"]);
+    // A finding keeps its id in a scoped report.
+    let full = tmp.path().join("full");
+    assert!(report(&cap, &full, &[]).status.success());
+    let all: Value =
+        serde_json::from_slice(&std::fs::read(full.join("evidence/bundle.json")).unwrap()).unwrap();
+    let f2 = &all["findings"][1];
+    let one = tmp.path().join("f2");
+    assert!(report(&cap, &one, &["--finding", "F2"]).status.success());
+    let scoped: Value =
+        serde_json::from_slice(&std::fs::read(one.join("evidence/bundle.json")).unwrap()).unwrap();
+    assert_eq!(scoped["findings"].as_array().unwrap().len(), 1);
+    assert_eq!(scoped["findings"][0]["id"], "F2");
+    assert_eq!(scoped["findings"][0]["summary"], f2["summary"]);
     // A time window after everything: no finding, an empty timeline.
     let out = tmp.path().join("late");
     let o = report(&cap, &out, &["--since", "2099-01-01T00:00:00Z"]);
@@ -423,7 +552,33 @@ fn signed_bundle_verifies_with_its_key_only() {
         })
         .collect();
     std::fs::write(bundle.join("SHA256SUMS"), sums).unwrap();
-    assert!(check(None).0, "the sums were rewritten consistently");
-    let (ok, text) = check(Some(&public));
+    // Without the key the CSV no longer copying its Parquet gives it away;
+    // with the key the signature does too.
+    let (ok, text) = check(None);
     assert!(!ok && text.contains("c0_file_events.csv"), "{text}");
+    let (ok, text) = check(Some(&public));
+    assert!(
+        !ok && (text.contains("not covered") || text.contains("differs from what the signed")),
+        "{text}"
+    );
+    // A forger who also rewrites the Parquet and bundle.json to match still
+    // has no signature over them: restore the CSV, swap the index's title.
+    std::fs::write(
+        &csv,
+        std::fs::read_to_string(&csv)
+            .unwrap()
+            .replace("/home/u/wz", "/home/u/ws"),
+    )
+    .unwrap();
+    let index_path = bundle.join("bundle.json");
+    let index = std::fs::read_to_string(&index_path).unwrap();
+    std::fs::write(
+        &index_path,
+        index.replacen("\"title\"", "\"title\": \"forged\", \"old_title\"", 1),
+    )
+    .unwrap();
+    reseal(&bundle);
+    assert!(check(None).0, "consistent without the key");
+    let (ok, text) = check(Some(&public));
+    assert!(!ok && text.contains("bundle.json"), "{text}");
 }

@@ -3,7 +3,8 @@
 //!
 //! Captured text goes into Markdown only inside indented code blocks, which
 //! renderers show literally: a prompt containing HTML or Markdown cannot
-//! inject markup into a report.
+//! inject markup into a report. Credentials in it are masked and invisible
+//! characters named ([`shown`]); the JSON form keeps the text as captured.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -177,12 +178,37 @@ pub fn json(v: &View<'_>) -> Value {
     json!({ "conversations": convs })
 }
 
+/// Captured text made safe to show: credentials masked, invisible and
+/// control characters (other than tab and line breaks) named as `⟨U+XXXX⟩`
+/// so nothing hides or reorders text, line breaks as `\n` only (CommonMark
+/// also ends a line at a lone CR, which would end the code block).
+pub fn shown(text: &str) -> String {
+    let masked = agentsight_redact::mask_secrets(text);
+    let mut out = String::with_capacity(masked.len());
+    let mut chars = masked.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() != Some(&'\n') {
+                    out.push('\n');
+                }
+            }
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() || crate::graph::render::invisible(c) => {
+                let _ = write!(out, "⟨U+{:04X}⟩", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Captured text as an indented code block (shown literally).
 fn literal(out: &mut String, text: &str) {
     if text.is_empty() {
         out.push_str("    (empty)\n");
     }
-    for line in text.lines() {
+    for line in shown(text).split('\n') {
         let _ = writeln!(out, "    {line}");
     }
     out.push('\n');
@@ -191,7 +217,7 @@ fn literal(out: &mut String, text: &str) {
 /// A short captured value (name, id, model) as a code span: shown
 /// literally, on one line; backticks cannot close it early.
 fn inline(text: &str) -> String {
-    let clean: String = text
+    let clean: String = shown(text)
         .chars()
         .map(|c| match c {
             '`' => '\'',

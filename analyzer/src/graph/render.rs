@@ -151,7 +151,7 @@ pub fn terminal_text(s: &str, max: usize) -> String {
 }
 
 /// Formatting characters that change how text looks without showing.
-fn invisible(c: char) -> bool {
+pub fn invisible(c: char) -> bool {
     matches!(c as u32,
         0x00AD | 0x061C | 0x180E | 0x200B..=0x200F | 0x2028..=0x202E | 0x2060..=0x206F
         | 0xFEFF | 0xFFF9..=0xFFFB | 0xE0000..=0xE007F)

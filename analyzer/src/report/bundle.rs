@@ -110,12 +110,17 @@ fn project(batch: &RecordBatch, table: &Table) -> Result<RecordBatch> {
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(table.columns.len());
     for c in table.columns {
         let ty = c.ty.arrow();
+        // Cast to the schema's type: the hash and the renderers see one
+        // layout whatever the segment's writer chose.
         let col = match batch.column_by_name(c.name) {
-            Some(a) => a.clone(),
+            Some(a) if *a.data_type() == ty => a.clone(),
+            Some(a) => datafusion::arrow::compute::cast(a, &ty).with_context(|| {
+                format!("column {} has type {}, not {ty}", c.name, a.data_type())
+            })?,
             None if c.nullable => new_null_array(&ty, batch.num_rows()),
-            None => bail!("segment lacks column {}", c.name),
+            None => bail!("lacks column {}", c.name),
         };
-        fields.push(Field::new(c.name, col.data_type().clone(), c.nullable));
+        fields.push(Field::new(c.name, ty, c.nullable));
         cols.push(col);
     }
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
@@ -357,8 +362,9 @@ fn csv_cell(s: &str) -> String {
     format!("\"{}\"", defused.replace('"', "\"\""))
 }
 
-fn write_csv(path: &Path, batch: &RecordBatch) -> Result<()> {
-    let mut f = std::io::BufWriter::new(File::create(path)?);
+/// The CSV twin of a rows file, as bytes (also how `verify` checks it).
+fn csv_bytes(batch: &RecordBatch) -> Result<Vec<u8>> {
+    let mut f = Vec::new();
     let names: Vec<String> = batch
         .schema()
         .fields()
@@ -379,8 +385,7 @@ fn write_csv(path: &Path, batch: &RecordBatch) -> Result<()> {
             .collect();
         writeln!(f, "{}", cells.join(","))?;
     }
-    f.flush()?;
-    Ok(())
+    Ok(f)
 }
 
 fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
@@ -415,11 +420,10 @@ pub fn write(
     let mut captures = Vec::new();
     for (i, s) in sources.iter().enumerate() {
         let manifest = format!("manifest-c{i}.json");
-        std::fs::copy(
-            s.dir.join(agentsight_capture::manifest::MANIFEST_FILE),
-            dir.join(&manifest),
-        )
-        .with_context(|| format!("copying the manifest of {}", s.dir.display()))?;
+        // The manifest the report was built from (a capture still being
+        // recorded may have sealed more since).
+        std::fs::write(dir.join(&manifest), serde_json::to_vec_pretty(s.manifest)?)
+            .with_context(|| format!("writing the manifest of {}", s.dir.display()))?;
         captures.push(BundleCapture {
             label: s.label.to_string(),
             capture_id: s.manifest.capture_id.clone(),
@@ -444,7 +448,7 @@ pub fn write(
     for t in tables {
         let stem = format!("rows/c{}_{}", t.capture_index, t.table);
         write_parquet(&dir.join(format!("{stem}.parquet")), &t.batch)?;
-        write_csv(&dir.join(format!("{stem}.csv")), &t.batch)?;
+        std::fs::write(dir.join(format!("{stem}.csv")), csv_bytes(&t.batch)?)?;
         rows.extend(t.refs.iter().cloned());
     }
     let index = BundleIndex {
@@ -473,7 +477,9 @@ pub fn write(
     Ok(index)
 }
 
-/// Every regular file under `dir` except `SHA256SUMS`, as sorted relative paths.
+/// Every file under `dir` except `SHA256SUMS` and the signature, as sorted
+/// relative paths; an entry that is not a regular file or a directory (a
+/// symlink, a FIFO) is an error: verify must never follow one.
 fn bundle_files(dir: &Path) -> Result<Vec<String>> {
     fn walk(root: &Path, sub: &Path, out: &mut Vec<String>) -> Result<()> {
         for e in std::fs::read_dir(root.join(sub))? {
@@ -482,8 +488,13 @@ fn bundle_files(dir: &Path) -> Result<Vec<String>> {
             let ty = e.file_type()?;
             if ty.is_dir() {
                 walk(root, &rel, out)?;
-            } else {
+            } else if ty.is_file() {
                 out.push(rel.to_string_lossy().replace('\\', "/"));
+            } else {
+                bail!(
+                    "{} is not a regular file (a link or device): not a bundle file",
+                    rel.display()
+                );
             }
         }
         Ok(())
@@ -515,10 +526,12 @@ pub struct BundleReport {
     pub rows_checked: usize,
     /// Rows re-derived from the original capture (with `--capture`).
     pub rows_rederived: usize,
-    /// Key ids of the envelope's signatures (empty when unsigned).
+    /// Rows of other captures of the bundle, not re-derived from this one.
+    pub rows_of_other_captures: usize,
+    /// Key ids the envelope's signatures claim (empty when unsigned).
     pub signed_by: Vec<String>,
-    /// True when the signature was checked against the given public key.
-    pub signature_verified: bool,
+    /// The key id whose signature checked out against the given public key.
+    pub verified_by: Option<String>,
     pub problems: Vec<String>,
 }
 
@@ -533,10 +546,23 @@ fn safe_relative(rel: &str) -> bool {
     !rel.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
-/// Checks a bundle: every file against `SHA256SUMS` (and no unlisted file),
-/// each manifest copy's hash chain up to the recorded head, each cited row's
-/// hash; with `capture`, the capture's identity and chain head, each cited
-/// segment's hash, and each row re-read from its segment.
+/// SHA-256 of a regular file inside the bundle (never through a link).
+fn bundle_file_sha(dir: &Path, rel: &str) -> Result<String> {
+    let path = dir.join(rel);
+    let meta = std::fs::symlink_metadata(&path)?;
+    if !meta.is_file() {
+        bail!("not a regular file");
+    }
+    Ok(sha256_file(&path)?.0)
+}
+
+/// Checks a bundle: every file against `SHA256SUMS`, and exactly the files
+/// bundle.json accounts for; each manifest copy's hash chain up to the
+/// recorded head; each rows file row for row against bundle.json (its
+/// location columns, its hash, every index once) and its CSV twin against
+/// it; with `capture`, the capture's identity and recomputed chain, each
+/// cited segment's hash, and each row re-read from its segment; with
+/// `public_key`, the signature and that the files are its subjects.
 pub fn verify_bundle(
     dir: &Path,
     capture: Option<&Path>,
@@ -546,35 +572,9 @@ pub fn verify_bundle(
         signed_by: super::sign::signers(dir).unwrap_or_default(),
         ..BundleReport::default()
     };
-    if let Some(key) = public_key {
-        match super::sign::verify(dir, key) {
-            Ok(subjects) => {
-                r.signature_verified = true;
-                let mut present = bundle_files(dir)?;
-                present.push(SUMS_FILE.to_string());
-                for f in &present {
-                    match (subjects.get(f), sha256_file(&dir.join(f))) {
-                        (Some(want), Ok((got, _))) if *want == got => {}
-                        (Some(_), _) => r
-                            .problems
-                            .push(format!("{f} differs from what the signed statement covers")),
-                        (None, _) => r
-                            .problems
-                            .push(format!("{f} is not covered by the signed statement")),
-                    }
-                }
-                for f in subjects.keys() {
-                    if !present.contains(f) {
-                        r.problems
-                            .push(format!("{f} is signed for but missing from the bundle"));
-                    }
-                }
-            }
-            Err(e) => r.problems.push(format!("{e:#}")),
-        }
-    }
     let sums = std::fs::read_to_string(dir.join(SUMS_FILE))
         .with_context(|| format!("{} has no {SUMS_FILE}: not a bundle", dir.display()))?;
+    let present = bundle_files(dir)?;
     let mut listed = HashSet::new();
     for (n, line) in sums.lines().enumerate() {
         let Some((sha, file)) = line.split_once("  ") else {
@@ -592,9 +592,9 @@ pub fn verify_bundle(
             continue;
         }
         listed.insert(file.to_string());
-        match sha256_file(&dir.join(file)) {
-            Ok((got, _)) if got == sha => r.files_checked += 1,
-            Ok((got, _)) => r.problems.push(format!(
+        match bundle_file_sha(dir, file) {
+            Ok(got) if got == sha => r.files_checked += 1,
+            Ok(got) => r.problems.push(format!(
                 "{file} is altered: sha256 {got} but {SUMS_FILE} recorded {sha}"
             )),
             Err(e) => r
@@ -602,11 +602,14 @@ pub fn verify_bundle(
                 .push(format!("{file} is missing or unreadable: {e:#}")),
         }
     }
-    for f in bundle_files(dir)? {
-        if !listed.contains(&f) {
+    for f in &present {
+        if !listed.contains(f) {
             r.problems
                 .push(format!("{f} is in the bundle but not in {SUMS_FILE}"));
         }
+    }
+    if let Some(key) = public_key {
+        check_signature(dir, key, &present, &mut r)?;
     }
     let index: BundleIndex = serde_json::from_slice(
         &std::fs::read(dir.join(BUNDLE_FILE)).context("reading bundle.json")?,
@@ -614,14 +617,121 @@ pub fn verify_bundle(
     .context("bundle.json is not a bundle index")?;
     if index.format != BUNDLE_FORMAT || index.version > BUNDLE_VERSION {
         bail!(
-            "bundle.json is {} version {}; this agentsight reads {BUNDLE_FORMAT} up to version {BUNDLE_VERSION}",
+            "bundle.json is {:?} version {}; this agentsight reads {BUNDLE_FORMAT} up to version {BUNDLE_VERSION}",
             index.format,
             index.version
         );
     }
-    // The manifest copies: each chain recomputed to its recorded head.
-    let mut segments: HashMap<(String, String), String> = HashMap::new();
+    // Exactly the files the index accounts for.
+    let mut expected: HashSet<String> = HashSet::from([BUNDLE_FILE.to_string()]);
     for c in &index.captures {
+        expected.insert(c.manifest.clone());
+    }
+    for row in &index.rows {
+        expected.insert(row.file.clone());
+        if let Some(stem) = row.file.strip_suffix(".parquet") {
+            expected.insert(format!("{stem}.csv"));
+        }
+    }
+    for f in &present {
+        if !expected.contains(f) {
+            r.problems.push(format!(
+                "{f} is not part of the bundle (bundle.json names no such file)"
+            ));
+        }
+    }
+    let segments = check_manifests(dir, &index, &mut r);
+    let finding_ids: HashSet<&str> = index.findings.iter().map(|f| f.id.as_str()).collect();
+    let mut by_file: BTreeMap<&str, Vec<&RowRef>> = BTreeMap::new();
+    for row in &index.rows {
+        by_file.entry(&row.file).or_default().push(row);
+        match segments.get(&(row.capture.clone(), row.segment.clone())) {
+            Some((table, sha)) if *sha == row.segment_sha256 && *table == row.table => {}
+            Some((table, sha)) => r.problems.push(format!(
+                "bundle.json: row {} of {} cites table {} and segment sha256 {}, but the manifest has {table} and {sha}",
+                row.row, row.segment, row.table, row.segment_sha256
+            )),
+            None => r.problems.push(format!(
+                "bundle.json: segment {} of capture {} is not in its manifest",
+                row.segment, row.capture
+            )),
+        }
+        if let Some(b) = row
+            .cited_by
+            .iter()
+            .find(|b| !finding_ids.contains(b.as_str()))
+        {
+            r.problems.push(format!(
+                "bundle.json: row {} of {} is cited by unknown finding {b}",
+                row.row, row.segment
+            ));
+        }
+    }
+    for (file, rows) in &by_file {
+        if let Err(e) = check_rows_file(dir, file, rows, &mut r) {
+            r.problems.push(format!("{file}: {e:#}"));
+        }
+    }
+    if let Some(cap) = capture {
+        rederive(&index, cap, &mut r)?;
+    }
+    Ok(r)
+}
+
+/// The signature, and that the bundle's files are exactly its subjects.
+fn check_signature(
+    dir: &Path,
+    key: &ed25519_dalek::VerifyingKey,
+    present: &[String],
+    r: &mut BundleReport,
+) -> Result<()> {
+    match super::sign::verify(dir, key) {
+        Ok((keyid, subjects)) => {
+            r.verified_by = Some(keyid);
+            let mut files = present.to_vec();
+            files.push(SUMS_FILE.to_string());
+            for f in &files {
+                match (subjects.get(f), bundle_file_sha(dir, f)) {
+                    (Some(want), Ok(got)) if *want == got => {}
+                    (Some(_), _) => r
+                        .problems
+                        .push(format!("{f} differs from what the signed statement covers")),
+                    (None, _) => r
+                        .problems
+                        .push(format!("{f} is not covered by the signed statement")),
+                }
+            }
+            for f in subjects.keys() {
+                if !files.contains(f) {
+                    r.problems
+                        .push(format!("{f} is signed for but missing from the bundle"));
+                }
+            }
+        }
+        Err(e) => r.problems.push(format!("{e:#}")),
+    }
+    Ok(())
+}
+
+/// Each manifest copy: belongs to its capture entry, chain recomputed to the
+/// recorded head, segments as bundle.json lists them. Returns (capture
+/// label, segment file) -> (table, sha256).
+fn check_manifests(
+    dir: &Path,
+    index: &BundleIndex,
+    r: &mut BundleReport,
+) -> HashMap<(String, String), (String, String)> {
+    let mut segments = HashMap::new();
+    let mut labels = HashSet::new();
+    let mut ids = HashSet::new();
+    for c in &index.captures {
+        if !labels.insert(&c.label) || !ids.insert(&c.capture_id) {
+            r.problems.push(format!(
+                "bundle.json: capture {} ({}) is listed twice",
+                c.label, c.capture_id
+            ));
+            continue;
+        }
         if !safe_relative(&c.manifest) {
             r.problems.push(format!(
                 "bundle.json: manifest path {:?} leaves the bundle",
@@ -642,6 +752,40 @@ pub fn verify_bundle(
                 c.manifest, m.capture_id, c.capture_id
             ));
         }
+        let listed: Vec<(u64, &str, &str, u64, &str, &str)> = c
+            .segments
+            .iter()
+            .map(|s| {
+                (
+                    s.seq,
+                    s.table.as_str(),
+                    s.file.as_str(),
+                    s.rows,
+                    s.sha256.as_str(),
+                    s.chain.as_str(),
+                )
+            })
+            .collect();
+        let copied: Vec<(u64, &str, &str, u64, &str, &str)> = m
+            .segments
+            .iter()
+            .map(|s| {
+                (
+                    s.seq,
+                    s.table.as_str(),
+                    s.file.as_str(),
+                    s.rows,
+                    s.sha256.as_str(),
+                    s.chain.as_str(),
+                )
+            })
+            .collect();
+        if listed != copied {
+            r.problems.push(format!(
+                "bundle.json: the segments of capture {} differ from its manifest copy {}",
+                c.label, c.manifest
+            ));
+        }
         let mut prev = m.chain_genesis();
         for s in &m.segments {
             if chain_next(&prev, s.seq, &s.table, &s.file, s.rows, &s.sha256) != s.chain {
@@ -651,7 +795,10 @@ pub fn verify_bundle(
                 ));
             }
             prev = s.chain.clone();
-            segments.insert((c.label.clone(), s.file.clone()), s.sha256.clone());
+            segments.insert(
+                (c.label.clone(), s.file.clone()),
+                (s.table.clone(), s.sha256.clone()),
+            );
         }
         if prev != c.chain_head {
             r.problems.push(format!(
@@ -660,73 +807,84 @@ pub fn verify_bundle(
             ));
         }
     }
-    // The cited rows, file by file.
-    let mut by_file: BTreeMap<&str, Vec<&RowRef>> = BTreeMap::new();
-    for row in &index.rows {
-        by_file.entry(&row.file).or_default().push(row);
-        match segments.get(&(row.capture.clone(), row.segment.clone())) {
-            Some(sha) if *sha == row.segment_sha256 => {}
-            Some(sha) => r.problems.push(format!(
-                "bundle.json: row {} of {} cites segment sha256 {} but the manifest has {sha}",
-                row.row, row.segment, row.segment_sha256
-            )),
-            None => r.problems.push(format!(
-                "bundle.json: segment {} of capture {} is not in its manifest",
-                row.segment, row.capture
-            )),
-        }
-    }
-    for (file, rows) in &by_file {
-        if !safe_relative(file) {
-            r.problems
-                .push(format!("bundle.json: row file {file:?} leaves the bundle"));
-            continue;
-        }
-        let batches = match read_segment(&dir.join(file)) {
-            Ok(b) => b,
-            Err(e) => {
-                r.problems.push(format!("{file}: {e:#}"));
-                continue;
-            }
-        };
-        let Some(first) = batches.first() else {
-            r.problems.push(format!("{file}: no rows"));
-            continue;
-        };
-        let all = concat_batches(&first.schema(), &batches)?;
-        let table = rows[0].table.as_str();
-        let Some(def) = schema::table(table) else {
-            r.problems.push(format!("{file}: unknown table {table}"));
-            continue;
-        };
-        let hashes = row_hashes(&project(&all, def)?)?;
-        if hashes.len() != rows.len() {
-            r.problems.push(format!(
-                "{file} holds {} rows but bundle.json cites {}",
-                hashes.len(),
-                rows.len()
-            ));
-        }
-        for row in rows {
-            match hashes.get(row.index as usize) {
-                Some(h) if *h == row.row_sha256 => r.rows_checked += 1,
-                Some(_) => r.problems.push(format!(
-                    "{file}: row {} (segment {} row {}) does not hash to what bundle.json recorded",
-                    row.index, row.segment, row.row
-                )),
-                None => r
-                    .problems
-                    .push(format!("{file}: row {} is missing", row.index)),
-            }
-        }
-    }
-    if let Some(cap) = capture {
-        rederive(&index, cap, &mut r)?;
-    }
-    Ok(r)
+    segments
 }
 
-/// Re-reads every cited row from the original capture's segments.
+/// One rows file: read, every index cited exactly once, each row's
+/// `_segment`/`_row` and hash as bundle.json says, and its CSV twin exactly
+/// what this Parquet gives.
+fn check_rows_file(dir: &Path, file: &str, rows: &[&RowRef], r: &mut BundleReport) -> Result<()> {
+    if !safe_relative(file) || !file.ends_with(".parquet") {
+        bail!("bundle.json names it as a rows file, which it cannot be");
+    }
+    let table = rows[0].table.as_str();
+    if rows
+        .iter()
+        .any(|row| row.table != table || row.capture != rows[0].capture)
+    {
+        bail!("bundle.json cites rows of several tables or captures in it");
+    }
+    let def = schema::table(table).with_context(|| format!("unknown table {table}"))?;
+    let batches = read_segment(&dir.join(file))?;
+    let schema = batches.first().map(|b| b.schema()).context("no rows")?;
+    let all = concat_batches(&schema, &batches)?;
+    let hashes = row_hashes(&project(&all, def)?)?;
+    let mut seen = vec![false; all.num_rows()];
+    let seg_col = all
+        .column_by_name("_segment")
+        .and_then(|c| c.as_string_opt::<i32>())
+        .context("lacks _segment")?;
+    let row_col = u64_col(&all, "_row").context("lacks _row")?;
+    for row in rows {
+        let i = usize::try_from(row.index).unwrap_or(usize::MAX);
+        let Some(h) = hashes.get(i) else {
+            r.problems
+                .push(format!("{file}: row {} is missing", row.index));
+            continue;
+        };
+        if std::mem::replace(&mut seen[i], true) {
+            r.problems.push(format!(
+                "{file}: row {} is cited twice by bundle.json",
+                row.index
+            ));
+            continue;
+        }
+        if seg_col.value(i) != row.segment || row_col.value(i) != row.row {
+            r.problems.push(format!(
+                "{file}: row {} says it is {} row {}, bundle.json says {} row {}",
+                row.index,
+                seg_col.value(i),
+                row_col.value(i),
+                row.segment,
+                row.row
+            ));
+        } else if *h != row.row_sha256 {
+            r.problems.push(format!(
+                "{file}: row {} (segment {} row {}) does not hash to what bundle.json recorded",
+                row.index, row.segment, row.row
+            ));
+        } else {
+            r.rows_checked += 1;
+        }
+    }
+    if let Some(extra) = seen.iter().position(|s| !s) {
+        r.problems.push(format!(
+            "{file}: row {extra} is not in bundle.json (rows were added)"
+        ));
+    }
+    let csv = file.replace(".parquet", ".csv");
+    match std::fs::read(dir.join(&csv)) {
+        Ok(bytes) if bytes == csv_bytes(&all)? => {}
+        Ok(_) => r
+            .problems
+            .push(format!("{csv} differs from the rows of {file} it copies")),
+        Err(e) => r.problems.push(format!("{csv}: {e}")),
+    }
+    Ok(())
+}
+
+/// Re-reads every cited row of `cap` from its segments; rows of the bundle's
+/// other captures are counted, not re-derived.
 fn rederive(index: &BundleIndex, cap: &Path, r: &mut BundleReport) -> Result<()> {
     let m = Manifest::load(cap)?;
     let Some(c) = index.captures.iter().find(|c| c.capture_id == m.capture_id) else {
@@ -736,74 +894,90 @@ fn rederive(index: &BundleIndex, cap: &Path, r: &mut BundleReport) -> Result<()>
             m.capture_id
         );
     };
-    let head = m.chain_head();
-    if head != c.chain_head {
+    // The capture's own chain, recomputed, not its stored last link.
+    let v = agentsight_capture::verify::verify(cap, None)?;
+    for p in &v.problems {
+        r.problems.push(format!("capture {}: {p}", cap.display()));
+    }
+    if v.chain_head != c.chain_head {
         r.problems.push(format!(
-            "capture {}: chain head {head} but the bundle recorded {} (re-sealed, truncated or another recording)",
+            "capture {}: chain head {} but the bundle recorded {} (re-sealed, truncated or another recording)",
             cap.display(),
+            v.chain_head,
             c.chain_head
         ));
     }
     let mut wanted: BTreeMap<&str, Vec<&RowRef>> = BTreeMap::new();
-    for row in index.rows.iter().filter(|row| row.capture == c.label) {
-        wanted.entry(&row.segment).or_default().push(row);
+    for row in &index.rows {
+        if row.capture == c.label {
+            wanted.entry(&row.segment).or_default().push(row);
+        } else {
+            r.rows_of_other_captures += 1;
+        }
     }
     for (seg, rows) in wanted {
-        if !safe_relative(seg) {
+        if let Err(e) = rederive_segment(cap, &m, seg, &rows, r) {
+            r.problems.push(format!("capture segment {seg}: {e:#}"));
+        }
+    }
+    Ok(())
+}
+
+fn rederive_segment(
+    cap: &Path,
+    m: &Manifest,
+    seg: &str,
+    rows: &[&RowRef],
+    r: &mut BundleReport,
+) -> Result<()> {
+    if !safe_relative(seg) {
+        bail!("the path leaves the capture");
+    }
+    let Some(listed) = m.segments.iter().find(|s| s.file == seg) else {
+        bail!("not in the capture's manifest");
+    };
+    if listed.sha256 != rows[0].segment_sha256 || listed.table != rows[0].table {
+        bail!(
+            "the capture's manifest has table {} sha256 {}, the bundle cites {} {}",
+            listed.table,
+            listed.sha256,
+            rows[0].table,
+            rows[0].segment_sha256
+        );
+    }
+    let path = cap.join(seg);
+    let (sha, _) = sha256_file(&path)?;
+    if sha != rows[0].segment_sha256 {
+        bail!(
+            "altered: sha256 {sha} but the bundle recorded {}",
+            rows[0].segment_sha256
+        );
+    }
+    let def =
+        schema::table(&listed.table).with_context(|| format!("unknown table {}", listed.table))?;
+    let batches = read_segment(&path)?;
+    let Some(first) = batches.first() else {
+        bail!("holds no rows");
+    };
+    let all = concat_batches(&first.schema(), &batches)?;
+    if rows.iter().any(|row| row.row >= all.num_rows() as u64) {
+        bail!("a cited row is past its end");
+    }
+    let idx = UInt64Array::from_iter_values(rows.iter().map(|row| row.row));
+    let cols = all
+        .columns()
+        .iter()
+        .map(|col| take(col, &idx, None))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let hashes = row_hashes(&project(&RecordBatch::try_new(all.schema(), cols)?, def)?)?;
+    for (row, h) in rows.iter().zip(hashes) {
+        if h == row.row_sha256 {
+            r.rows_rederived += 1;
+        } else {
             r.problems.push(format!(
-                "bundle.json: segment path {seg:?} leaves the capture"
+                "capture segment {seg} row {}: differs from the bundle's copy",
+                row.row
             ));
-            continue;
-        }
-        let path = cap.join(seg);
-        match sha256_file(&path) {
-            Ok((sha, _)) if sha == rows[0].segment_sha256 => {}
-            Ok((sha, _)) => {
-                r.problems.push(format!(
-                    "capture segment {seg} is altered: sha256 {sha} but the bundle recorded {}",
-                    rows[0].segment_sha256
-                ));
-                continue;
-            }
-            Err(e) => {
-                r.problems.push(format!(
-                    "capture segment {seg} is missing or unreadable: {e:#}"
-                ));
-                continue;
-            }
-        }
-        let Some(def) = schema::table(&rows[0].table) else {
-            r.problems
-                .push(format!("bundle.json: unknown table {}", rows[0].table));
-            continue;
-        };
-        let batches = read_segment(&path)?;
-        let Some(first) = batches.first() else {
-            continue;
-        };
-        let all = concat_batches(&first.schema(), &batches)?;
-        let idx = UInt64Array::from_iter_values(rows.iter().map(|row| row.row));
-        if rows.iter().any(|row| row.row >= all.num_rows() as u64) {
-            r.problems.push(format!(
-                "capture segment {seg}: a cited row is past its end"
-            ));
-            continue;
-        }
-        let cols = all
-            .columns()
-            .iter()
-            .map(|col| take(col, &idx, None))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let hashes = row_hashes(&project(&RecordBatch::try_new(all.schema(), cols)?, def)?)?;
-        for (row, h) in rows.iter().zip(hashes) {
-            if h == row.row_sha256 {
-                r.rows_rederived += 1;
-            } else {
-                r.problems.push(format!(
-                    "capture segment {seg} row {}: differs from the bundle's copy",
-                    row.row
-                ));
-            }
         }
     }
     Ok(())

@@ -102,9 +102,7 @@ pub fn text(s: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
             '\n' | '\t' | '\r' => out.push(c),
-            c if c.is_control()
-                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}') =>
-            {
+            c if c.is_control() || crate::graph::render::invisible(c) => {
                 let _ = write!(out, "⟨U+{:04X}⟩", c as u32);
             }
             c => out.push(c),
@@ -369,7 +367,7 @@ fn cited_rows(h: &mut String, r: &Report, id: &str) {
             h.push_str("<tr>");
             for &c in &shown {
                 let col = t.batch.column(c);
-                let binary = matches!(col.data_type(), DataType::Binary | DataType::LargeBinary);
+                let binary = matches!(col.data_type(), DataType::Binary);
                 let value = if binary {
                     binary_preview(col.as_ref(), i)
                 } else {
@@ -391,8 +389,9 @@ fn binary_preview(col: &dyn Array, i: usize) -> String {
     if col.is_null(i) {
         return String::new();
     }
-    let bytes = col.as_binary::<i32>().value(i);
-    String::from_utf8_lossy(bytes).into_owned()
+    col.as_binary_opt::<i32>()
+        .map(|b| String::from_utf8_lossy(b.value(i)).into_owned())
+        .unwrap_or_default()
 }
 
 const TL_LEFT: f64 = 230.0;
@@ -496,8 +495,10 @@ fn timeline(h: &mut String, r: &Report) {
     h.push_str("</svg>\n");
 }
 
+/// One line of at most `max` characters, credentials masked before the cut
+/// (a cut secret would no longer look like one).
 fn one_line(s: &str, max: usize) -> String {
-    crate::graph::one_line(s, max)
+    crate::graph::one_line(&agentsight_redact::mask_secrets(s), max)
 }
 
 const TREE_INDENT: f64 = 18.0;

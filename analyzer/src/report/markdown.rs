@@ -27,7 +27,7 @@ pub fn cell(s: &str) -> String {
 
 /// Captured text as a code span that no content can close.
 pub fn code(s: &str) -> String {
-    let flat: String = agentsight_redact::mask_secrets(s)
+    let flat: String = crate::transcript::shown(s)
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
@@ -39,8 +39,9 @@ pub fn code(s: &str) -> String {
     format!("{fence} {flat} {fence}")
 }
 
+/// One line of at most `max` characters, credentials masked before the cut.
 fn shorten(s: &str, max: usize) -> String {
-    crate::graph::one_line(s, max)
+    crate::graph::one_line(&agentsight_redact::mask_secrets(s), max)
 }
 
 pub fn render(r: &Report) -> String {
@@ -96,7 +97,8 @@ pub fn render(r: &Report) -> String {
     }
     // The transcript's headings move two levels down; its captured text is
     // in indented code blocks, so a line starting with '#' is a heading.
-    for line in agentsight_redact::mask_secrets(&r.transcripts_md).lines() {
+    // (Its captured text is masked field by field, by `transcript::shown`.)
+    for line in r.transcripts_md.lines() {
         if line.starts_with('#') {
             let _ = writeln!(o, "##{line}");
         } else {
@@ -277,7 +279,7 @@ mod tests {
         assert_eq!(code("plain"), "` plain `");
         assert_eq!(code("a `b` c"), "`` a `b` c ``");
         assert_eq!(code("``` x ````"), "````` ``` x ```` `````");
-        assert_eq!(code("two\nlines\u{7}"), "` two lines  `");
+        assert_eq!(code("two\nlines\u{7}"), "` two lines⟨U+0007⟩ `");
         assert_eq!(code(""), "` `");
         assert_eq!(cell("a|b"), "` a\\|b `");
     }

@@ -220,8 +220,10 @@ pub const MARK_KINDS: &[(&str, &str)] = &[
 
 /// Points drawn one by one up to this many; past it they are binned.
 pub const MAX_MARKS: usize = 5000;
-/// Bins per lane and kind when aggregating.
+/// Most bins per lane and kind when aggregating (fewer with many lanes).
 pub const BINS: u64 = 400;
+/// Lanes drawn one by one; the rest share one.
+pub const MAX_LANES: usize = 300;
 
 pub struct TreeRow {
     pub depth: usize,
@@ -573,8 +575,13 @@ fn summary(
         ..Summary::default()
     };
     for c in &decoded.calls {
-        s.input_tokens += c.call.input_tokens.unwrap_or(0);
-        s.output_tokens += c.call.output_tokens.unwrap_or(0);
+        // Captured counts: saturate rather than overflow on hostile values.
+        s.input_tokens = s
+            .input_tokens
+            .saturating_add(c.call.input_tokens.unwrap_or(0));
+        s.output_tokens = s
+            .output_tokens
+            .saturating_add(c.call.output_tokens.unwrap_or(0));
     }
     for sev in Severity::ALL.into_iter().rev() {
         s.findings_by_severity.push((
@@ -671,8 +678,8 @@ fn finding(
             });
         }
         cite(g, decoded, &nodes, &id, want);
-        // The chain starts at the effect: the last evidence node that is
-        // not a process (a file, an endpoint), else the first.
+        // The chain starts at the effect: the first evidence node that is
+        // a file or an endpoint, else the first node.
         let start = nodes
             .iter()
             .copied()
@@ -1026,49 +1033,65 @@ fn timeline(
     // Lanes sorted by tree order (lanes not in the tree last, by label).
     let mut lanes: Vec<_> = lane_info.into_iter().collect();
     lanes.sort_by(|a, b| (a.1 .0, &a.1 .1.label).cmp(&(b.1 .0, &b.1 .1.label)));
+    // Past MAX_LANES the rest share one last lane.
+    let total_lanes = lanes.len();
     for (i, (key, (_, lane))) in lanes.into_iter().enumerate() {
-        lane_of.insert(key, i);
-        t.lanes.push(lane);
+        if i < MAX_LANES {
+            lane_of.insert(key, i);
+            t.lanes.push(lane);
+        } else {
+            lane_of.insert(key, MAX_LANES);
+        }
     }
-    t.start_ns = points.iter().map(|p| p.2.start_ns).min().unwrap_or(0);
-    t.end_ns = points
+    if total_lanes > MAX_LANES {
+        t.lanes.push(Lane {
+            label: format!("{} more lanes", total_lanes - MAX_LANES),
+            depth: 0,
+            anchor: None,
+        });
+    }
+    // One wall-clock axis: each capture's boot-time stamps through its anchor.
+    let wall = |ci: usize, ts: u64| session.captures[ci].manifest.boot_anchor.wall_ns(ts);
+    let origin = points
         .iter()
-        .map(|p| p.2.end_ns)
-        .max()
-        .unwrap_or(0)
-        .max(t.start_ns + 1);
-    t.start_wall = session
-        .captures
-        .first()
-        .map(|c| wall_text(c.manifest.boot_anchor.wall_ns(t.start_ns)))
-        .unwrap_or_default();
+        .map(|(ci, _, m)| wall(*ci, m.start_ns))
+        .min()
+        .unwrap_or(0);
+    t.start_wall = wall_text(origin);
     t.events = points.len();
-    let span = t.end_ns - t.start_ns;
+    let offset =
+        |ci: usize, ts: u64| u64::try_from(wall(ci, ts).saturating_sub(origin)).unwrap_or(0);
     let mut marks: Vec<Mark> = points
         .into_iter()
         .map(|(ci, key, mut m)| {
             m.lane = lane_of[&(ci, key)];
-            m.start_ns -= t.start_ns;
-            m.end_ns -= t.start_ns;
+            m.end_ns = offset(ci, m.end_ns.max(m.start_ns));
+            m.start_ns = offset(ci, m.start_ns);
             m
         })
         .collect();
+    t.start_ns = 0;
+    t.end_ns = marks.iter().map(|m| m.end_ns).max().unwrap_or(0).max(1);
+    let span = t.end_ns;
     if marks.len() > MAX_MARKS {
         // Too many to draw: bin the points per lane and kind; spans stay.
         t.aggregated = true;
+        // Fewer bins per lane when there are many lanes: the drawing stays
+        // within a few times MAX_MARKS whatever the capture.
+        let bins_per_lane = (MAX_MARKS as u64 * 4 / t.lanes.len().max(1) as u64).clamp(20, BINS);
         let mut bins: BTreeMap<(usize, &'static str, u64), usize> = BTreeMap::new();
         let mut kept = Vec::new();
         for m in marks {
             if m.kind == "llm" {
                 kept.push(m);
             } else {
-                let b = (m.start_ns as u128 * BINS as u128 / (span as u128 + 1)) as u64;
+                let b = (m.start_ns as u128 * bins_per_lane as u128 / (span as u128 + 1)) as u64;
                 *bins.entry((m.lane, m.kind, b)).or_default() += 1;
             }
         }
         for ((lane, kind, b), count) in bins {
-            let start = (b as u128 * span as u128 / BINS as u128) as u64;
-            let end = ((b + 1) as u128 * span as u128 / BINS as u128) as u64;
+            let start = (b as u128 * span as u128 / bins_per_lane as u128) as u64;
+            let end = ((b + 1) as u128 * span as u128 / bins_per_lane as u128) as u64;
             kept.push(Mark {
                 lane,
                 kind,

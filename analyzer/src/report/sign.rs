@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -108,9 +108,18 @@ pub fn sign(
     Ok(())
 }
 
-/// What the envelope says, once its signature checked out with `key`:
-/// the subjects (relative path → SHA-256 hex).
-pub fn verify(dir: &Path, key: &VerifyingKey) -> Result<BTreeMap<String, String>> {
+/// Base64 as DSSE allows it: standard or URL-safe alphabet.
+fn decode64(s: &str) -> Option<Vec<u8>> {
+    b64()
+        .decode(s)
+        .ok()
+        .or_else(|| base64::engine::general_purpose::URL_SAFE.decode(s).ok())
+}
+
+/// What the envelope says, once a signature checked out with `key`: the
+/// key's id and the subjects (relative path → SHA-256 hex). Key ids in the
+/// envelope are hints only: every signature is tried.
+pub fn verify(dir: &Path, key: &VerifyingKey) -> Result<(String, BTreeMap<String, String>)> {
     let env: Envelope = serde_json::from_slice(
         &std::fs::read(dir.join(ENVELOPE_FILE))
             .with_context(|| format!("the bundle has no {ENVELOPE_FILE}: it is not signed"))?,
@@ -122,26 +131,22 @@ pub fn verify(dir: &Path, key: &VerifyingKey) -> Result<BTreeMap<String, String>
             env.payload_type
         );
     }
-    let payload = b64()
-        .decode(&env.payload)
+    let payload = decode64(&env.payload)
         .with_context(|| format!("{ENVELOPE_FILE}: payload is not base64"))?;
     let signed = pae(&env.payload_type, &payload);
     let id = key_id(key);
     let good = env.signatures.iter().any(|s| {
-        s.keyid == id
-            && b64()
-                .decode(&s.sig)
-                .ok()
-                .and_then(|b| Signature::from_slice(&b).ok())
-                .is_some_and(|sig| key.verify(&signed, &sig).is_ok())
+        decode64(&s.sig)
+            .and_then(|b| Signature::from_slice(&b).ok())
+            .is_some_and(|sig| key.verify_strict(&signed, &sig).is_ok())
     });
     if !good {
         bail!("{ENVELOPE_FILE}: no valid signature by key {id}");
     }
     let statement: serde_json::Value = serde_json::from_slice(&payload)
         .with_context(|| format!("{ENVELOPE_FILE}: payload is not JSON"))?;
-    if statement["_type"] != STATEMENT_TYPE {
-        bail!("{ENVELOPE_FILE}: not an in-toto v1 statement");
+    if statement["_type"] != STATEMENT_TYPE || statement["predicateType"] != PREDICATE_TYPE {
+        bail!("{ENVELOPE_FILE}: not an in-toto v1 statement about an agentsight bundle");
     }
     let mut out = BTreeMap::new();
     for s in statement["subject"].as_array().into_iter().flatten() {
@@ -149,7 +154,7 @@ pub fn verify(dir: &Path, key: &VerifyingKey) -> Result<BTreeMap<String, String>
             out.insert(n.to_string(), d.to_string());
         }
     }
-    Ok(out)
+    Ok((id, out))
 }
 
 /// The key id of each signature in the envelope (to say who signed when no
