@@ -342,10 +342,12 @@ fn cited_rows(h: &mut String, r: &Report, id: &str) {
             rows.len(),
             t.table,
             text(&t.refs[0].file),
-            if rows.len() > ROWS_SHOWN {
-                format!(", the first {ROWS_SHOWN} shown")
-            } else {
-                String::new()
+            match rows.len() {
+                n if n >= super::bundle::MAX_ROWS_PER_CITATION => format!(
+                    ", the first {ROWS_SHOWN} shown; the bundle stops at {n}: the capture holds more"
+                ),
+                n if n > ROWS_SHOWN => format!(", the first {ROWS_SHOWN} shown"),
+                _ => String::new(),
             }
         );
         rows.truncate(ROWS_SHOWN);
