@@ -190,6 +190,22 @@ async fn secret_read_egress() {
         &["file:/home/u/.aws/credentials", "endpoint:203.0.113.5:443"]
     ));
 
+    // The path buffer said one thing, the kernel opened the credentials.
+    let (mut s, agent) = base();
+    let b = bash_tool(&mut s, agent, 2_000, "t1", "./tool", Turn::new("x"));
+    s.open_raced(
+        b,
+        2_300,
+        "/home/u/ws/notes.txt",
+        "/home/u/.aws/credentials",
+        0,
+    );
+    s.connect(b, 2_400, "203.0.113.5", 443);
+    s.llm(agent, 3_000, Turn::new("done").result("t1", "ok"));
+    let f = run(s, "secret_read_egress").await;
+    assert_eq!(f.len(), 1, "a raced path hid the read: {f:?}");
+    assert_eq!(f[0].details["path"], "/home/u/.aws/credentials");
+
     // The secret read, then only the LLM API; or an ordinary file, then egress.
     let (mut s, agent) = base();
     let b = bash_tool(

@@ -107,6 +107,8 @@ enum Event {
         flags: u32,
         mode: u32,
         ret: i64,
+        /// The file the kernel opened, when not `path` (a raced buffer).
+        opened: Option<String>,
     },
     Connect {
         ts: u64,
@@ -248,7 +250,17 @@ impl Scene {
             flags,
             mode,
             ret,
+            opened: None,
         });
+    }
+
+    /// An open whose path buffer said `passed` while the kernel opened
+    /// `opened`: the process rewrote it during the syscall.
+    pub fn open_raced(&mut self, key: u64, t_ms: u64, passed: &str, opened: &str, flags: u32) {
+        self.open(key, t_ms, passed, flags);
+        if let Some(Event::File { opened: o, .. }) = self.events.last_mut() {
+            *o = Some(opened.to_string());
+        }
     }
 
     /// A successful TCP connect to `addr:port`.
@@ -415,12 +427,14 @@ impl Scene {
                         flags,
                         mode,
                         ret,
+                        opened,
                     } => b.file.push(&FileRow {
                         subject: subject(*ts, p),
                         op,
                         path,
                         path2: path2.as_deref(),
-                        resolved_path: (*op == "open").then_some(path.as_str()),
+                        resolved_path: (*op == "open")
+                            .then(|| opened.as_deref().unwrap_or(path.as_str())),
                         dfd: -100,
                         flags: *flags,
                         mode: *mode,
