@@ -27,7 +27,7 @@ use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use agentsight_capture::manifest::{chain_next, Manifest};
+use agentsight_capture::manifest::{chain_next, Manifest, SegmentInfo};
 use agentsight_capture::schema::{self, Table};
 use agentsight_capture::{sha256_file, table_segments};
 
@@ -318,7 +318,7 @@ pub struct BundleCapture {
     pub segments: Vec<BundleSegment>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct BundleSegment {
     pub seq: u64,
     pub table: String,
@@ -326,6 +326,19 @@ pub struct BundleSegment {
     pub rows: u64,
     pub sha256: String,
     pub chain: String,
+}
+
+impl From<&SegmentInfo> for BundleSegment {
+    fn from(g: &SegmentInfo) -> Self {
+        BundleSegment {
+            seq: g.seq,
+            table: g.table.clone(),
+            file: g.file.clone(),
+            rows: g.rows,
+            sha256: g.sha256.clone(),
+            chain: g.chain.clone(),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -433,14 +446,7 @@ pub fn write(
                 .manifest
                 .segments
                 .iter()
-                .map(|g| BundleSegment {
-                    seq: g.seq,
-                    table: g.table.clone(),
-                    file: g.file.clone(),
-                    rows: g.rows,
-                    sha256: g.sha256.clone(),
-                    chain: g.chain.clone(),
-                })
+                .map(BundleSegment::from)
                 .collect(),
         });
     }
@@ -752,35 +758,8 @@ fn check_manifests(
                 c.manifest, m.capture_id, c.capture_id
             ));
         }
-        let listed: Vec<(u64, &str, &str, u64, &str, &str)> = c
-            .segments
-            .iter()
-            .map(|s| {
-                (
-                    s.seq,
-                    s.table.as_str(),
-                    s.file.as_str(),
-                    s.rows,
-                    s.sha256.as_str(),
-                    s.chain.as_str(),
-                )
-            })
-            .collect();
-        let copied: Vec<(u64, &str, &str, u64, &str, &str)> = m
-            .segments
-            .iter()
-            .map(|s| {
-                (
-                    s.seq,
-                    s.table.as_str(),
-                    s.file.as_str(),
-                    s.rows,
-                    s.sha256.as_str(),
-                    s.chain.as_str(),
-                )
-            })
-            .collect();
-        if listed != copied {
+        let copied: Vec<BundleSegment> = m.segments.iter().map(BundleSegment::from).collect();
+        if c.segments != copied {
             r.problems.push(format!(
                 "bundle.json: the segments of capture {} differ from its manifest copy {}",
                 c.label, c.manifest

@@ -16,7 +16,7 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{Report, ReportFinding, MARK_KINDS};
+use super::{masked_line as one_line, Report, ReportFinding, MARK_KINDS};
 
 /// Longest captured value shown in a table cell.
 const CELL_CHARS: usize = 300;
@@ -495,12 +495,6 @@ fn timeline(h: &mut String, r: &Report) {
         }
     }
     h.push_str("</svg>\n");
-}
-
-/// One line of at most `max` characters, credentials masked before the cut
-/// (a cut secret would no longer look like one).
-fn one_line(s: &str, max: usize) -> String {
-    crate::graph::one_line(&agentsight_redact::mask_secrets(s), max)
 }
 
 const TREE_INDENT: f64 = 18.0;

@@ -12,7 +12,7 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
-use super::{Report, ReportFinding};
+use super::{masked_line as shorten, Report, ReportFinding};
 use crate::graph::render::mermaid_text;
 
 /// Cited rows shown per finding in Markdown (all of them are in the bundle).
@@ -37,11 +37,6 @@ pub fn code(s: &str) -> String {
     let longest = flat.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
     format!("{fence} {flat} {fence}")
-}
-
-/// One line of at most `max` characters, credentials masked before the cut.
-fn shorten(s: &str, max: usize) -> String {
-    crate::graph::one_line(&agentsight_redact::mask_secrets(s), max)
 }
 
 pub fn render(r: &Report) -> String {

@@ -254,6 +254,12 @@ pub struct BlindSpot {
     pub detail: String,
 }
 
+/// Captured text on one line of at most `max` characters, credentials
+/// masked before the cut (a cut secret would no longer look like one).
+pub fn masked_line(s: &str, max: usize) -> String {
+    crate::graph::one_line(&agentsight_redact::mask_secrets(s), max)
+}
+
 /// Node anchor: numbers only, never captured text.
 pub fn node_anchor(capture: usize, node: usize) -> String {
     format!("n{capture}-{node}")
