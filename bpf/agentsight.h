@@ -131,6 +131,9 @@ enum tls_func {
 	 * instruction the kernel would single-step. Arguments as the _ex form. */
 	TF_SSL_WRITE_INTERNAL = 5,
 	TF_SSL_READ_INTERNAL = 6,
+	/* OpenSSL 3.3+: ssl_write_internal(s, buf, num, flags, &written), the
+	 * byte count through the fifth argument. */
+	TF_SSL_WRITE_INTERNAL_FLAGS = 7,
 };
 
 /* One record per chunk of at most TLS_CHUNK_CAP plaintext bytes. A call of

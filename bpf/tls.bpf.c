@@ -510,6 +510,8 @@ static __always_inline int data_entry_regs(struct pt_regs *ctx)
 		int num = (int)PT_REGS_PARM3(ctx);
 		return data_entry(ctx, func, ssl, buf, num > 0 ? num : 0, 0);
 	}
+	if (func == TF_SSL_WRITE_INTERNAL_FLAGS)
+		return data_entry(ctx, func, ssl, buf, PT_REGS_PARM3(ctx), PT_REGS_PARM5(ctx));
 	return data_entry(ctx, func, ssl, buf, PT_REGS_PARM3(ctx), PT_REGS_PARM4(ctx));
 }
 

@@ -463,6 +463,20 @@ fn real_cli_tool_calls_are_attributed(cli: RealCli) {
     );
 }
 
+/// Claude Code's environment for print mode against the mock.
+fn claude_code_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("ANTHROPIC_BASE_URL", "$BASE_URL".into()),
+        ("ANTHROPIC_API_KEY", API_KEY.into()),
+        // Claude Code refuses --dangerously-skip-permissions as root outside a sandbox.
+        ("IS_SANDBOX", "1".into()),
+        ("DISABLE_TELEMETRY", "1".into()),
+        ("DISABLE_AUTOUPDATER", "1".into()),
+        ("DISABLE_ERROR_REPORTING", "1".into()),
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()),
+    ]
+}
+
 /// Claude Code (node) in print mode: its Bash tool and built-in Write tool.
 #[test]
 #[cfg_attr(
@@ -482,18 +496,180 @@ fn claude_code_tool_calls_are_attributed() {
             "exec node '{CLAUDE_CODE_CLI}' -p 'write hello to out.txt, then notes' \
              --dangerously-skip-permissions --output-format json"
         ),
-        env: vec![
-            ("ANTHROPIC_BASE_URL", "$BASE_URL".into()),
-            ("ANTHROPIC_API_KEY", API_KEY.into()),
-            // Claude Code refuses --dangerously-skip-permissions as root outside a sandbox.
-            ("IS_SANDBOX", "1".into()),
-            ("DISABLE_TELEMETRY", "1".into()),
-            ("DISABLE_AUTOUPDATER", "1".into()),
-            ("DISABLE_ERROR_REPORTING", "1".into()),
-            ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()),
-        ],
+        env: claude_code_env(),
         home_files: vec![],
     });
+}
+
+/// Claude Code's native build (a Bun executable with BoringSSL compiled in
+/// and no symbols), first seen at its exec: located, held meanwhile, and
+/// its conversation, tool calls and their effects come out as for the node
+/// release. Two releases, found by the same code.
+fn claude_code_native(version: &str) {
+    let _g = serial();
+    let claude = agents::claude_native(version);
+    if !can_record() || !installed(&claude) {
+        return;
+    }
+    real_cli_tool_calls_are_attributed(RealCli {
+        endpoint: "anthropic",
+        shell: ("Bash", "toolu_cc_bash"),
+        write: ("Write", "toolu_cc_write", "file_path"),
+        command: format!(
+            "exec '{claude}' -p 'write hello to out.txt, then notes' \
+             --dangerously-skip-permissions --output-format json"
+        ),
+        env: claude_code_env(),
+        home_files: vec![],
+    });
+}
+
+#[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
+fn claude_code_native_tool_calls_are_attributed() {
+    claude_code_native("2.1.336");
+}
+
+#[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
+fn an_older_claude_code_native_is_captured_too() {
+    claude_code_native("2.1.237");
+}
+
+/// Codex (static Rust binary, OpenSSL 3.6 vendored without symbols) with a
+/// custom Responses provider, on its default TLS stack: it trusts the
+/// system's roots, so the mock's CA is bind-mounted over the system bundle
+/// in a mount namespace of its own (SSL_CERT_FILE would switch it to
+/// rustls). Its Responses calls, its exec_command call and the shell that
+/// wrote the file must come out; its rustls, which stays unhooked, is named.
+#[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
+fn codex_responses_calls_and_exec_command_are_captured() {
+    let _g = serial();
+    if !can_record() || !installed(agents::CODEX) {
+        return;
+    }
+    let work = tempdir();
+    let root = work.path().canonicalize().unwrap();
+    let (ws, home, codex_home) = (root.join("ws"), root.join("home"), root.join("codex-home"));
+    for d in [&ws, &home, &codex_home] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let script = root.join("script.json");
+    std::fs::write(
+        &script,
+        serde_json::json!({"openai_responses": [
+            {"text": "Running it.", "tool_calls": [{"name": "exec_command", "id": "call_cx_exec",
+                "arguments": {"cmd": "echo hello > out.txt && cat out.txt"}}]},
+            {"text": "All done."}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    let server = MockServer::start_with(&root, &["--script", script.to_str().unwrap()]);
+    std::fs::write(
+        codex_home.join("config.toml"),
+        format!(
+            "model = \"gpt-mock-1\"\nmodel_provider = \"mock\"\n\
+             [model_providers.mock]\nname = \"mock\"\nbase_url = \"{}/v1\"\n\
+             wire_api = \"responses\"\nenv_key = \"MOCK_API_KEY\"\n",
+            server.base_url()
+        ),
+    )
+    .unwrap();
+    let system = std::fs::read("/etc/ssl/certs/ca-certificates.crt").unwrap();
+    let bundle = root.join("bundle.pem");
+    std::fs::write(
+        &bundle,
+        [system, std::fs::read(&server.cert).unwrap()].concat(),
+    )
+    .unwrap();
+    let cmd = format!(
+        "mount --bind '{}' /etc/ssl/certs/ca-certificates.crt && cd '{}' && \
+         exec env -u SSL_CERT_FILE -u NODE_EXTRA_CA_CERTS '{}' exec --skip-git-repo-check \
+         --dangerously-bypass-approvals-and-sandbox 'write hello to out.txt'",
+        bundle.display(),
+        ws.display(),
+        agents::CODEX
+    );
+    let out = root.join("cap");
+    let env = [
+        ("HOME", home.to_str().unwrap()),
+        ("CODEX_HOME", codex_home.to_str().unwrap()),
+    ];
+    let o = record_with_env(
+        &server,
+        &out,
+        &[],
+        &env,
+        &["unshare", "-m", "sh", "-c", &cmd],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(ws.join("out.txt")).unwrap(),
+        "hello\n"
+    );
+    drop(server.stop());
+
+    let m = agentsight_capture::Manifest::load(&out).unwrap();
+    assert!(
+        m.tls_attachments
+            .iter()
+            .any(|a| a.starts_with(agents::CODEX)
+                && a.contains("via ssl_write_internal")
+                && a.contains("located without symbols: OpenSSL 3")),
+        "{:?}",
+        m.tls_attachments
+    );
+    let calls = query_json(
+        &out,
+        "SELECT provider, streaming, response_text FROM llm_calls ORDER BY ts_ns",
+    );
+    let texts: Vec<&str> = calls
+        .iter()
+        .map(|c| c["response_text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["Running it.", "All done."], "{calls:?}");
+    assert!(calls
+        .iter()
+        .all(|c| c["provider"] == "openai_responses" && c["streaming"] == true));
+    let effects = query_json(
+        &out,
+        "SELECT * FROM tool_effects WHERE tool_call_id = 'call_cx_exec'",
+    );
+    assert_eq!(effects.len(), 1, "{effects:?}");
+    let out_txt = Value::from(format!("{}/out.txt", ws.display()));
+    assert!(
+        effects[0]["files_written"]
+            .as_array()
+            .unwrap()
+            .contains(&out_txt),
+        "{:#}",
+        effects[0]
+    );
+    // The rustls it also carries is not hooked, and the capture says so.
+    let not_hooked: Vec<String> = query_json(
+        &out,
+        "SELECT value FROM tls_events WHERE event = 'not_hooked'",
+    )
+    .iter()
+    .map(|r| r["value"].as_str().unwrap().to_string())
+    .collect();
+    assert!(
+        not_hooked
+            .iter()
+            .any(|v| v.starts_with(agents::CODEX) && v.contains("rustls")),
+        "{not_hooked:?}"
+    );
 }
 
 /// gemini-cli (node) non-interactive with --yolo: run_shell_command and

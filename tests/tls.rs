@@ -600,3 +600,200 @@ fn tls_max_bytes_counts_what_it_does_not_keep() {
         .read_to_string(&mut buf);
     assert!(buf.contains("tls_bytes_lost"), "{buf}");
 }
+
+/// Bun carries BoringSSL compiled in, without symbols (as Claude Code's
+/// native build does): the recorder locates its SSL_read / SSL_write, and
+/// every connection of a fetch client (JSON, SSE streams, a 5 MiB upload)
+/// is captured byte-exact, with the calls decoded. Two releases, one code.
+/// `via_shell`: the binary is first seen at its exec (a shell runs it), so
+/// the recorder holds it while it locates, instead of hooking the command
+/// before it starts.
+fn bun_fetch_byte_exact(version: &str, via_shell: bool) {
+    let _g = serial();
+    let bun = agents::bun(version);
+    if !installed(&bun) {
+        return;
+    }
+    let Some((work, server)) = setup() else {
+        return;
+    };
+    let out = work.path().join("cap");
+    let cache = work.path().join("tls-cache");
+    let script = "tests/clients/node_fetch.mjs";
+    let exec = format!("exec '{bun}' {script} --do keepalive,upload");
+    let command: Vec<&str> = if via_shell {
+        vec!["sh", "-c", &exec]
+    } else {
+        vec![&bun, script, "--do", "keepalive,upload"]
+    };
+    let env = [("AGENTSIGHT_CACHE_DIR", cache.to_str().unwrap())];
+    let o = record_with_env(&server, &out, &["--no-redact"], &env, &command);
+    assert!(o.status.success());
+    // Bun's pool keeps one connection for all of it.
+    let conns = server.stop();
+    assert_connections_captured(&out, &conns, 1);
+
+    let m = capture::Manifest::load(&out).unwrap();
+    let attached = m
+        .tls_attachments
+        .iter()
+        .find(|a| a.starts_with(&bun))
+        .unwrap_or_else(|| panic!("bun hooked: {:?}", m.tls_attachments));
+    assert!(
+        attached.contains("[SSL_write, SSL_read]")
+            && attached.contains("located without symbols: BoringSSL"),
+        "{attached}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&cache).unwrap().count(),
+        1,
+        "what was located is cached"
+    );
+    let funcs: std::collections::BTreeSet<String> = rows(&out, "tls_chunks")
+        .into_iter()
+        .map(|r| r["func"].clone())
+        .collect();
+    assert_eq!(funcs, ["SSL_read", "SSL_write"].map(String::from).into());
+    // The client's own account of each LLM call is what the analyzer decodes.
+    let client: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    let expected: Vec<(String, String)> = client["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["model"].as_str().unwrap().into(),
+                c["text"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(expected.len(), 3, "{client}");
+    let decoded: Vec<(String, String)> = query_json(
+        &out,
+        "SELECT model, response_text FROM llm_calls ORDER BY ts_ns",
+    )
+    .iter()
+    .map(|r| {
+        (
+            r["model"].as_str().unwrap().into(),
+            r["response_text"].as_str().unwrap().into(),
+        )
+    })
+    .collect();
+    assert_eq!(decoded, expected);
+}
+
+#[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
+fn bun_fetch_is_captured_byte_exact() {
+    bun_fetch_byte_exact("1.4.5", false);
+}
+
+#[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
+fn an_older_bun_found_at_exec_is_captured_byte_exact() {
+    bun_fetch_byte_exact("1.1.30", true);
+}
+
+/// `/bin/true` carrying the marks of another TLS stack (objcopy adds a
+/// section): what a Go program, a rustls program and a BoringSSL build the
+/// recorder cannot locate look like to it.
+fn binary_marked(dir: &Path, name: &str, section: &str, contents: &[u8]) -> PathBuf {
+    let data = dir.join(format!("{name}.section"));
+    std::fs::write(&data, contents).unwrap();
+    let out = dir.join(name);
+    let status = std::process::Command::new("objcopy")
+        .arg(format!("--add-section={section}={}", data.display()))
+        .arg(format!("--set-section-flags={section}=alloc,readonly,data"))
+        .arg("/bin/true")
+        .arg(&out)
+        .status()
+        .expect("objcopy runs");
+    assert!(status.success());
+    out
+}
+
+/// Programs whose TLS the recorder cannot hook each get a `not_hooked` row
+/// and a recorder warning naming the file, the library and why; nothing is
+/// attached to them, and a program with no TLS at all gets nothing.
+#[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
+fn tls_that_cannot_be_hooked_is_named_never_silent() {
+    let _g = serial();
+    if !can_record() {
+        return;
+    }
+    let work = tempdir();
+    let dir = work.path();
+    let go = binary_marked(dir, "go-program", ".go.buildinfo", b"\xff Go buildinf:");
+    let rustls = binary_marked(
+        dir,
+        "rustls-program",
+        ".rodata.tls",
+        b"panicked in rustls-0.23.31/src/conn.rs",
+    );
+    let boring = binary_marked(
+        dir,
+        "boringssl-program",
+        ".rodata.tls",
+        b"BoringSSL\0../../third_party/boringssl/ssl/ssl_lib.cc\0",
+    );
+    let script = format!(
+        "ls / >/dev/null && '{}' && '{}' && '{}'",
+        go.display(),
+        rustls.display(),
+        boring.display()
+    );
+    let out = dir.join("cap");
+    let o = record(&out, &[], &["sh", "-c", &script]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let not_hooked: Vec<String> = rows(&out, "tls_events")
+        .into_iter()
+        .filter(|r| r["event"] == "not_hooked")
+        .map(|r| r["value"].clone())
+        .collect();
+    let line = |path: &Path| {
+        let p = path.display().to_string();
+        let found: Vec<&String> = not_hooked.iter().filter(|v| v.starts_with(&p)).collect();
+        assert_eq!(found.len(), 1, "{p}: {not_hooked:#?}");
+        assert!(stderr.contains(found[0].as_str()), "warned: {stderr}");
+        found[0].clone()
+    };
+    assert!(line(&go).contains("is a Go program"));
+    assert!(line(&rustls).contains("carries rustls"));
+    let boring_line = line(&boring);
+    assert!(
+        // The added section is not loaded, so no code can refer to it.
+        boring_line.contains("links BoringSSL statically")
+            && boring_line.contains("were not located (no BoringSSL or OpenSSL 3 source anchors"),
+        "{boring_line}"
+    );
+    assert!(
+        !not_hooked.iter().any(|v| v.contains("/ls")),
+        "ls has no TLS: {not_hooked:?}"
+    );
+    let m = capture::Manifest::load(&out).unwrap();
+    let marked = [&go, &rustls, &boring].map(|p| p.display().to_string());
+    assert!(
+        !m.tls_attachments
+            .iter()
+            .any(|a| marked.iter().any(|p| a.starts_with(p.as_str()))),
+        "{:?}",
+        m.tls_attachments
+    );
+    // `agentsight info` says it too.
+    let info =
+        String::from_utf8_lossy(&agentsight(&["info", out.to_str().unwrap()]).stdout).into_owned();
+    assert!(info.contains(&boring_line), "{info}");
+}

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use agentsight_analyzer::anomalies::{self, Finding, RunOptions, Severity};
-use agentsight_testkit::scene::{Scene, Turn, O_APPEND, O_CREAT, O_TRUNC, O_WRONLY};
+use agentsight_testkit::scene::{Scene, Turn, LLM_ADDR, O_APPEND, O_CREAT, O_TRUNC, O_WRONLY};
 use common::*;
 use serde_json::json;
 
@@ -317,6 +317,23 @@ async fn new_egress() {
     s.connect(b, 2_300, "127.0.0.53", 53);
     s.llm(agent, 3_000, Turn::new("done").result("t1", "ok"));
     assert_eq!(run(s, "new_egress").await, vec![]);
+
+    // Happy Eyeballs: the agent tries ::1 first, then reaches the LLM API on
+    // 127.0.0.1 at the same port 2 ms later: one service, not new egress.
+    let (port, at) = (LLM_ADDR.1, 3_000 - 3);
+    let (mut s, agent) = base();
+    s.connect(agent, at, "::1", port);
+    s.llm(agent, 3_000, Turn::new("done"));
+    assert_eq!(run(s, "new_egress").await, vec![]);
+    // Near misses: the same address long before the LLM connect, or
+    // another port just before it, stay findings.
+    for (t, p) in [(1_000, port), (at, port + 1)] {
+        let (mut s, agent) = base();
+        s.connect(agent, t, "::1", p);
+        s.llm(agent, 3_000, Turn::new("done"));
+        let f = run(s, "new_egress").await;
+        assert_eq!(f.len(), 1, "{t} ms, port {p}: {f:?}");
+    }
 }
 
 #[tokio::test]

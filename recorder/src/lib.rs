@@ -5,10 +5,8 @@
 mod bpf;
 mod events;
 mod layouts;
-mod probe_sites;
 mod procfs;
 mod tls;
-mod tls_targets;
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -425,14 +423,18 @@ impl<'a> Recording<'a> {
                 None
             }
         };
-        let mut hooks = tls::TlsHooks::default();
+        let mut hooks = tls::TlsHooks::new(agentsight_tls_targets::stripped::default_cache_dir());
         if let Some(ts) = tls_skel.as_ref() {
             for path in &system_tls_libraries {
                 hooks.attach_path(ts, path);
             }
-            // The command, and runtimes known to carry their own OpenSSL, are
-            // hooked before anything runs: no race with their first request.
-            let mut early: Vec<&str> = vec!["node", "nodejs"];
+            // The command, and runtimes and agents known to carry their own
+            // TLS library (node's OpenSSL; Bun's BoringSSL, in Claude Code's
+            // native build too; Codex's OpenSSL), are hooked before anything
+            // runs: no race with their first request. A binary first seen
+            // at its exec is hooked once located, after its first requests
+            // when those come quickly.
+            let mut early: Vec<&str> = vec!["node", "nodejs", "bun", "claude", "codex"];
             early.extend(args.command.first().map(String::as_str));
             for path in early.into_iter().filter_map(procfs::resolve_command) {
                 hooks.attach_path(ts, &path);

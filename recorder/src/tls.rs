@@ -17,9 +17,11 @@ use libbpf_rs::{Link, OpenObject, UprobeMultiOpts, UprobeOpts};
 use super::bpf::lifecycle::LifecycleSkel;
 use super::bpf::{disable_missing_tracepoints, explain_load_error, LoadConfig};
 use super::events::{event_header, split_record, EV_TLS_DATA, EV_TLS_META};
-use super::tls_targets::{inspect_elf, ElfTls, FileId, TargetKind, TlsScanner, TlsTarget};
 use crate::layouts::{tls_data_body, tls_meta_body, TM_FREE, TM_SET_FD, TM_SHUTDOWN, TM_SNI};
 use agentsight_redact::{Redactor, StreamRedactor};
+use agentsight_tls_targets::targets::{
+    inspect_elf, ElfTls, FileId, TargetKind, TlsScanner, TlsTarget,
+};
 
 #[allow(
     clippy::all,
@@ -104,7 +106,7 @@ fn load_once<'obj>(
 
 /// `enum tls_func` (bpf/agentsight.h): the data functions, as the attach
 /// cookie of their probes and in TLS data records, with their direction.
-const TLS_FUNCS: [(u32, &str, u8); 6] = {
+const TLS_FUNCS: [(u32, &str, u8); 7] = {
     use crate::layouts::*;
     [
         (TF_SSL_WRITE, "SSL_write", DIR_WRITE),
@@ -113,6 +115,7 @@ const TLS_FUNCS: [(u32, &str, u8); 6] = {
         (TF_SSL_READ_EX, "SSL_read_ex", DIR_READ),
         (TF_SSL_WRITE_INTERNAL, "ssl_write_internal", DIR_WRITE),
         (TF_SSL_READ_INTERNAL, "ssl_read_internal", DIR_READ),
+        (TF_SSL_WRITE_INTERNAL_FLAGS, "ssl_write_internal", DIR_WRITE),
     ]
 };
 
@@ -193,10 +196,15 @@ fn data_probes(tls: &ElfTls) -> Vec<DataProbe> {
             "ssl_read_internal"
         };
         let [plain, ex] = shared.covers();
+        let func = if shared.flags {
+            u64::from(crate::layouts::TF_SSL_WRITE_INTERNAL_FLAGS)
+        } else {
+            func_id(internal).expect("in TLS_FUNCS")
+        };
         data.push(DataProbe {
             name: format!("{plain}+{ex} via {internal}@{:#x}", shared.entry),
             offset: shared.probe,
-            func: func_id(internal).expect("in TLS_FUNCS"),
+            func,
         });
     }
     data
@@ -271,7 +279,6 @@ fn attach_data(
 
 /// Keeps the uprobe links, one set per library file (dev, inode): a uprobe
 /// on a file covers every process that maps it, now and later.
-#[derive(Default)]
 pub struct TlsHooks {
     scanner: TlsScanner,
     links: HashMap<FileId, Vec<Link>>,
@@ -280,8 +287,9 @@ pub struct TlsHooks {
     /// Targets with TLS we cannot hook (Go, rustls...), reported once each.
     pub warnings: Vec<String>,
     warned: HashSet<String>,
-    /// New attachments since the last drain, to log as `attach` rows.
-    pending_rows: Vec<(u32, String)>,
+    /// New attachments and unhookable targets since the last drain, to
+    /// log as `attach` / `not_hooked` rows: (pid, event, value).
+    pending_rows: Vec<(u32, &'static str, String)>,
 }
 
 fn file_id(path: &Path) -> Option<FileId> {
@@ -332,6 +340,18 @@ pub fn system_libssl() -> Vec<PathBuf> {
 }
 
 impl TlsHooks {
+    /// Hooks that keep what they locate in stripped binaries in `cache_dir`.
+    pub fn new(cache_dir: Option<PathBuf>) -> TlsHooks {
+        TlsHooks {
+            scanner: TlsScanner::with_cache_dir(cache_dir),
+            links: HashMap::new(),
+            attached: Vec::new(),
+            warnings: Vec::new(),
+            warned: HashSet::new(),
+            pending_rows: Vec::new(),
+        }
+    }
+
     fn attach_target(&mut self, skel: &TlsSkel, target: &TlsTarget, pid: u32) {
         if self.links.contains_key(&target.id) {
             return;
@@ -366,11 +386,14 @@ impl TlsHooks {
             target.id.ino,
             funcs.join(", ")
         );
+        if let Some(method) = &target.tls.located_by {
+            line.push_str(&format!(" located without symbols: {method}"));
+        }
         if !errors.is_empty() {
             line.push_str(&format!(" errors: {}", errors.join("; ")));
         }
         self.pending_rows
-            .push((pid, target.mapped_path.display().to_string()));
+            .push((pid, "attach", target.mapped_path.display().to_string()));
         self.attached.push(line);
         self.links.insert(target.id, links);
     }
@@ -382,15 +405,22 @@ impl TlsHooks {
             return;
         }
         let Ok(tls) = inspect_elf(path) else { return };
-        if !tls.hookable() {
-            return;
-        }
+        let (tls, kind) = if tls.hookable() {
+            (Arc::new(tls), TargetKind::Library)
+        } else {
+            // A binary that carries its TLS library without symbols (Bun,
+            // Claude Code, Codex): located now, before it runs.
+            match self.scanner.executable(id, path, None).0 {
+                Some(located) => (located, TargetKind::Executable),
+                None => return,
+            }
+        };
         let target = TlsTarget {
             path: path.to_path_buf(),
             mapped_path: path.to_path_buf(),
             id,
-            kind: TargetKind::Library,
-            tls: Arc::new(tls),
+            kind,
+            tls,
         };
         self.attach_target(skel, &target, 0);
     }
@@ -407,6 +437,7 @@ impl TlsHooks {
         for u in &found.unhookable {
             let text = u.to_string();
             if self.warned.insert(text.clone()) {
+                self.pending_rows.push((pid, "not_hooked", text.clone()));
                 self.warnings.push(text);
             }
         }
@@ -417,9 +448,10 @@ impl TlsHooks {
         self.links.drain().flat_map(|(_, l)| l).collect()
     }
 
-    /// `attach` rows for tls_events, so the capture says when hooks began.
+    /// `attach` and `not_hooked` rows for tls_events, so the capture says when
+    /// hooks began and what stayed unhooked.
     pub fn take_attach_rows(&mut self, buffers: &mut RowBuffers, ts_ns: u64) {
-        for (pid, path) in self.pending_rows.drain(..) {
+        for (pid, event, value) in self.pending_rows.drain(..) {
             buffers.tls_events.push(&TlsEventRow {
                 subject: agentsight_capture::rows::Subject {
                     ts_ns,
@@ -429,10 +461,10 @@ impl TlsHooks {
                     comm: "",
                     uid: 0,
                 },
-                event: "attach",
+                event,
                 ssl_ptr: 0,
                 fd: None,
-                value: Some(&path),
+                value: Some(&value),
             });
         }
     }
@@ -576,7 +608,7 @@ mod tests {
     use super::{
         data_probes, func_name, kernel_has_uprobe_session, tls_ring_bytes, DIR_READ, DIR_WRITE,
     };
-    use crate::tls_targets::{ElfTls, SharedImpl, SslSymbol};
+    use agentsight_tls_targets::targets::{ElfTls, SharedImpl, SslSymbol};
 
     #[test]
     fn a_shared_implementation_replaces_the_public_data_probes() {
@@ -596,9 +628,11 @@ mod tests {
             go: false,
             shared: vec![SharedImpl {
                 write: false,
+                flags: false,
                 entry: 0x50,
                 probe: 0x54,
             }],
+            located_by: None,
         };
         let probes: Vec<(String, u64, u64)> = data_probes(&tls)
             .into_iter()
@@ -615,6 +649,33 @@ mod tests {
         assert_eq!(func_name(6), ("ssl_read_internal", DIR_READ));
         assert_eq!(func_name(5), ("ssl_write_internal", DIR_WRITE));
         assert_eq!(func_name(99).0, "unknown");
+        // OpenSSL 3.3+ located without symbols: the write's byte count comes
+        // through its fifth argument, a probe of its own kind.
+        let located = ElfTls {
+            shared: vec![
+                SharedImpl {
+                    write: true,
+                    flags: true,
+                    entry: 0x70,
+                    probe: 0x74,
+                },
+                SharedImpl {
+                    write: false,
+                    flags: false,
+                    entry: 0x50,
+                    probe: 0x54,
+                },
+            ],
+            located_by: Some("test".into()),
+            ..ElfTls::default()
+        };
+        assert!(located.hookable());
+        let funcs: Vec<(u64, u64)> = data_probes(&located)
+            .into_iter()
+            .map(|d| (d.offset, d.func))
+            .collect();
+        assert_eq!(funcs, [(0x74, 7), (0x54, 6)]);
+        assert_eq!(func_name(7), ("ssl_write_internal", DIR_WRITE));
     }
 
     #[test]

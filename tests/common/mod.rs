@@ -255,3 +255,29 @@ pub fn assert_page_clean(b: &serde_json::Value) {
         .collect();
     assert!(severe.is_empty(), "console errors: {severe:?}");
 }
+
+/// Agent binaries scripts/setup.sh installs (pinned, cached under
+/// /root/.cache): ones that carry their TLS library without symbols.
+pub mod agents {
+    const ROOT: &str = "/root/.cache/agentsight-agents";
+    pub fn claude_native(version: &str) -> String {
+        format!("{ROOT}/claude-native-{version}/node_modules/@anthropic-ai/claude-code-linux-x64/claude")
+    }
+    pub fn bun(version: &str) -> String {
+        format!("{ROOT}/bun-{version}/node_modules/@oven/bun-linux-x64/bin/bun")
+    }
+    pub const CODEX: &str = "/root/.cache/agentsight-agents/codex-0.171.0/node_modules/@openai/codex/vendor/x86_64-unknown-linux-musl/bin/codex";
+}
+
+/// True when `path` is installed; in CI its absence fails.
+pub fn installed(path: &str) -> bool {
+    let ok = Path::new(path).is_file();
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{path} is missing (scripts/setup.sh installs it)"
+        );
+        eprintln!("SKIPPED: {path} is missing (scripts/setup.sh)");
+    }
+    ok
+}

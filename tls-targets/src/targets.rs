@@ -27,7 +27,8 @@ use object::{
     SectionKind, SegmentFlags, SymbolKind,
 };
 
-use super::probe_sites::{probe_point, shared_impl, PublicPair, CODE_WINDOW};
+use crate::probe_sites::{probe_point, shared_impl, PublicPair, CODE_WINDOW};
+use crate::stripped::{self as stripped_tls, Flavor, Located};
 
 /// OpenSSL-API functions the TLS BPF programs hook, in the order the
 /// recorder attaches them. `SSL_set_tlsext_host_name` exists as a function in
@@ -62,15 +63,17 @@ pub struct SslSymbol {
     pub name: &'static str,
     pub offset: u64,
     /// Where its uprobe attaches: the entry, or past a leading `endbr64`
-    /// (see [`super::probe_sites`]).
+    /// (see [`crate::probe_sites`]).
     pub probe: u64,
 }
 
 /// OpenSSL's internal function behind a public read or write pair, probed in
-/// their place (see [`super::probe_sites`]).
+/// their place (see [`crate::probe_sites`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SharedImpl {
     pub write: bool,
+    /// The write takes `flags` before its `size_t *` (OpenSSL 3.3+).
+    pub flags: bool,
     /// File offset of its entry, and where the probe attaches.
     pub entry: u64,
     pub probe: u64,
@@ -96,6 +99,8 @@ pub struct ElfTls {
     pub go: bool,
     /// Internal functions probed instead of public data functions.
     pub shared: Vec<SharedImpl>,
+    /// Found without symbols (see [`crate::stripped`]): how.
+    pub located_by: Option<String>,
 }
 
 impl ElfTls {
@@ -120,6 +125,37 @@ impl ElfTls {
     pub fn hookable(&self) -> bool {
         (self.has("SSL_write") && self.has("SSL_read"))
             || (self.has("SSL_write_ex") && self.has("SSL_read_ex"))
+            || (self.shared.iter().any(|s| s.write) && self.shared.iter().any(|s| !s.write))
+    }
+
+    /// The data functions of a binary without symbols, as located.
+    pub fn from_located(found: &Located) -> ElfTls {
+        let mut out = ElfTls {
+            located_by: Some(found.method.clone()),
+            ..ElfTls::default()
+        };
+        match found.flavor {
+            Flavor::BoringSsl => {
+                for (name, e) in [("SSL_write", &found.write), ("SSL_read", &found.read)] {
+                    out.symbols.push(SslSymbol {
+                        name,
+                        offset: e.offset,
+                        probe: e.probe,
+                    });
+                }
+            }
+            Flavor::OpenSsl3 => {
+                for (write, e) in [(true, &found.write), (false, &found.read)] {
+                    out.shared.push(SharedImpl {
+                        write,
+                        flags: write && found.write_has_flags,
+                        entry: e.offset,
+                        probe: e.probe,
+                    });
+                }
+            }
+        }
+        out
     }
 }
 
@@ -178,7 +214,7 @@ pub fn inspect_elf(path: &Path) -> io::Result<ElfTls> {
 }
 
 /// Moves probes where the kernel need not single-step (see
-/// [`super::probe_sites`]).
+/// [`crate::probe_sites`]).
 fn place_x86_probes<'d>(
     out: &mut ElfTls,
     elf: &object::File<'d, &'d ReadCache<File>>,
@@ -221,6 +257,7 @@ fn place_x86_probes<'d>(
         if let Some((entry, probe)) = shared_impl(&pair, &text, code) {
             shared.push(SharedImpl {
                 write,
+                flags: false,
                 entry,
                 probe,
             });
@@ -230,12 +267,15 @@ fn place_x86_probes<'d>(
 }
 
 /// TLS implementations we can recognise but not hook with the OpenSSL probes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NoHookReason {
     /// Go's crypto/tls: no OpenSSL functions are ever called.
     Go,
     /// A TLS library linked statically without exported `SSL_write`.
     Static(&'static str),
+    /// BoringSSL or OpenSSL linked statically, whose data functions could
+    /// not be located without symbols: the library and why.
+    NotLocated(&'static str, String),
     /// GnuTLS (e.g. Debian's libcurl-gnutls used by git).
     GnuTls,
     /// Mozilla NSS (libssl3.so / libnss3.so).
@@ -252,9 +292,10 @@ pub struct Unhookable {
 impl fmt::Display for Unhookable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = self.mapped_path.display();
-        match self.reason {
+        match &self.reason {
             NoHookReason::Go => write!(f, "{p} is a Go program: its crypto/tls has no OpenSSL calls to hook, TLS plaintext is not captured"),
-            NoHookReason::Static(lib) => write!(f, "{p} links {lib} statically with no exported SSL_write: TLS plaintext is not captured"),
+            NoHookReason::Static(lib) => write!(f, "{p} carries {lib} (linked statically, no exported SSL functions): TLS plaintext through it is not captured"),
+            NoHookReason::NotLocated(lib, why) => write!(f, "{p} links {lib} statically with no symbols and its TLS functions were not located ({why}): TLS plaintext through it is not captured"),
             NoHookReason::GnuTls => write!(f, "{p} is GnuTLS: TLS through it is not captured (only OpenSSL-compatible libraries are hooked)"),
             NoHookReason::Nss => write!(f, "{p} is Mozilla NSS: TLS through it is not captured (only OpenSSL-compatible libraries are hooked)"),
         }
@@ -357,11 +398,17 @@ pub fn parse_maps(text: &str) -> Vec<MapEntry> {
     out
 }
 
+pub type ExecutableTls = (Option<Arc<ElfTls>>, Vec<NoHookReason>);
+
 /// Scans processes for TLS targets, caching per-file results across scans.
 #[derive(Default)]
 pub struct TlsScanner {
     files: HashMap<FileId, Option<Arc<ElfTls>>>,
-    reasons: HashMap<FileId, Vec<NoHookReason>>,
+    /// Executables without exported SSL functions: what was located in
+    /// them, and what stays unhooked.
+    executables: HashMap<FileId, ExecutableTls>,
+    /// Where located offsets persist between runs.
+    cache_dir: Option<PathBuf>,
     /// The recorder's own mount namespace, read once (scans run per exec).
     self_mnt_ns: Option<Option<PathBuf>>,
 }
@@ -370,6 +417,14 @@ impl TlsScanner {
     #[cfg(test)]
     pub fn new() -> TlsScanner {
         TlsScanner::default()
+    }
+
+    /// A scanner that keeps located offsets of stripped binaries in `dir`.
+    pub fn with_cache_dir(dir: Option<PathBuf>) -> TlsScanner {
+        TlsScanner {
+            cache_dir: dir,
+            ..TlsScanner::default()
+        }
     }
 
     /// Finds hookable TLS in `pid` (whose libraries may load later: rescan
@@ -429,13 +484,19 @@ impl TlsScanner {
                 exe_entry = Some((e.clone(), path));
             }
         }
-        if d.targets.is_empty() {
-            if let Some((e, path)) = exe_entry {
-                let reasons = self
-                    .reasons
-                    .entry(e.id)
-                    .or_insert_with(|| exe_reasons(&path))
-                    .clone();
+        if let Some((e, path)) = exe_entry {
+            let (located, reasons) = self.executable(e.id, &path, Some(pid));
+            let had_library = !d.targets.is_empty();
+            if let Some(tls) = located {
+                d.targets.push(TlsTarget {
+                    path,
+                    mapped_path: e.path.clone().into(),
+                    id: e.id,
+                    kind: TargetKind::Executable,
+                    tls,
+                });
+            }
+            if !had_library {
                 for reason in reasons {
                     d.unhookable.push(Unhookable {
                         mapped_path: e.path.clone().into(),
@@ -445,6 +506,106 @@ impl TlsScanner {
             }
         }
         Ok(d)
+    }
+}
+
+/// An executable without exported SSL functions: its statically linked
+/// BoringSSL or OpenSSL 3 located (cached across runs in `cache_dir`), and
+/// the TLS stacks it carries that stay unhooked.
+fn analyse_executable(
+    path: &Path,
+    cache_dir: Option<&Path>,
+    running: Option<u32>,
+) -> (Option<Arc<ElfTls>>, Vec<NoHookReason>) {
+    // Analysing a large binary for the first time takes about a second,
+    // enough for an agent to send its first request unseen: the process
+    // that runs it waits, stopped.
+    let _held = running
+        .filter(|_| {
+            std::fs::metadata(path).is_ok_and(|m| m.len() >= HOLD_MIN_BYTES)
+                && !stripped_tls::is_cached(path, cache_dir)
+        })
+        .and_then(Held::stop);
+    let mut reasons = exe_reasons(path);
+    let Some(at) = reasons.iter().position(|r| {
+        matches!(
+            r,
+            NoHookReason::Static("BoringSSL") | NoHookReason::Static("OpenSSL")
+        )
+    }) else {
+        return (None, reasons);
+    };
+    let NoHookReason::Static(lib) = reasons[at] else {
+        unreachable!("matched above")
+    };
+    let started = std::time::Instant::now();
+    let why = match stripped_tls::lookup(path, cache_dir) {
+        Ok((Ok(found), source)) => {
+            tracing::info!(
+                "{}: {lib} data functions located ({source:?}, {:.0?}): {}",
+                path.display(),
+                started.elapsed(),
+                found.method
+            );
+            reasons.remove(at);
+            return (Some(Arc::new(ElfTls::from_located(&found))), reasons);
+        }
+        Ok((Err(not_found), _)) => not_found.0,
+        Err(e) => format!("reading the binary: {e}"),
+    };
+    reasons[at] = NoHookReason::NotLocated(lib, why);
+    (None, reasons)
+}
+
+impl TlsScanner {
+    /// What an executable without exported SSL functions offers (analysed
+    /// once per file): its located TLS, and the stacks that stay unhooked.
+    /// `running`: the process already running it, held while it is
+    /// analysed (None before the command starts).
+    pub fn executable(&mut self, id: FileId, path: &Path, running: Option<u32>) -> ExecutableTls {
+        let cache_dir = self.cache_dir.as_deref();
+        self.executables
+            .entry(id)
+            .or_insert_with(|| analyse_executable(path, cache_dir, running))
+            .clone()
+    }
+}
+
+/// Binaries smaller than this are analysed in milliseconds: never held.
+const HOLD_MIN_BYTES: u64 = 16 << 20;
+
+/// A process kept stopped (SIGSTOP) while the binary it runs is analysed;
+/// continued when dropped. A process already stopped is left alone, since
+/// continuing it would undo someone else's stop.
+struct Held {
+    pid: i32,
+    since: std::time::Instant,
+}
+
+impl Held {
+    fn stop(pid: u32) -> Option<Held> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The state follows the command name's closing parenthesis.
+        let state = stat.rsplit_once(") ")?.1.chars().next()?;
+        let pid = i32::try_from(pid).ok()?;
+        // SAFETY: kill(2) on a pid; no memory is shared.
+        let stopped = !matches!(state, 'T' | 't') && unsafe { libc::kill(pid, libc::SIGSTOP) } == 0;
+        stopped.then(|| Held {
+            pid,
+            since: std::time::Instant::now(),
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.pid, libc::SIGCONT) };
+        tracing::info!(
+            "held PID {} for {:.0?} while locating the TLS functions of its binary",
+            self.pid,
+            self.since.elapsed()
+        );
     }
 }
 
@@ -766,7 +927,10 @@ mod tests {
             reason: NoHookReason::Static("rustls"),
         }
         .to_string();
-        assert!(msg.contains("no exported SSL_write"), "{msg}");
+        assert!(
+            msg.contains("carries rustls") && msg.contains("not captured"),
+            "{msg}"
+        );
         // and a real one where the machine has it
         for real_go in [
             "/usr/bin/kubectl",
