@@ -66,6 +66,37 @@ def raw_deflate(data):
     return c.compress(data) + c.flush()
 
 
+def boringssl_shaped():
+    """Mode-1 input: [split][va hi][va lo] code, then data holding ssl_lib.cc.
+    Three functions raise ERR_put_error(16, 0, reason, FILE, line) for the
+    reasons SSL_read, SSL_write and another function raise."""
+    va, data_va = 0x400000, 0x70000000
+    file = data_va + 1
+    code = bytearray(b"\xc3" + b"\xcc" * 15)
+
+    def site(reason):
+        code.extend(b"\xb9" + struct.pack("<I", file))  # mov ecx, FILE
+        code.extend(b"\xbf\x10\x00\x00\x00\x31\xf6")  # mov edi, 16; xor esi, esi
+        code.extend(b"\xba" + struct.pack("<I", reason))  # mov edx, reason
+        code.extend(b"\x41\xb8\x10\x00\x00\x00")  # mov r8d, line
+        code.extend(b"\xe8" + struct.pack("<i", va - (va + len(code) + 5)))  # call ERR
+
+    entries = []
+    for reasons in ([66, 226, 215], [66, 226, 215, 111], [226, 291]):
+        while len(code) % 16:
+            code.append(0xCC)
+        entries.append(va + len(code))
+        code.append(0x55)
+        for r in reasons:
+            code.extend(b"\x85\xff\x74\x02\x5d\xc3")
+            site(r)
+        code.extend(b"\x5d\xc3")
+    for t in entries:  # callers, so each function is a call target
+        code.extend(b"\xe8" + struct.pack("<i", t - (va + len(code) + 5)))
+    data = b"\x00../x/ssl/ssl_lib.cc\x00"
+    return u16(len(code)) + struct.pack("<HH", va >> 16, va & 0xFFFF) + bytes(code) + data
+
+
 def main():
     every = [p.read_bytes() for p in sorted(FIX.iterdir()) if p.suffix != ".md"]
 
@@ -109,6 +140,16 @@ def main():
             put("encoding", b"\x02\x04\x00" + gzip.compress(z))
         put("encoding", b"\x01\x03" + data)
         put("encoding", b"\x8agzip, zstd" + data)
+
+    # binary: a real small ELF (mode 0), its .eh_frame (mode 2), and a
+    # made-up BoringSSL-shaped code segment (mode 1, as in the unit test).
+    elf = Path("/bin/true").read_bytes()
+    put("binary", b"\x00" + elf)
+    eh = subprocess.run(["objcopy", "-O", "binary", "--only-section=.eh_frame", "/bin/true", "/dev/stdout"],
+                        capture_output=True).stdout
+    if eh:
+        put("binary", b"\x02" + eh)
+    put("binary", b"\x01" + boringssl_shaped())
 
     # Hand-made inputs kept in the repository (regressions, long inputs).
     for d in sorted((FUZZ / "seeds").iterdir()):

@@ -702,9 +702,10 @@ fn an_older_bun_found_at_exec_is_captured_byte_exact() {
     bun_fetch_byte_exact("1.1.30", true);
 }
 
-/// `/bin/true` carrying the marks of another TLS stack (objcopy adds a
+/// `/bin/sleep` carrying the marks of another TLS stack (objcopy adds a
 /// section): what a Go program, a rustls program and a BoringSSL build the
-/// recorder cannot locate look like to it.
+/// recorder cannot locate look like to it. (It sleeps so the recorder's
+/// scan after its exec finds it still running.)
 fn binary_marked(dir: &Path, name: &str, section: &str, contents: &[u8]) -> PathBuf {
     let data = dir.join(format!("{name}.section"));
     std::fs::write(&data, contents).unwrap();
@@ -712,7 +713,7 @@ fn binary_marked(dir: &Path, name: &str, section: &str, contents: &[u8]) -> Path
     let status = std::process::Command::new("objcopy")
         .arg(format!("--add-section={section}={}", data.display()))
         .arg(format!("--set-section-flags={section}=alloc,readonly,data"))
-        .arg("/bin/true")
+        .arg("/bin/sleep")
         .arg(&out)
         .status()
         .expect("objcopy runs");
@@ -749,7 +750,7 @@ fn tls_that_cannot_be_hooked_is_named_never_silent() {
         b"BoringSSL\0../../third_party/boringssl/ssl/ssl_lib.cc\0",
     );
     let script = format!(
-        "ls / >/dev/null && '{}' && '{}' && '{}'",
+        "ls / >/dev/null && '{}' 0.3 && '{}' 0.3 && '{}' 0.3",
         go.display(),
         rustls.display(),
         boring.display()

@@ -1,8 +1,10 @@
 //! Shared code for the fuzz targets, which drive the pure crates
-//! (`agentsight-decode`, `agentsight-redact`) without DataFusion.
+//! (`agentsight-decode`, `agentsight-redact`, `agentsight-tls-targets`)
+//! without DataFusion.
 
 pub use agentsight_decode as decode;
 pub use agentsight_redact as redact;
+pub use agentsight_tls_targets as tls_targets;
 
 use decode::http1::Piece;
 

@@ -164,8 +164,9 @@ impl Image {
         Ok(Image { segments, fdes })
     }
 
-    #[cfg(test)]
-    fn from_code(va: u64, code: &[u8], data: &[u8], data_va: u64) -> Image {
+    /// An image of one code and one data segment (tests and the fuzz
+    /// target drive the analysis with it, no ELF needed).
+    pub fn from_code(va: u64, code: &[u8], data: &[u8], data_va: u64) -> Image {
         Image {
             fdes: Vec::new(),
             segments: vec![
@@ -396,8 +397,8 @@ impl Image {
         let looks_like_entry = |e: u64| {
             self.fde_at(e).is_some()
                 || e % 16 == 0
-                    && self
-                        .code_at(e - 1)
+                    && e.checked_sub(1)
+                        .and_then(|before| self.code_at(before))
                         .is_some_and(|(_, c)| matches!(c[0], 0xcc | 0x90 | 0xc3))
         };
         let (likely, other): (Vec<u64>, Vec<u64>) =
@@ -413,7 +414,7 @@ impl Image {
 /// Function ranges (start, length) from the FDEs of `.eh_frame` (LSB
 /// Core, "Exception Frames"): exact bounds where the compiler wrote unwind
 /// information. Records in an encoding not handled here are skipped.
-fn eh_frame_functions(section_va: u64, data: &[u8]) -> Vec<(u64, u64)> {
+pub fn eh_frame_functions(section_va: u64, data: &[u8]) -> Vec<(u64, u64)> {
     fn uleb(data: &[u8], at: &mut usize) -> Option<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
@@ -920,20 +921,43 @@ fn code_fingerprint(file: &File, offset: u64) -> io::Result<String> {
     Ok(hex(&buf))
 }
 
-/// What the cache holds for a binary: located entries or why not.
-fn serialize(file: &File, r: &Result<Located, NotLocated>) -> io::Result<String> {
+/// What is known about one executable: the TLS stacks its strings name
+/// (`markers`: "BoringSSL", "OpenSSL", "rustls", "Go"), and, when it carries
+/// BoringSSL or OpenSSL, where its data functions are or why they were not
+/// found. This is what the cache keeps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Analysis {
+    pub markers: Vec<String>,
+    pub located: Option<Result<Located, NotLocated>>,
+}
+
+/// The libraries [`locate`] knows, by their marker.
+pub const LOCATABLE: [&str; 2] = ["BoringSSL", "OpenSSL"];
+
+const CACHE_MAGIC: &str = "agentsight-tls-location";
+
+fn serialize(file: &File, a: &Analysis) -> io::Result<String> {
     let flat = |s: &str| s.replace(['\n', '\r'], " ");
-    Ok(match r {
-        Ok(l) => {
-            let mut out = format!(
-                "agentsight-tls-location {LOCATOR_VERSION}\nflavor {}\nwrite_has_flags {}\nmethod {}\n",
+    let mut out = format!(
+        "{CACHE_MAGIC} {LOCATOR_VERSION}\nmarkers {}\n",
+        a.markers
+            .iter()
+            .map(|m| flat(m).replace(',', " "))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    match &a.located {
+        None => {}
+        Some(Ok(l)) => {
+            out.push_str(&format!(
+                "flavor {}\nwrite_has_flags {}\nmethod {}\n",
                 match l.flavor {
                     Flavor::BoringSsl => "boringssl",
                     Flavor::OpenSsl3 => "openssl3",
                 },
                 u8::from(l.write_has_flags),
                 flat(&l.method)
-            );
+            ));
             for (name, e) in [("read", &l.read), ("write", &l.write)] {
                 out.push_str(&format!(
                     "{name} {:x} {:x} {:x} {}\n",
@@ -943,30 +967,30 @@ fn serialize(file: &File, r: &Result<Located, NotLocated>) -> io::Result<String>
                     code_fingerprint(file, e.offset)?
                 ));
             }
-            out
         }
-        Err(e) => format!(
-            "agentsight-tls-location {LOCATOR_VERSION}\nnot-located {}\n",
-            flat(&e.0)
-        ),
-    })
+        Some(Err(e)) => out.push_str(&format!("not-located {}\n", flat(&e.0))),
+    }
+    Ok(out)
 }
 
-/// A cached result, if the text parses and the code at each entry is the
-/// code that was located.
-fn parse_cached(file: &File, text: &str) -> Option<Result<Located, NotLocated>> {
+/// A cached analysis, if the text parses and the code at each located
+/// entry is the code that was located.
+fn parse_cached(file: &File, text: &str) -> Option<Analysis> {
     let mut lines = text.lines();
-    if lines.next()? != format!("agentsight-tls-location {LOCATOR_VERSION}") {
+    if lines.next()? != format!("{CACHE_MAGIC} {LOCATOR_VERSION}") {
         return None;
     }
     let mut fields: std::collections::HashMap<&str, &str> = Default::default();
     for line in lines {
-        let (k, v) = line.split_once(' ')?;
+        let (k, v) = line.split_once(' ').unwrap_or((line, ""));
         fields.insert(k, v);
     }
-    if let Some(why) = fields.get("not-located") {
-        return Some(Err(NotLocated(why.to_string())));
-    }
+    let markers = fields
+        .get("markers")?
+        .split(',')
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+        .collect();
     let entry = |name: &str| -> Option<Entry> {
         let mut it = fields.get(name)?.split(' ');
         let mut num = || u64::from_str_radix(it.next()?, 16).ok();
@@ -974,17 +998,24 @@ fn parse_cached(file: &File, text: &str) -> Option<Result<Located, NotLocated>> 
         let fingerprint = it.next()?;
         (code_fingerprint(file, offset).ok()? == fingerprint).then_some(Entry { va, offset, probe })
     };
-    Some(Ok(Located {
-        flavor: match *fields.get("flavor")? {
-            "boringssl" => Flavor::BoringSsl,
-            "openssl3" => Flavor::OpenSsl3,
-            _ => return None,
-        },
-        read: entry("read")?,
-        write: entry("write")?,
-        write_has_flags: *fields.get("write_has_flags")? == "1",
-        method: fields.get("method")?.to_string(),
-    }))
+    let located = if let Some(why) = fields.get("not-located") {
+        Some(Err(NotLocated(why.to_string())))
+    } else if let Some(flavor) = fields.get("flavor") {
+        Some(Ok(Located {
+            flavor: match *flavor {
+                "boringssl" => Flavor::BoringSsl,
+                "openssl3" => Flavor::OpenSsl3,
+                _ => return None,
+            },
+            read: entry("read")?,
+            write: entry("write")?,
+            write_has_flags: *fields.get("write_has_flags")? == "1",
+            method: fields.get("method")?.to_string(),
+        }))
+    } else {
+        None
+    };
+    Some(Analysis { markers, located })
 }
 
 /// How a result was obtained, for the manifest and benchmarks.
@@ -994,18 +1025,18 @@ pub enum Source {
     Analysis,
 }
 
-/// Whether `cache_dir` holds a result for the binary at `path` (not yet
-/// checked against its code: [`lookup`] does that).
-pub fn is_cached(path: &Path, cache_dir: Option<&Path>) -> bool {
-    cache_dir.is_some_and(|dir| cache_key(path).is_ok_and(|key| dir.join(key).is_file()))
-}
-
-/// [`locate`] with the result kept in `cache_dir` (when given and
-/// writable) under the binary's [`cache_key`].
-pub fn lookup(
+/// The analysis of the executable at `path`: from `cache_dir` when it
+/// holds one whose code still matches, else made now and kept there (when
+/// given and writable). `markers` scans the binary for the TLS stacks it
+/// names; `hold` runs first when the analysis has to be made, and what it
+/// returns lives until the analysis is done (the recorder stops the process
+/// running the binary meanwhile).
+pub fn lookup<G>(
     path: &Path,
     cache_dir: Option<&Path>,
-) -> io::Result<(Result<Located, NotLocated>, Source)> {
+    markers: impl FnOnce() -> Vec<String>,
+    hold: impl FnOnce() -> G,
+) -> io::Result<(Analysis, Source)> {
     let file = File::open(path)?;
     let cached_at = match cache_dir {
         Some(dir) => Some(dir.join(cache_key(path)?)),
@@ -1013,15 +1044,22 @@ pub fn lookup(
     };
     if let Some(at) = &cached_at {
         if let Ok(text) = std::fs::read_to_string(at) {
-            if let Some(r) = parse_cached(&file, &text) {
-                return Ok((r, Source::Cache));
+            if let Some(a) = parse_cached(&file, &text) {
+                return Ok((a, Source::Cache));
             }
             tracing::debug!("{}: stale TLS location cache entry, redoing", at.display());
         }
     }
-    let result = locate(&Image::read(path)?);
+    let _held = hold();
+    let markers = markers();
+    let located = if markers.iter().any(|m| LOCATABLE.contains(&m.as_str())) {
+        Some(locate(&Image::read(path)?))
+    } else {
+        None
+    };
+    let analysis = Analysis { markers, located };
     if let Some(at) = &cached_at {
-        let text = serialize(&file, &result)?;
+        let text = serialize(&file, &analysis)?;
         // Written whole then renamed: a concurrent reader sees all or nothing.
         let tmp = at.with_extension(format!("tmp{}", std::process::id()));
         let stored = at
@@ -1034,7 +1072,7 @@ pub fn lookup(
             let _ = std::fs::remove_file(&tmp);
         }
     }
-    Ok((result, Source::Analysis))
+    Ok((analysis, Source::Analysis))
 }
 
 #[cfg(test)]
@@ -1107,6 +1145,14 @@ mod tests {
         let image = Image::from_code(code_va, &code, &data, data_va);
         let err = locate(&image).unwrap_err();
         assert!(err.0.contains("SSL_write: 2 functions"), "{err}");
+    }
+
+    /// Found by the `binary` fuzz target: a candidate entry at address 0.
+    #[test]
+    fn an_entry_at_address_zero_is_no_panic() {
+        let image = Image::from_code(0, &[0xc3; 32], b"", 0x9000);
+        assert!(image.function_containing(0, &[0]).is_some());
+        assert!(image.function_containing(8, &[0, 8]).is_some());
     }
 
     #[test]
@@ -1212,18 +1258,23 @@ mod tests {
     }
 
     #[test]
-    fn located_results_are_cached_and_checked_against_the_code() {
+    fn analyses_are_cached_and_checked_against_the_code() {
         let dir = tempfile::tempdir().unwrap();
         let Some((_, stripped)) = static_openssl_program(dir.path()) else {
             return;
         };
         let cache = dir.path().join("cache");
-        assert!(!is_cached(&stripped, Some(&cache)));
-        let (first, source) = lookup(&stripped, Some(&cache)).unwrap();
-        assert_eq!(source, Source::Analysis);
-        assert!(is_cached(&stripped, Some(&cache)));
-        let (again, source) = lookup(&stripped, Some(&cache)).unwrap();
-        assert_eq!((source, &again), (Source::Cache, &first));
+        let openssl = || vec!["OpenSSL".to_string(), "rustls".to_string()];
+        let holds = std::cell::Cell::new(0);
+        let hold = || holds.set(holds.get() + 1);
+        let (first, source) = lookup(&stripped, Some(&cache), openssl, hold).unwrap();
+        assert_eq!((source, holds.get()), (Source::Analysis, 1));
+        assert_eq!(first.markers, openssl());
+        assert!(matches!(first.located, Some(Ok(_))), "{first:?}");
+        // Cached: the markers are not scanned again, nothing is held.
+        let rescanned = || -> Vec<String> { panic!("scanned again") };
+        let (again, source) = lookup(&stripped, Some(&cache), rescanned, hold).unwrap();
+        assert_eq!((source, &again, holds.get()), (Source::Cache, &first, 1));
         // A cache entry whose code fingerprint no longer matches, or that
         // is garbage, is redone, never trusted.
         let entry = std::fs::read_dir(&cache)
@@ -1247,17 +1298,26 @@ mod tests {
         assert_ne!(tampered, text);
         for bad in [tampered.as_str(), "garbage", ""] {
             std::fs::write(&entry, bad).unwrap();
-            let (redone, source) = lookup(&stripped, Some(&cache)).unwrap();
+            let (redone, source) = lookup(&stripped, Some(&cache), openssl, || ()).unwrap();
             assert_eq!((source, &redone), (Source::Analysis, &first), "{bad:?}");
         }
-        // No cache directory: analysed every time, nothing written.
-        assert_eq!(lookup(&stripped, None).unwrap().1, Source::Analysis);
-        // A failure is cached too, with its reason.
+        // No cache directory: analysed every time.
+        assert_eq!(
+            lookup(&stripped, None, openssl, || ()).unwrap().1,
+            Source::Analysis
+        );
+        // No BoringSSL/OpenSSL marker: nothing to locate. A failure to
+        // locate is cached too, with its reason.
         let plain = Path::new("/bin/true");
-        let (r, _) = lookup(plain, Some(&cache)).unwrap();
-        let (cached, source) = lookup(plain, Some(&cache)).unwrap();
-        assert_eq!((source, &cached), (Source::Cache, &r));
-        assert!(cached.unwrap_err().0.contains("no BoringSSL or OpenSSL 3"));
+        let (none, _) = lookup(plain, Some(&cache), || vec!["rustls".into()], || ()).unwrap();
+        assert_eq!(none.located, None);
+        let boring = || vec!["BoringSSL".to_string()];
+        let other = dir.path().join("cache2");
+        let (failed, _) = lookup(plain, Some(&other), boring, || ()).unwrap();
+        let (cached, source) = lookup(plain, Some(&other), boring, || ()).unwrap();
+        assert_eq!((source, &cached), (Source::Cache, &failed));
+        let why = cached.located.unwrap().unwrap_err().0;
+        assert!(why.contains("no BoringSSL or OpenSSL 3"), "{why}");
     }
 
     /// The real binaries of the agents: every release is found by the same

@@ -289,6 +289,28 @@ pub struct Unhookable {
     pub reason: NoHookReason,
 }
 
+impl NoHookReason {
+    /// The name the cache keeps for a marker reason.
+    fn marker(&self) -> String {
+        match self {
+            NoHookReason::Go => "Go".into(),
+            NoHookReason::Static(lib) | NoHookReason::NotLocated(lib, _) => lib.to_string(),
+            NoHookReason::GnuTls => "GnuTLS".into(),
+            NoHookReason::Nss => "NSS".into(),
+        }
+    }
+
+    fn from_marker(name: &str) -> Option<NoHookReason> {
+        if name == "Go" {
+            return Some(NoHookReason::Go);
+        }
+        MARKERS
+            .iter()
+            .find(|(_, lib)| *lib == name)
+            .map(|(_, lib)| NoHookReason::Static(lib))
+    }
+}
+
 impl fmt::Display for Unhookable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = self.mapped_path.display();
@@ -510,51 +532,59 @@ impl TlsScanner {
 }
 
 /// An executable without exported SSL functions: its statically linked
-/// BoringSSL or OpenSSL 3 located (cached across runs in `cache_dir`), and
-/// the TLS stacks it carries that stay unhooked.
+/// BoringSSL or OpenSSL 3 located, and the TLS stacks it carries that stay
+/// unhooked. Large binaries (a 400 MB agent takes about a second) are
+/// analysed once and cached in `cache_dir` across runs; while one is
+/// analysed, the process `running` it is held.
 fn analyse_executable(
     path: &Path,
     cache_dir: Option<&Path>,
     running: Option<u32>,
 ) -> (Option<Arc<ElfTls>>, Vec<NoHookReason>) {
-    // Analysing a large binary for the first time takes about a second,
-    // enough for an agent to send its first request unseen: the process
-    // that runs it waits, stopped.
-    let _held = running
-        .filter(|_| {
-            std::fs::metadata(path).is_ok_and(|m| m.len() >= HOLD_MIN_BYTES)
-                && !stripped_tls::is_cached(path, cache_dir)
-        })
-        .and_then(Held::stop);
-    let mut reasons = exe_reasons(path);
-    let Some(at) = reasons.iter().position(|r| {
-        matches!(
-            r,
-            NoHookReason::Static("BoringSSL") | NoHookReason::Static("OpenSSL")
-        )
-    }) else {
-        return (None, reasons);
-    };
-    let NoHookReason::Static(lib) = reasons[at] else {
-        unreachable!("matched above")
-    };
+    let large = std::fs::metadata(path).is_ok_and(|m| m.len() >= HOLD_MIN_BYTES);
+    let markers = || exe_reasons(path).iter().map(NoHookReason::marker).collect();
     let started = std::time::Instant::now();
-    let why = match stripped_tls::lookup(path, cache_dir) {
-        Ok((Ok(found), source)) => {
+    let looked_up = if large {
+        stripped_tls::lookup(path, cache_dir, markers, || running.and_then(Held::stop))
+    } else {
+        stripped_tls::lookup(path, None, markers, || None::<Held>)
+    };
+    let (analysis, source) = match looked_up {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::debug!("{}: not analysed: {e}", path.display());
+            return (None, Vec::new());
+        }
+    };
+    let mut reasons: Vec<NoHookReason> = analysis
+        .markers
+        .iter()
+        .filter_map(|m| NoHookReason::from_marker(m))
+        .collect();
+    let locatable = |r: &NoHookReason| matches!(r, NoHookReason::Static(lib) if stripped_tls::LOCATABLE.contains(lib));
+    match analysis.located {
+        None => (None, reasons),
+        Some(Ok(found)) => {
             tracing::info!(
-                "{}: {lib} data functions located ({source:?}, {:.0?}): {}",
+                "{}: TLS data functions located ({source:?}, {:.0?}): {}",
                 path.display(),
                 started.elapsed(),
                 found.method
             );
-            reasons.remove(at);
-            return (Some(Arc::new(ElfTls::from_located(&found))), reasons);
+            reasons.retain(|r| !locatable(r));
+            (Some(Arc::new(ElfTls::from_located(&found))), reasons)
         }
-        Ok((Err(not_found), _)) => not_found.0,
-        Err(e) => format!("reading the binary: {e}"),
-    };
-    reasons[at] = NoHookReason::NotLocated(lib, why);
-    (None, reasons)
+        Some(Err(why)) => {
+            for r in &mut reasons {
+                if let NoHookReason::Static(lib) = *r {
+                    if locatable(r) {
+                        *r = NoHookReason::NotLocated(lib, why.0.clone());
+                    }
+                }
+            }
+            (None, reasons)
+        }
+    }
 }
 
 impl TlsScanner {
@@ -727,18 +757,7 @@ fn scan_markers(path: &Path) -> io::Result<Vec<NoHookReason>> {
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
-    };
-    let mut i = 0;
-    while let Some(p) = hay[i..].iter().position(|&b| b == first) {
-        let at = i + p;
-        if hay.len() - at > rest.len() && &hay[at + 1..at + 1 + rest.len()] == rest {
-            return true;
-        }
-        i = at + 1;
-    }
-    false
+    memchr::memmem::find(hay, needle).is_some()
 }
 
 #[cfg(test)]
