@@ -24,7 +24,10 @@ fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut runs = 5;
     if let Some(i) = args.iter().position(|a| a == "--runs") {
-        runs = args.get(i + 1).and_then(|n| n.parse().ok()).expect("--runs N");
+        runs = args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .expect("--runs N");
         args.drain(i..i + 2);
     }
     for path in &args {
@@ -40,17 +43,29 @@ fn main() {
         for _ in 0..runs {
             let dir = tempfile::tempdir().expect("temp dir");
             let t = Instant::now();
-            let (first, reasons) = TlsScanner::with_cache_dir(Some(dir.path().into())).executable(id, path, None);
+            let (first, reasons) =
+                TlsScanner::with_cache_dir(Some(dir.path().into())).executable(id, path, None);
             cold.push(t.elapsed());
             let t = Instant::now();
-            let (again, _) = TlsScanner::with_cache_dir(Some(dir.path().into())).executable(id, path, None);
+            let (again, _) =
+                TlsScanner::with_cache_dir(Some(dir.path().into())).executable(id, path, None);
             cached.push(t.elapsed());
-            assert_eq!(first.as_deref(), again.as_deref(), "the cache gives what the analysis found");
+            assert_eq!(
+                first.as_deref(),
+                again.as_deref(),
+                "the cache gives what the analysis found"
+            );
             shown = match first {
                 Some(tls) => format!(
                     "hooked at {:x?}{:x?}; {}; unhooked: {:?}",
-                    tls.symbols.iter().map(|s| (s.name, s.probe)).collect::<Vec<_>>(),
-                    tls.shared.iter().map(|s| (s.write, s.probe)).collect::<Vec<_>>(),
+                    tls.symbols
+                        .iter()
+                        .map(|s| (s.name, s.probe))
+                        .collect::<Vec<_>>(),
+                    tls.shared
+                        .iter()
+                        .map(|s| (s.write, s.probe))
+                        .collect::<Vec<_>>(),
                     tls.located_by.as_deref().unwrap_or(""),
                     reasons
                 ),

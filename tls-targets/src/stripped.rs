@@ -869,18 +869,61 @@ fn locate_openssl3(image: &Image) -> Result<Located, NotLocated> {
 /// Bumped whenever the method changes, so older cached results are redone.
 const LOCATOR_VERSION: u32 = 1;
 
-/// Where located offsets are kept between runs: `$AGENTSIGHT_CACHE_DIR`,
-/// else the XDG cache directory.
+/// Where located offsets are kept between runs: `$AGENTSIGHT_CACHE_DIR`;
+/// else, for root (the recorder), `/var/cache/agentsight/tls-locations`,
+/// never a directory under `$HOME` that `sudo -E` may have left pointing
+/// at a user's files; else the XDG cache directory.
 pub fn default_cache_dir() -> Option<std::path::PathBuf> {
     let env = |k| {
         std::env::var_os(k)
             .filter(|v| !v.is_empty())
             .map(std::path::PathBuf::from)
     };
-    env("AGENTSIGHT_CACHE_DIR")
-        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("agentsight")))
+    if let Some(dir) = env("AGENTSIGHT_CACHE_DIR") {
+        return Some(dir);
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return Some("/var/cache/agentsight/tls-locations".into());
+    }
+    env("XDG_CACHE_HOME")
+        .map(|d| d.join("agentsight"))
         .or_else(|| env("HOME").map(|d| d.join(".cache/agentsight")))
         .map(|d| d.join("tls-locations"))
+}
+
+/// A cache entry steers where probes go in every process that runs the
+/// binary, so it is only read from, and written to, a directory this user
+/// owns, that no one else may write, and that is not a symbolic link
+/// (created 0700 when missing); an entry file must be ours and not
+/// writable by others either.
+fn trusted(path: &Path, dir: bool) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).is_ok_and(|m| {
+        // SAFETY: geteuid has no preconditions.
+        m.uid() == unsafe { libc::geteuid() }
+            && m.mode() & 0o022 == 0
+            && if dir { m.is_dir() } else { m.is_file() }
+    })
+}
+
+fn trusted_cache_dir(dir: &Path) -> Option<&Path> {
+    use std::os::unix::fs::DirBuilderExt;
+    if std::fs::symlink_metadata(dir).is_err() {
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir);
+    }
+    if trusted(dir, true) {
+        Some(dir)
+    } else {
+        tracing::warn!(
+            "TLS location cache {} is not a directory owned by this user and closed to others: not used",
+            dir.display()
+        );
+        None
+    }
 }
 
 /// The cache key of a binary: its GNU build id, or (when it has none, as
@@ -1038,12 +1081,15 @@ pub fn lookup<G>(
     hold: impl FnOnce() -> G,
 ) -> io::Result<(Analysis, Source)> {
     let file = File::open(path)?;
-    let cached_at = match cache_dir {
+    let cached_at = match cache_dir.and_then(trusted_cache_dir) {
         Some(dir) => Some(dir.join(cache_key(path)?)),
         None => None,
     };
     if let Some(at) = &cached_at {
-        if let Ok(text) = std::fs::read_to_string(at) {
+        if let Some(text) = trusted(at, false)
+            .then(|| std::fs::read_to_string(at).ok())
+            .flatten()
+        {
             if let Some(a) = parse_cached(&file, &text) {
                 return Ok((a, Source::Cache));
             }
@@ -1062,10 +1108,14 @@ pub fn lookup<G>(
         let text = serialize(&file, &analysis)?;
         // Written whole then renamed: a concurrent reader sees all or nothing.
         let tmp = at.with_extension(format!("tmp{}", std::process::id()));
-        let stored = at
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::write(&tmp, text))
+        // create_new: never through a link someone left at the name.
+        use std::os::unix::fs::OpenOptionsExt;
+        let stored = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
             .and_then(|()| std::fs::rename(&tmp, at));
         if let Err(e) = stored {
             tracing::debug!("TLS location cache {}: {e}", at.display());
@@ -1306,6 +1356,23 @@ mod tests {
             lookup(&stripped, None, openssl, || ()).unwrap().1,
             Source::Analysis
         );
+        // A directory or entry others may write is never trusted: an entry
+        // there could move the probes of every process running the binary.
+        use std::os::unix::fs::PermissionsExt;
+        let set_mode =
+            |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+        let source = |dir: &Path| lookup(&stripped, Some(dir), openssl, || ()).unwrap().1;
+        assert_eq!(source(&cache), Source::Cache);
+        set_mode(&cache, 0o777);
+        assert_eq!(source(&cache), Source::Analysis);
+        set_mode(&cache, 0o700);
+        set_mode(&entry, 0o666);
+        assert_eq!(source(&cache), Source::Analysis);
+        // (redone, and the rewritten entry is ours again)
+        assert_eq!(source(&cache), Source::Cache);
+        let linked = dir.path().join("linked-cache");
+        std::os::unix::fs::symlink(&cache, &linked).unwrap();
+        assert_eq!(source(&linked), Source::Analysis);
         // No BoringSSL/OpenSSL marker: nothing to locate. A failure to
         // locate is cached too, with its reason.
         let plain = Path::new("/bin/true");
