@@ -40,6 +40,7 @@ install_agent() { # DIR PACKAGE@VERSION FILE-IT-PROVIDES
 }
 install_agent claude-2.1.112 @anthropic-ai/claude-code@2.1.112 @anthropic-ai/claude-code/cli.js
 install_agent gemini-0.61.0 @google/gemini-cli@0.61.0 @google/gemini-cli/bundle/gemini.js
+install_agent qwen-0.24.4 @qwen-code/qwen-code@0.24.4 @qwen-code/qwen-code/cli-entry.js
 # Binaries that carry their TLS library without symbols (BoringSSL in Bun and
 # Claude Code's native build, OpenSSL 3 in Codex), two releases of the first
 # two: the recorder must locate every one with the same code.

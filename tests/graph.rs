@@ -326,6 +326,9 @@ const CLAUDE_CODE_CLI: &str =
     "/root/.cache/agentsight-agents/claude-2.1.112/node_modules/@anthropic-ai/claude-code/cli.js";
 const GEMINI_CLI: &str =
     "/root/.cache/agentsight-agents/gemini-0.61.0/node_modules/@google/gemini-cli/bundle/gemini.js";
+/// qwen-code's bin (it relaunches node with --expose-gc for the session).
+const QWEN_CODE_CLI: &str =
+    "/root/.cache/agentsight-agents/qwen-0.24.4/node_modules/@qwen-code/qwen-code/cli-entry.js";
 
 /// True when the CLI and node are installed; in CI their absence fails.
 fn have_cli(path: &str) -> bool {
@@ -346,7 +349,7 @@ fn have_cli(path: &str) -> bool {
 
 /// One real agent CLI run under the recorder against the mock.
 struct RealCli<'a> {
-    /// Mock script key (`anthropic`, `gemini`).
+    /// Mock script key (`anthropic`, `gemini`, `openai_chat`).
     endpoint: &'a str,
     /// Tool names and ids: the shell tool, the built-in file-write tool and
     /// the name of its path argument.
@@ -354,6 +357,7 @@ struct RealCli<'a> {
     write: (&'a str, &'a str, &'a str),
     /// `sh -c` command run in the workspace, given the CLI's path.
     command: String,
+    /// `$BASE_URL` in a value becomes the mock's base URL.
     env: Vec<(&'a str, String)>,
     /// Files the CLI needs in its fresh HOME (relative path, contents).
     home_files: Vec<(&'a str, &'a str)>,
@@ -392,10 +396,13 @@ fn real_cli_tool_calls_are_attributed(cli: RealCli) {
     let out = root.join("cap");
     let cmd = format!("cd '{}' && {}", ws.display(), cli.command);
     let base_url = server.base_url();
+    let cli_env: Vec<(&str, String)> = cli
+        .env
+        .iter()
+        .map(|(k, v)| (*k, v.replace("$BASE_URL", &base_url)))
+        .collect();
     let mut env: Vec<(&str, &str)> = vec![("HOME", home.to_str().unwrap())];
-    for (k, v) in &cli.env {
-        env.push((k, if v == "$BASE_URL" { &base_url } else { v }));
-    }
+    env.extend(cli_env.iter().map(|(k, v)| (*k, v.as_str())));
     let o = record_with_env(&server, &out, &[], &env, &["sh", "-c", &cmd]);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "the CLI failed: {stdout}");
@@ -446,6 +453,9 @@ fn real_cli_tool_calls_are_attributed(cli: RealCli) {
             .all(|e| e["method"] == "builtin_tool_path"),
         "{write_edge:?}"
     );
+
+    // The key went out in a header on every call: masked at record time.
+    assert_absent(API_KEY, &out);
 
     let o = agentsight(&[
         "anomalies",
@@ -511,6 +521,10 @@ fn claude_code_native(version: &str) {
     if !can_record() || !installed(&claude) {
         return;
     }
+    // An empty cache: the binary is analysed while its process is held.
+    let cache = tempdir();
+    let mut env = claude_code_env();
+    env.push(("AGENTSIGHT_CACHE_DIR", cache.path().display().to_string()));
     real_cli_tool_calls_are_attributed(RealCli {
         endpoint: "anthropic",
         shell: ("Bash", "toolu_cc_bash"),
@@ -519,7 +533,7 @@ fn claude_code_native(version: &str) {
             "exec '{claude}' -p 'write hello to out.txt, then notes' \
              --dangerously-skip-permissions --output-format json"
         ),
-        env: claude_code_env(),
+        env,
         home_files: vec![],
     });
 }
@@ -656,6 +670,8 @@ fn codex_responses_calls_and_exec_command_are_captured() {
         "{:#}",
         effects[0]
     );
+    // Its bearer token (MOCK_API_KEY) was masked at record time.
+    assert_absent(API_KEY, &out);
     // The rustls it also carries is not hooked, and the capture says so.
     let not_hooked: Vec<String> = query_json(
         &out,
@@ -701,6 +717,41 @@ fn gemini_cli_tool_calls_are_attributed() {
             r#"{"security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": false}},
                 "privacy": {"usageStatisticsEnabled": false}, "telemetry": {"enabled": false},
                 "general": {"disableAutoUpdate": true, "disableUpdateNag": true}}"#,
+        )],
+    });
+}
+
+/// qwen-code (node, a gemini-cli fork) non-interactive with --yolo against
+/// the OpenAI Chat Completions mock: run_shell_command and the built-in
+/// write_file, as gemini-cli names them.
+#[test]
+#[cfg_attr(
+    no_ebpf,
+    ignore = "needs root and kernel BTF to record (CI=true runs it and fails instead)"
+)]
+fn qwen_code_tool_calls_are_attributed() {
+    let _g = serial();
+    if !can_record() || !have_cli(QWEN_CODE_CLI) {
+        return;
+    }
+    real_cli_tool_calls_are_attributed(RealCli {
+        endpoint: "openai_chat",
+        shell: ("run_shell_command", "call_qwen_shell"),
+        write: ("write_file", "call_qwen_write", "file_path"),
+        command: format!(
+            "exec node '{QWEN_CODE_CLI}' -p 'write hello to out.txt, then notes' --yolo --output-format json"
+        ),
+        env: vec![
+            ("OPENAI_BASE_URL", "$BASE_URL/v1".into()),
+            ("OPENAI_API_KEY", API_KEY.into()),
+            ("OPENAI_MODEL", "gpt-mock-1".into()),
+            ("QWEN_CODE_SUPPRESS_YOLO_WARNING", "1".into()),
+        ],
+        home_files: vec![(
+            ".qwen/settings.json",
+            r#"{"security": {"auth": {"selectedType": "openai"}, "folderTrust": {"enabled": false}},
+                "privacy": {"usageStatisticsEnabled": false}, "telemetry": {"enabled": false},
+                "general": {"enableAutoUpdate": false}}"#,
         )],
     });
 }
