@@ -320,8 +320,7 @@ fn agent_loop_graph_attributes_every_tool_call() {
 
 /// Real agent CLIs as scripts/setup.sh installs them (pinned, cached under
 /// /root/.cache). Claude Code 2.1.112 is the last release that is a node
-/// `cli.js` (later ones are a native binary whose TLS the recorder does not
-/// hook yet).
+/// `cli.js`; later ones are a native Bun binary (see `claude_code_native`).
 const CLAUDE_CODE_CLI: &str =
     "/root/.cache/agentsight-agents/claude-2.1.112/node_modules/@anthropic-ai/claude-code/cli.js";
 const GEMINI_CLI: &str =
