@@ -447,6 +447,7 @@ impl<'a> Recording<'a> {
             for pid in initial_scan.into_iter().filter(|&p| p != self_pid) {
                 hooks.scan_pid(ts, pid);
             }
+            hooks.hold_new_executables();
         }
 
         let stop = stop_signals()?;

@@ -20,7 +20,7 @@ use super::events::{event_header, split_record, EV_TLS_DATA, EV_TLS_META};
 use crate::layouts::{tls_data_body, tls_meta_body, TM_FREE, TM_SET_FD, TM_SHUTDOWN, TM_SNI};
 use agentsight_redact::{Redactor, StreamRedactor};
 use agentsight_tls_targets::targets::{
-    inspect_elf, ElfTls, FileId, TargetKind, TlsScanner, TlsTarget,
+    inspect_elf, ElfTls, ExecutableTls, FileId, TargetKind, TlsScanner, TlsTarget,
 };
 
 #[allow(
@@ -405,24 +405,38 @@ impl TlsHooks {
             return;
         }
         let Ok(tls) = inspect_elf(path) else { return };
-        let (tls, kind) = if tls.hookable() {
-            (Arc::new(tls), TargetKind::Library)
+        let (tls, kind, attach) = if tls.hookable() {
+            (Arc::new(tls), TargetKind::Library, path.to_path_buf())
         } else {
             // A binary that carries its TLS library without symbols (Bun,
-            // Claude Code, Codex): located now, before it runs.
-            match self.scanner.executable(id, path, None).0 {
-                Some(located) => (located, TargetKind::Executable),
+            // Claude Code, Codex): located now, before it runs, in the file
+            // opened once (and attached through it).
+            let Ok(file) = std::fs::File::open(path) else {
+                return;
+            };
+            match self.scanner.executable(id, file, None).located {
+                Some((located, file)) => (
+                    located,
+                    TargetKind::Executable,
+                    ExecutableTls::attach_path(&file),
+                ),
                 None => return,
             }
         };
         let target = TlsTarget {
-            path: path.to_path_buf(),
+            path: attach,
             mapped_path: path.to_path_buf(),
             id,
             kind,
             tls,
         };
         self.attach_target(skel, &target, 0);
+    }
+
+    /// Processes seen from now on (at their exec) are held while a binary
+    /// they run is analysed; those found running at the start are not.
+    pub fn hold_new_executables(&mut self) {
+        self.scanner.hold_new_executables();
     }
 
     /// Finds and hooks the TLS a process has mapped now; remembers why a

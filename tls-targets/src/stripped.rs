@@ -24,14 +24,18 @@
 //! instruction boundary: the probe lands on an instruction the compiler
 //! emitted, never inside one. Anything ambiguous is refused with a reason.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::rc::Rc;
 
 use crate::probe_sites::{probe_point, CODE_WINDOW};
-use iced_x86::{Decoder, DecoderOptions, FlowControl, Instruction, Mnemonic, OpKind, Register};
+use iced_x86::{
+    Decoder, DecoderOptions, FlowControl, Instruction, InstructionInfoFactory, Mnemonic, OpAccess,
+    OpKind, Register,
+};
 use object::{Object, ObjectSection, ObjectSegment, SegmentFlags};
 
 /// Which library a binary carries, from its own strings.
@@ -87,6 +91,12 @@ const FUNCTION_SPAN: u64 = 64 << 10;
 const MAX_INSTRUCTIONS: usize = 20_000;
 /// Call targets below a reference tried as its function's entry.
 const ENTRY_TRIES: usize = 8;
+/// Instructions decoded over all candidate functions of one binary (the
+/// largest real analysis, Codex, decodes far fewer), references to the
+/// anchors, and anchor strings: past these the binary is refused.
+const DECODE_BUDGET: usize = 2_000_000;
+const MAX_REFERENCES: usize = 4096;
+const MAX_ANCHORS: usize = 16;
 
 struct Segment {
     va: u64,
@@ -100,19 +110,36 @@ pub struct Image {
     segments: Vec<Segment>,
     /// Function starts and lengths from `.eh_frame`, sorted.
     fdes: Vec<(u64, u64)>,
+    /// Instructions the analysis may still decode: a hostile binary gets a
+    /// bounded amount of work, then a refusal.
+    budget: std::cell::Cell<usize>,
+    /// Functions decoded so far, by entry (None: not an entry).
+    decoded: std::cell::RefCell<HashMap<u64, Option<Rc<Function>>>>,
 }
 
 impl Image {
+    fn new(segments: Vec<Segment>, fdes: Vec<(u64, u64)>) -> Image {
+        Image {
+            segments,
+            fdes,
+            budget: std::cell::Cell::new(DECODE_BUDGET),
+            decoded: Default::default(),
+        }
+    }
+
+    fn out_of_budget(&self) -> bool {
+        self.budget.get() == 0
+    }
+
     pub fn read(path: &Path) -> io::Result<Image> {
         let file = File::open(path)?;
         let cache = object::ReadCache::new(File::open(path)?);
         let elf = object::File::parse(&cache).map_err(invalid)?;
         let file_len = file.metadata()?.len();
         Image::from_elf(&elf, |offset, size| {
-            // Headers are the binary's word: never allocate past the file.
-            if offset.checked_add(size).is_none_or(|end| end > file_len) {
-                return Err(invalid("segment past the end of the file"));
-            }
+            // Headers are the binary's word: never read past the file (the
+            // kernel maps lazily, so a segment may claim more than is there).
+            let size = size.min(file_len.saturating_sub(offset));
             let mut bytes = vec![0u8; usize::try_from(size).map_err(invalid)?];
             file.read_exact_at(&mut bytes, offset)?;
             Ok(bytes)
@@ -147,6 +174,17 @@ impl Image {
             .and_then(|h| Some((h.address(), h.data().ok()?)))
             .map(|(va, data)| eh_frame_functions(va, data))
             .unwrap_or_default();
+        // Overlapping segments would multiply the memory and the scans.
+        let ranges: Vec<(u64, u64)> = elf.segments().map(|s| s.file_range()).collect();
+        let total: u64 = ranges.iter().map(|r| r.1).fold(0, u64::saturating_add);
+        let span = ranges
+            .iter()
+            .map(|r| r.0.saturating_add(r.1))
+            .max()
+            .unwrap_or(0);
+        if total > span.saturating_mul(2) {
+            return Err(invalid("loadable segments overlap"));
+        }
         let mut segments = Vec::new();
         for s in elf.segments() {
             let (offset, size) = s.file_range();
@@ -161,29 +199,27 @@ impl Image {
                 exec,
             });
         }
-        Ok(Image { segments, fdes })
+        Ok(Image::new(segments, fdes))
     }
 
     /// An image of one code and one data segment (tests and the fuzz
     /// target drive the analysis with it, no ELF needed).
     pub fn from_code(va: u64, code: &[u8], data: &[u8], data_va: u64) -> Image {
-        Image {
-            fdes: Vec::new(),
-            segments: vec![
-                Segment {
-                    va,
-                    offset: 0x1000,
-                    bytes: code.to_vec(),
-                    exec: true,
-                },
-                Segment {
-                    va: data_va,
-                    offset: 0x100000,
-                    bytes: data.to_vec(),
-                    exec: false,
-                },
-            ],
-        }
+        let segments = vec![
+            Segment {
+                va,
+                offset: 0x1000,
+                bytes: code.to_vec(),
+                exec: true,
+            },
+            Segment {
+                va: data_va,
+                offset: 0x100000,
+                bytes: data.to_vec(),
+                exec: false,
+            },
+        ];
+        Image::new(segments, Vec::new())
     }
 
     fn code_at(&self, va: u64) -> Option<(&Segment, &[u8])> {
@@ -192,6 +228,18 @@ impl Image {
             .filter(|s| s.exec)
             .find(|s| va >= s.va && va - s.va < s.bytes.len() as u64)
             .map(|s| (s, &s.bytes[(va - s.va) as usize..]))
+    }
+
+    /// Whether some `call rel32` in the code targets `va`.
+    fn called_directly(&self, va: u64) -> bool {
+        self.segments.iter().filter(|s| s.exec).any(|s| {
+            memchr::memchr_iter(0xe8, &s.bytes).any(|p| {
+                s.bytes.get(p + 1..p + 5).is_some_and(|r| {
+                    let rel = i32::from_le_bytes([r[0], r[1], r[2], r[3]]) as i64 as u64;
+                    s.va.wrapping_add(p as u64 + 5).wrapping_add(rel) == va
+                })
+            })
+        })
     }
 
     /// The length of the function `.eh_frame` says starts at `va`.
@@ -230,9 +278,10 @@ impl Image {
         out
     }
 
-    /// Instructions that put one of `targets` in a register: `lea r64,
-    /// [rip+d]` and, in non-PIE code, `mov r32, imm32`. Each candidate is
-    /// decoded to confirm it; returns (instruction address, target).
+    /// Instructions that put one of `targets` (sorted) in a register: `lea
+    /// r64, [rip+d]` and, in non-PIE code, `mov r32, imm32`. Each candidate
+    /// is decoded to confirm it; returns (instruction address, target), at
+    /// most MAX_REFERENCES + 1 of them.
     fn references(&self, targets: &[u64]) -> Vec<(u64, u64)> {
         let (Some(&lo), Some(&hi)) = (targets.iter().min(), targets.iter().max()) else {
             return Vec::new();
@@ -240,7 +289,7 @@ impl Image {
         let mut out = Vec::new();
         for s in self.segments.iter().filter(|s| s.exec) {
             let b = &s.bytes;
-            for p in 3..b.len().saturating_sub(4) {
+            for p in 3..(b.len() + 1).saturating_sub(4) {
                 let v = u32::from_le_bytes([b[p], b[p + 1], b[p + 2], b[p + 3]]);
                 let rip_target =
                     s.va.wrapping_add(p as u64 + 4)
@@ -262,8 +311,11 @@ impl Image {
                 };
                 let va = s.va.wrapping_add(start as u64);
                 if let Some(target) = loaded_address(&decode_one(&b[start..], va)) {
-                    if targets.contains(&target) {
+                    if targets.binary_search(&target).is_ok() {
                         out.push((va, target));
+                        if out.len() > MAX_REFERENCES {
+                            return out;
+                        }
                     }
                 }
             }
@@ -272,9 +324,10 @@ impl Image {
     }
 
     /// Candidate function entries in `[site - FUNCTION_SPAN, site]` for
-    /// some site in `sites` (sorted): targets of direct calls and jumps, of
-    /// `lea r64, [rip+d]` (functions whose address is taken), and the
-    /// function starts `.eh_frame` lists where the binary has them.
+    /// some site in `sites` (sorted): targets of direct calls and of `lea
+    /// r64, [rip+d]` (functions whose address is taken), and the function
+    /// starts `.eh_frame` lists where the binary has them. (Jump targets
+    /// are left out: most are inside functions.)
     fn entries_below(&self, sites: &[u64]) -> Vec<u64> {
         let near = |target: u64| {
             let i = sites.partition_point(|&x| x < target);
@@ -287,9 +340,9 @@ impl Image {
                 b.get(p..p + 4)
                     .map(|r| i32::from_le_bytes([r[0], r[1], r[2], r[3]]) as i64 as u64)
             };
-            for p in memchr::memchr3_iter(0xe8, 0xe9, 0x8d, b) {
+            for p in memchr::memchr2_iter(0xe8, 0x8d, b) {
                 let target = match b[p] {
-                    0xe8 | 0xe9 => {
+                    0xe8 => {
                         rel32_at(p + 1).map(|r| s.va.wrapping_add(p as u64 + 5).wrapping_add(r))
                     }
                     _ if p > 0
@@ -310,9 +363,19 @@ impl Image {
         out
     }
 
-    /// Recursive decode from `entry`, within FUNCTION_SPAN above it. None
-    /// when it meets invalid code or overlapping instructions: not an entry.
-    fn function(&self, entry: u64) -> Option<Function> {
+    /// Recursive decode from `entry` (memoised), within FUNCTION_SPAN above
+    /// it and within its FDE when it has one. None when it meets invalid
+    /// code, overlapping instructions, or falls off its end: not an entry.
+    fn function(&self, entry: u64) -> Option<Rc<Function>> {
+        if let Some(known) = self.decoded.borrow().get(&entry) {
+            return known.clone();
+        }
+        let decoded = self.decode_function(entry).map(Rc::new);
+        self.decoded.borrow_mut().insert(entry, decoded.clone());
+        decoded
+    }
+
+    fn decode_function(&self, entry: u64) -> Option<Function> {
         let (_, code) = self.code_at(entry)?;
         // A call that never returns falls through into the next function:
         // the FDE gives the exact end, or at least where the next one starts.
@@ -328,16 +391,26 @@ impl Image {
         let mut insns: BTreeMap<u64, Instruction> = BTreeMap::new();
         let mut work = vec![entry];
         while let Some(mut ip) = work.pop() {
+            // A branch out of the function is a (conditional) tail call.
+            if ip < entry || ip >= end {
+                continue;
+            }
             loop {
                 if insns.contains_key(&ip) {
                     break;
                 }
-                if ip >= end && ip == next_start {
+                if ip == next_start {
                     break;
                 }
-                if insns.len() >= MAX_INSTRUCTIONS || ip < entry || ip >= end {
+                // Falling off the end, or more code than any TLS function.
+                if insns.len() >= MAX_INSTRUCTIONS || ip >= end {
                     return None;
                 }
+                let left = self.budget.get();
+                if left == 0 {
+                    return None;
+                }
+                self.budget.set(left - 1);
                 let insn = decode_one(&code[(ip - entry) as usize..(end - entry) as usize], ip);
                 if insn.is_invalid() {
                     return None;
@@ -366,7 +439,6 @@ impl Image {
                     }
                     FlowControl::UnconditionalBranch if insn.op0_kind() == OpKind::NearBranch64 => {
                         let t = insn.near_branch_target();
-                        // A jump out of the function is a tail call.
                         if t >= entry && t < end {
                             ip = t;
                         } else {
@@ -380,34 +452,45 @@ impl Image {
         Some(Function { entry, insns })
     }
 
-    /// The function containing the instruction at `site`: the nearest
-    /// candidate entry whose decode reaches it.
-    /// Entries that look like a compiler's (16-byte aligned after padding
-    /// or a return) are tried first: a stray 0xe8 byte inside some
-    /// instruction can name an address in the middle of a function.
-    fn function_containing(&self, site: u64, entries: &[u64]) -> Option<Function> {
+    /// The FDE whose range holds `va`.
+    fn fde_covering(&self, va: u64) -> Option<(u64, u64)> {
+        let i = self.fdes.partition_point(|f| f.0 <= va);
+        i.checked_sub(1)
+            .map(|i| self.fdes[i])
+            .filter(|&(start, len)| va - start < len)
+    }
+
+    /// The function containing the instruction at `site`. Where `.eh_frame`
+    /// covers the site, only the start of that FDE is a candidate. Else the
+    /// candidates are the nearest call or `lea` targets below it that look
+    /// like a compiler's entries (16-byte aligned after `int3` or `nop`
+    /// padding: a stray 0xe8 byte inside some instruction can name an
+    /// address in the middle of a function), and exactly one of them must
+    /// decode to the site: two that do are ambiguous, refused.
+    fn function_containing(&self, site: u64, entries: &[u64]) -> Option<Rc<Function>> {
+        if let Some((start, _)) = self.fde_covering(site) {
+            return self.function(start).filter(|f| f.insns.contains_key(&site));
+        }
+        let looks_like_entry = |e: u64| {
+            e % 16 == 0
+                && e.checked_sub(1)
+                    .and_then(|before| self.code_at(before))
+                    .is_some_and(|(_, c)| matches!(c[0], 0xcc | 0x90))
+        };
         let below = entries.partition_point(|&e| e <= site);
-        let near: Vec<u64> = entries[..below]
+        let reaching: Vec<Rc<Function>> = entries[..below]
             .iter()
             .rev()
             .take_while(|&&e| site - e <= FUNCTION_SPAN)
+            .filter(|&&e| looks_like_entry(e))
             .take(ENTRY_TRIES)
-            .copied()
+            .filter_map(|&e| self.function(e))
+            .filter(|f| f.insns.contains_key(&site))
             .collect();
-        let looks_like_entry = |e: u64| {
-            self.fde_at(e).is_some()
-                || e % 16 == 0
-                    && e.checked_sub(1)
-                        .and_then(|before| self.code_at(before))
-                        .is_some_and(|(_, c)| matches!(c[0], 0xcc | 0x90 | 0xc3))
-        };
-        let (likely, other): (Vec<u64>, Vec<u64>) =
-            near.into_iter().partition(|&e| looks_like_entry(e));
-        likely
-            .into_iter()
-            .chain(other)
-            .filter_map(|e| self.function(e))
-            .find(|f| f.insns.contains_key(&site))
+        match <[_; 1]>::try_from(reaching) {
+            Ok([f]) => Some(f),
+            Err(_) => None,
+        }
     }
 }
 
@@ -491,7 +574,8 @@ pub fn eh_frame_functions(section_va: u64, data: &[u8]) -> Vec<(u64, u64)> {
                         for &c in &aug[1..] {
                             match c {
                                 b'R' => {
-                                    enc = Some(*data.get(p)?);
+                                    // DW_EH_PE_indirect: not a function address.
+                                    enc = Some(*data.get(p)?).filter(|e| e & 0x80 == 0);
                                     p += 1;
                                 }
                                 b'P' => {
@@ -588,26 +672,39 @@ impl Function {
         before
     }
 
-    /// The constant the block around `site` puts in `reg` (`mov r32, imm`
-    /// or `xor r, r`).
+    /// The constant the block around `site` leaves in `reg` at its call:
+    /// the last instruction that writes the register must be `mov r32, imm`
+    /// or `xor r, r`; any other writer means no constant.
     fn constant_in(&self, site: u64, reg: Register) -> Option<u64> {
-        self.block(site).iter().rev().find_map(|i| {
-            let writes = i.op_count() == 2
-                && i.op0_kind() == OpKind::Register
-                && i.op0_register().full_register() == reg;
-            if !writes {
-                return None;
+        let block = self.block(site);
+        let until = block
+            .iter()
+            .position(|i| i.flow_control() != FlowControl::Next)
+            .unwrap_or(block.len());
+        let mut info = InstructionInfoFactory::new();
+        let last = block[..until].iter().rev().find(|i| {
+            info.info(i).used_registers().iter().any(|u| {
+                u.register().full_register() == reg
+                    && matches!(
+                        u.access(),
+                        OpAccess::Write
+                            | OpAccess::ReadWrite
+                            | OpAccess::CondWrite
+                            | OpAccess::ReadCondWrite
+                    )
+            })
+        })?;
+        match (last.mnemonic(), last.op1_kind()) {
+            (Mnemonic::Mov, OpKind::Immediate32 | OpKind::Immediate32to64)
+                if last.op0_kind() == OpKind::Register =>
+            {
+                Some(last.immediate(1))
             }
-            match (i.mnemonic(), i.op1_kind()) {
-                (Mnemonic::Mov, OpKind::Immediate32 | OpKind::Immediate32to64) => {
-                    Some(i.immediate(1))
-                }
-                (Mnemonic::Xor, OpKind::Register) if i.op1_register() == i.op0_register() => {
-                    Some(0)
-                }
-                _ => None,
+            (Mnemonic::Xor, OpKind::Register) if last.op1_register() == last.op0_register() => {
+                Some(0)
             }
-        })
+            _ => None,
+        }
     }
 
     /// Direct calls to `target`, by address.
@@ -681,13 +778,30 @@ pub fn locate(image: &Image) -> Result<Located, NotLocated> {
     }
 }
 
+/// Functions, each with the references to anchors inside it.
+type Referencing = Vec<(Rc<Function>, Vec<(u64, u64)>)>;
+
 /// The functions that reference any of `anchors`, each with the sites.
-fn functions_referencing(image: &Image, anchors: &[u64]) -> Vec<(Function, Vec<(u64, u64)>)> {
-    let mut refs = image.references(anchors);
+fn functions_referencing(image: &Image, anchors: &[u64]) -> Result<Referencing, NotLocated> {
+    let mut anchors = anchors.to_vec();
+    anchors.sort_unstable();
+    anchors.dedup();
+    if anchors.len() > MAX_ANCHORS {
+        return Err(NotLocated(format!(
+            "{} copies of the anchor strings: refused",
+            anchors.len()
+        )));
+    }
+    let mut refs = image.references(&anchors);
+    if refs.len() > MAX_REFERENCES {
+        return Err(NotLocated(format!(
+            "more than {MAX_REFERENCES} references to the anchor strings: refused"
+        )));
+    }
     refs.sort_unstable();
     let sites: Vec<u64> = refs.iter().map(|r| r.0).collect();
     let entries = image.entries_below(&sites);
-    let mut out: Vec<(Function, Vec<(u64, u64)>)> = Vec::new();
+    let mut out: Referencing = Vec::new();
     for &(site, target) in &refs {
         if let Some((_, sites)) = out.iter_mut().find(|(f, _)| f.insns.contains_key(&site)) {
             sites.push((site, target));
@@ -697,12 +811,17 @@ fn functions_referencing(image: &Image, anchors: &[u64]) -> Vec<(Function, Vec<(
             out.push((f, vec![(site, target)]));
         }
     }
-    out
+    if image.out_of_budget() {
+        return Err(NotLocated(format!(
+            "analysis budget of {DECODE_BUDGET} decoded instructions exceeded: refused"
+        )));
+    }
+    Ok(out)
 }
 
 fn locate_boringssl(image: &Image) -> Result<Located, NotLocated> {
     let files = image.strings(b"ssl/ssl_lib.cc", true);
-    let functions = functions_referencing(image, &files);
+    let functions = functions_referencing(image, &files)?;
     if functions.is_empty() {
         return Err(NotLocated(
             "BoringSSL: no code references ssl/ssl_lib.cc".into(),
@@ -756,6 +875,16 @@ fn locate_boringssl(image: &Image) -> Result<Located, NotLocated> {
     };
     let read = one(image, "SSL_read", &reads)?;
     let write = one(image, "SSL_write", &writes)?;
+    // Callers reach both with a direct call (an FDE start alone could be
+    // a split-off cold part).
+    for (name, e) in [("SSL_read", &read), ("SSL_write", &write)] {
+        if !image.called_directly(e.va) {
+            return Err(NotLocated(format!(
+                "{name}: {:#x} is never called directly",
+                e.va
+            )));
+        }
+    }
     Ok(Located {
         flavor: Flavor::BoringSsl,
         read,
@@ -806,13 +935,13 @@ fn locate_openssl3(image: &Image) -> Result<Located, NotLocated> {
         .map(|n| image.strings(n.as_bytes(), false))
         .collect();
     let all: Vec<u64> = anchors.iter().flatten().copied().collect();
-    let functions = functions_referencing(image, &all);
+    let functions = functions_referencing(image, &all)?;
     // The one function that names itself `name`.
     let named = |i: usize| -> Result<&Function, NotLocated> {
         let found: Vec<&Function> = functions
             .iter()
             .filter(|(_, sites)| sites.iter().any(|(_, t)| anchors[i].contains(t)))
-            .map(|(f, _)| f)
+            .map(|(f, _)| &**f)
             .collect();
         match found.as_slice() {
             [f] => Ok(f),
@@ -828,6 +957,11 @@ fn locate_openssl3(image: &Image) -> Result<Located, NotLocated> {
         }
     };
     let (read_int, write_int, read, write) = (named(0)?, named(1)?, named(2)?, named(3)?);
+    if read_int.entry == write_int.entry || read.entry == write.entry {
+        return Err(NotLocated(
+            "OpenSSL: the read and write functions are one".into(),
+        ));
+    }
     // The public form calls the internal one, passing &bytes as the last
     // argument: 4th for the read; 4th, or 5th after `flags`, for the write.
     let out_param = |public: &Function, internal: &Function, name: &str| {
@@ -867,7 +1001,7 @@ fn locate_openssl3(image: &Image) -> Result<Located, NotLocated> {
 }
 
 /// Bumped whenever the method changes, so older cached results are redone.
-const LOCATOR_VERSION: u32 = 1;
+const LOCATOR_VERSION: u32 = 2;
 
 /// Where located offsets are kept between runs: `$AGENTSIGHT_CACHE_DIR`;
 /// else, for root (the recorder), `/var/cache/agentsight/tls-locations`,
@@ -894,9 +1028,9 @@ pub fn default_cache_dir() -> Option<std::path::PathBuf> {
 
 /// A cache entry steers where probes go in every process that runs the
 /// binary, so it is only read from, and written to, a directory this user
-/// owns, that no one else may write, and that is not a symbolic link
-/// (created 0700 when missing); an entry file must be ours and not
-/// writable by others either.
+/// owns, that no one else may write, that is not a symbolic link (created
+/// 0700 when missing) and whose ancestors no one else can rearrange; an
+/// entry file must be ours and not writable by others either.
 fn trusted(path: &Path, dir: bool) -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::symlink_metadata(path).is_ok_and(|m| {
@@ -915,7 +1049,18 @@ fn trusted_cache_dir(dir: &Path) -> Option<&Path> {
             .mode(0o700)
             .create(dir);
     }
-    if trusted(dir, true) {
+    // Nor may anyone else be able to swap a directory on the way to it:
+    // each ancestor is root's or ours, and closed to others unless sticky.
+    let ancestors_safe = dir.ancestors().skip(1).all(|a| {
+        use std::os::unix::fs::MetadataExt;
+        a.as_os_str().is_empty()
+            || std::fs::metadata(a).is_ok_and(|m| {
+                // SAFETY: geteuid has no preconditions.
+                (m.uid() == 0 || m.uid() == unsafe { libc::geteuid() })
+                    && (m.mode() & 0o022 == 0 || m.mode() & 0o1000 != 0)
+            })
+    });
+    if ancestors_safe && trusted(dir, true) {
         Some(dir)
     } else {
         tracing::warn!(
@@ -926,29 +1071,49 @@ fn trusted_cache_dir(dir: &Path) -> Option<&Path> {
     }
 }
 
-/// The cache key of a binary: its GNU build id, or (when it has none, as
-/// Claude Code's) a SHA-256 over its size and 64 KiB samples at 16 places,
-/// so a 400 MB file is not read whole. A hit is only trusted after the code
-/// at every cached offset is compared with the file (see [`lookup`]).
+/// The cache key of a binary: a SHA-256 over its identity (device, inode,
+/// size, modification and change times) and its GNU build id, or (when it
+/// has none, as Claude Code's) 64 KiB samples at 16 places, so a 400 MB
+/// file is not read whole. A hit is still compared with the code at every
+/// located entry (see [`lookup`]).
 fn cache_key(path: &Path) -> io::Result<String> {
     use sha2::{Digest, Sha256};
+    use std::os::unix::fs::MetadataExt;
     let file = File::open(path)?;
-    let len = file.metadata()?.len();
+    let md = file.metadata()?;
+    let len = md.len();
+    let mut h = Sha256::new();
+    // The file's identity: a copy, a rewrite or a rename over it is
+    // another key, and no one can make a file share another's without
+    // writing to that file itself.
+    for v in [
+        md.dev(),
+        md.ino(),
+        len,
+        md.mtime() as u64,
+        md.mtime_nsec() as u64,
+        md.ctime() as u64,
+        md.ctime_nsec() as u64,
+    ] {
+        h.update(v.to_le_bytes());
+    }
     let cache = object::ReadCache::new(File::open(path)?);
-    if let Ok(elf) = object::File::parse(&cache) {
-        if let Ok(Some(id)) = elf.build_id() {
-            return Ok(format!("v{LOCATOR_VERSION}-build-{}", hex(id)));
+    let build_id = object::File::parse(&cache)
+        .ok()
+        .and_then(|elf| elf.build_id().ok().flatten().map(<[u8]>::to_vec));
+    match build_id {
+        Some(id) => h.update(&id),
+        None => {
+            let mut buf = vec![0u8; 64 << 10];
+            for i in 0..16u64 {
+                let at =
+                    (u128::from(len.saturating_sub(buf.len() as u64)) * u128::from(i) / 15) as u64;
+                let n = file.read_at(&mut buf, at)?;
+                h.update(&buf[..n]);
+            }
         }
     }
-    let mut h = Sha256::new();
-    h.update(len.to_le_bytes());
-    let mut buf = vec![0u8; 64 << 10];
-    for i in 0..16u64 {
-        let at = (u128::from(len.saturating_sub(buf.len() as u64)) * u128::from(i) / 15) as u64;
-        let n = file.read_at(&mut buf, at)?;
-        h.update(&buf[..n]);
-    }
-    Ok(format!("v{LOCATOR_VERSION}-sample-{}", hex(&h.finalize())))
+    Ok(format!("v{LOCATOR_VERSION}-{}", hex(&h.finalize())))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -1081,10 +1246,9 @@ pub fn lookup<G>(
     hold: impl FnOnce() -> G,
 ) -> io::Result<(Analysis, Source)> {
     let file = File::open(path)?;
-    let cached_at = match cache_dir.and_then(trusted_cache_dir) {
-        Some(dir) => Some(dir.join(cache_key(path)?)),
-        None => None,
-    };
+    let cached_at = cache_dir
+        .and_then(trusted_cache_dir)
+        .and_then(|dir| Some(dir.join(cache_key(path).ok()?)));
     if let Some(at) = &cached_at {
         if let Some(text) = trusted(at, false)
             .then(|| std::fs::read_to_string(at).ok())
@@ -1099,13 +1263,18 @@ pub fn lookup<G>(
     let _held = hold();
     let markers = markers();
     let located = if markers.iter().any(|m| LOCATABLE.contains(&m.as_str())) {
-        Some(locate(&Image::read(path)?))
+        Some(match Image::read(path) {
+            Ok(image) => locate(&image),
+            Err(e) => Err(NotLocated(format!("reading the binary: {e}"))),
+        })
     } else {
         None
     };
     let analysis = Analysis { markers, located };
-    if let Some(at) = &cached_at {
-        let text = serialize(&file, &analysis)?;
+    if let Some((at, text)) = cached_at
+        .as_ref()
+        .and_then(|at| Some((at, serialize(&file, &analysis).ok()?)))
+    {
         // Written whole then renamed: a concurrent reader sees all or nothing.
         let tmp = at.with_extension(format!("tmp{}", std::process::id()));
         // create_new: never through a link someone left at the name.
@@ -1200,9 +1369,14 @@ mod tests {
     /// Found by the `binary` fuzz target: a candidate entry at address 0.
     #[test]
     fn an_entry_at_address_zero_is_no_panic() {
-        let image = Image::from_code(0, &[0xc3; 32], b"", 0x9000);
-        assert!(image.function_containing(0, &[0]).is_some());
-        assert!(image.function_containing(8, &[0, 8]).is_some());
+        let mut code = vec![0xc3];
+        code.resize(16, 0xcc);
+        code.extend([0x55, 0x5d, 0xc3]); // push rbp; pop rbp; ret
+        let image = Image::from_code(0, &code, b"", 0x9000);
+        // Nothing precedes address 0, so it is no padded entry.
+        assert!(image.function_containing(0, &[0]).is_none());
+        let f = image.function_containing(17, &[0, 16]).unwrap();
+        assert_eq!((f.entry, f.insns.len()), (16, 3));
     }
 
     #[test]

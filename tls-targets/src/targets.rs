@@ -420,7 +420,24 @@ pub fn parse_maps(text: &str) -> Vec<MapEntry> {
     out
 }
 
-pub type ExecutableTls = (Option<Arc<ElfTls>>, Vec<NoHookReason>);
+/// What an executable without exported SSL functions offers.
+#[derive(Clone, Debug, Default)]
+pub struct ExecutableTls {
+    /// Its located data functions, with the file they were found in, kept
+    /// open: the probes attach through `/proc/self/fd/N`, to exactly the
+    /// inode that was analysed, whatever its path names by then.
+    pub located: Option<(Arc<ElfTls>, Arc<File>)>,
+    /// The TLS stacks it carries that stay unhooked.
+    pub reasons: Vec<NoHookReason>,
+}
+
+impl ExecutableTls {
+    /// The path to attach to: the analysed file itself.
+    pub fn attach_path(file: &File) -> PathBuf {
+        use std::os::fd::AsRawFd;
+        PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
+    }
+}
 
 /// Scans processes for TLS targets, caching per-file results across scans.
 #[derive(Default)]
@@ -431,6 +448,10 @@ pub struct TlsScanner {
     executables: HashMap<FileId, ExecutableTls>,
     /// Where located offsets persist between runs.
     cache_dir: Option<PathBuf>,
+    /// Whether a process that runs a binary being analysed is held: not
+    /// for the processes found running when recording starts (their first
+    /// requests are long gone), only for those seen at their exec.
+    holding: bool,
     /// The recorder's own mount namespace, read once (scans run per exec).
     self_mnt_ns: Option<Option<PathBuf>>,
 }
@@ -439,6 +460,11 @@ impl TlsScanner {
     #[cfg(test)]
     pub fn new() -> TlsScanner {
         TlsScanner::default()
+    }
+
+    /// From now on, hold a process while the binary it runs is analysed.
+    pub fn hold_new_executables(&mut self) {
+        self.holding = true;
     }
 
     /// A scanner that keeps located offsets of stripped binaries in `dir`.
@@ -507,11 +533,26 @@ impl TlsScanner {
             }
         }
         if let Some((e, path)) = exe_entry {
-            let (located, reasons) = self.executable(e.id, &path, Some(pid));
+            // The mapping's own file (no path can be swapped under it), else
+            // the path, if it still names the mapped file.
+            let mapped = format!("/proc/{pid}/map_files/{:x}-{:x}", e.start, e.end);
+            let file = File::open(&mapped)
+                .or_else(|_| File::open(&path))
+                .ok()
+                .filter(|f| identity(f) == Some(e.id));
+            let Some(file) = file else {
+                tracing::warn!(
+                    "{}: not the file PID {pid} maps (replaced?): not analysed",
+                    e.path
+                );
+                return Ok(d);
+            };
+            let running = self.holding.then_some(pid);
+            let ExecutableTls { located, reasons } = self.executable(e.id, file, running);
             let had_library = !d.targets.is_empty();
-            if let Some(tls) = located {
+            if let Some((tls, file)) = located {
                 d.targets.push(TlsTarget {
-                    path,
+                    path: ExecutableTls::attach_path(&file),
                     mapped_path: e.path.clone().into(),
                     id: e.id,
                     kind: TargetKind::Executable,
@@ -536,12 +577,10 @@ impl TlsScanner {
 /// unhooked. Large binaries (a 400 MB agent takes about a second) are
 /// analysed once and cached in `cache_dir` across runs; while one is
 /// analysed, the process `running` it is held.
-fn analyse_executable(
-    path: &Path,
-    cache_dir: Option<&Path>,
-    running: Option<u32>,
-) -> (Option<Arc<ElfTls>>, Vec<NoHookReason>) {
-    let large = std::fs::metadata(path).is_ok_and(|m| m.len() >= HOLD_MIN_BYTES);
+fn analyse_executable(file: File, cache_dir: Option<&Path>, running: Option<u32>) -> ExecutableTls {
+    // Every read goes through the one open file.
+    let path = &ExecutableTls::attach_path(&file);
+    let large = file.metadata().is_ok_and(|m| m.len() >= HOLD_MIN_BYTES);
     let markers = || exe_reasons(path).iter().map(NoHookReason::marker).collect();
     let started = std::time::Instant::now();
     let looked_up = if large {
@@ -552,8 +591,8 @@ fn analyse_executable(
     let (analysis, source) = match looked_up {
         Ok(found) => found,
         Err(e) => {
-            tracing::debug!("{}: not analysed: {e}", path.display());
-            return (None, Vec::new());
+            tracing::warn!("{}: not analysed: {e}", path.display());
+            return ExecutableTls::default();
         }
     };
     let mut reasons: Vec<NoHookReason> = analysis
@@ -563,7 +602,10 @@ fn analyse_executable(
         .collect();
     let locatable = |r: &NoHookReason| matches!(r, NoHookReason::Static(lib) if stripped_tls::LOCATABLE.contains(lib));
     match analysis.located {
-        None => (None, reasons),
+        None => ExecutableTls {
+            located: None,
+            reasons,
+        },
         Some(Ok(found)) => {
             tracing::info!(
                 "{}: TLS data functions located ({source:?}, {:.0?}): {}",
@@ -572,7 +614,10 @@ fn analyse_executable(
                 found.method
             );
             reasons.retain(|r| !locatable(r));
-            (Some(Arc::new(ElfTls::from_located(&found))), reasons)
+            ExecutableTls {
+                located: Some((Arc::new(ElfTls::from_located(&found)), Arc::new(file))),
+                reasons,
+            }
         }
         Some(Err(why)) => {
             for r in &mut reasons {
@@ -582,7 +627,10 @@ fn analyse_executable(
                     }
                 }
             }
-            (None, reasons)
+            ExecutableTls {
+                located: None,
+                reasons,
+            }
         }
     }
 }
@@ -592,11 +640,11 @@ impl TlsScanner {
     /// once per file): its located TLS, and the stacks that stay unhooked.
     /// `running`: the process already running it, held while it is
     /// analysed (None before the command starts).
-    pub fn executable(&mut self, id: FileId, path: &Path, running: Option<u32>) -> ExecutableTls {
+    pub fn executable(&mut self, id: FileId, file: File, running: Option<u32>) -> ExecutableTls {
         let cache_dir = self.cache_dir.as_deref();
         self.executables
             .entry(id)
-            .or_insert_with(|| analyse_executable(path, cache_dir, running))
+            .or_insert_with(|| analyse_executable(file, cache_dir, running))
             .clone()
     }
 }
@@ -605,38 +653,74 @@ impl TlsScanner {
 const HOLD_MIN_BYTES: u64 = 16 << 20;
 
 /// A process kept stopped (SIGSTOP) while the binary it runs is analysed;
-/// continued when dropped. A process already stopped is left alone, since
-/// continuing it would undo someone else's stop.
+/// continued when dropped. Signals go through a pidfd, so a process that
+/// died meanwhile is not confused with one that reused its number; one
+/// already stopped is left alone, since continuing it would undo someone
+/// else's stop.
 struct Held {
-    pid: i32,
+    pidfd: std::os::fd::OwnedFd,
+    pid: u32,
     since: std::time::Instant,
 }
 
 impl Held {
     fn stop(pid: u32) -> Option<Held> {
+        use std::os::fd::FromRawFd;
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // The state follows the command name's closing parenthesis.
         let state = stat.rsplit_once(") ")?.1.chars().next()?;
-        let pid = i32::try_from(pid).ok()?;
-        // SAFETY: kill(2) on a pid; no memory is shared.
-        let stopped = !matches!(state, 'T' | 't') && unsafe { libc::kill(pid, libc::SIGSTOP) } == 0;
-        stopped.then(|| Held {
+        if matches!(state, 'T' | 't') {
+            return None;
+        }
+        // SAFETY: pidfd_open(2) takes a pid and flags; the result is a new
+        // descriptor we own, or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+        // SAFETY: fd was just returned to us and is owned by nothing else.
+        let pidfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        let held = Held {
+            pidfd,
             pid,
             since: std::time::Instant::now(),
-        })
+        };
+        held.signal(libc::SIGSTOP).then_some(held)
+    }
+
+    fn signal(&self, sig: i32) -> bool {
+        use std::os::fd::AsRawFd;
+        // SAFETY: pidfd_send_signal(2) on our pidfd, no siginfo.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            ) == 0
+        }
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        // SAFETY: as above.
-        unsafe { libc::kill(self.pid, libc::SIGCONT) };
+        self.signal(libc::SIGCONT);
         tracing::info!(
             "held PID {} for {:.0?} while locating the TLS functions of its binary",
             self.pid,
             self.since.elapsed()
         );
     }
+}
+
+/// The (device, inode) of an open file, as /proc/PID/maps shows it.
+fn identity(file: &File) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    let md = file.metadata().ok()?;
+    Some(FileId {
+        dev_major: libc::major(md.dev()),
+        dev_minor: libc::minor(md.dev()),
+        ino: md.ino(),
+    })
 }
 
 /// `/proc/PID/root` when the process sees another filesystem tree (another
