@@ -164,3 +164,18 @@ def remove_work_dir(work: str) -> None:
         print(f"kept {work}")
     else:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def private_libssl(work: str) -> str:
+    """A directory under `work` with copies of this process's libssl and libcrypto (other
+    inodes): a server run with LD_LIBRARY_PATH there does not share the files the recorder
+    hooks, so the uprobes fire only in the traced client, as with a remote API server."""
+    import ssl  # noqa: F401  (maps the system libssl into this process)
+    priv = os.path.join(work, "privssl")
+    os.makedirs(priv, exist_ok=True)
+    for line in open("/proc/self/maps"):
+        path = line.split()[-1]
+        if os.path.basename(path).startswith(("libssl.so", "libcrypto.so")) and not os.path.exists(
+                os.path.join(priv, os.path.basename(path))):
+            shutil.copy(path, priv)
+    return priv

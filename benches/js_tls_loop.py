@@ -34,14 +34,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="agentsight-jstls-")
     os.chmod(work, 0o755)
-    priv = os.path.join(work, "privssl")
-    os.mkdir(priv)
-    import ssl  # noqa: F401  (maps the system libssl into this process)
-    for line in open("/proc/self/maps"):
-        path = line.split()[-1]
-        if os.path.basename(path).startswith(("libssl.so", "libcrypto.so")) and not os.path.exists(
-                os.path.join(priv, os.path.basename(path))):
-            shutil.copy(path, priv)
+    priv = L.private_libssl(work)
     srv, info, log, libs = start_server(work, "private-libssl", {"LD_LIBRARY_PATH": priv}, 0)
     os.environ["NODE_EXTRA_CA_CERTS"] = info["cert"]
     os.environ.pop("SSL_CERT_FILE", None)

@@ -93,14 +93,7 @@ def main():
     os.chmod(work, 0o755)
     print(f"# tls_loop: {L.machine()}; recorder {L.agentsight_bin()}; python {sys.version.split()[0]}",
           flush=True)
-    priv = os.path.join(work, "privssl")
-    os.mkdir(priv)
-    import ssl  # noqa: F401  (maps the system libssl into this process)
-    for line in open("/proc/self/maps"):
-        path = line.split()[-1]
-        if os.path.basename(path).startswith(("libssl.so", "libcrypto.so")) and not os.path.exists(
-                os.path.join(priv, os.path.basename(path))):
-            shutil.copy(path, priv)
+    priv = L.private_libssl(work)
 
     client = [sys.executable, os.path.join(HERE, "tls_client.py"), "--requests", str(a.requests),
               "--body-bytes", str(a.body_bytes)]

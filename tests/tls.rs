@@ -702,23 +702,12 @@ fn an_older_bun_found_at_exec_is_captured_byte_exact() {
     bun_fetch_byte_exact("1.1.30", true);
 }
 
-/// `/bin/sleep` carrying the marks of another TLS stack (objcopy adds a
-/// section): what a Go program, a rustls program and a BoringSSL build the
-/// recorder cannot locate look like to it. (It sleeps so the recorder's
-/// scan after its exec finds it still running.)
+/// `/bin/sleep` carrying the marks of another TLS stack: what a Go
+/// program, a rustls program and a BoringSSL build the recorder cannot
+/// locate look like to it. (It sleeps so the recorder's scan after its exec
+/// finds it still running.)
 fn binary_marked(dir: &Path, name: &str, section: &str, contents: &[u8]) -> PathBuf {
-    let data = dir.join(format!("{name}.section"));
-    std::fs::write(&data, contents).unwrap();
-    let out = dir.join(name);
-    let status = std::process::Command::new("objcopy")
-        .arg(format!("--add-section={section}={}", data.display()))
-        .arg(format!("--set-section-flags={section}=alloc,readonly,data"))
-        .arg("/bin/sleep")
-        .arg(&out)
-        .status()
-        .expect("objcopy runs");
-    assert!(status.success());
-    out
+    agentsight_testkit::binary_with_section(dir, "/bin/sleep", name, section, contents)
 }
 
 /// Programs whose TLS the recorder cannot hook each get a `not_hooked` row

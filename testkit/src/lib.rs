@@ -624,3 +624,29 @@ pub fn synthetic(
 pub fn synthetic_root() -> u64 {
     proc_key(1000, SEC)
 }
+
+/// A copy of the executable `base` (e.g. `/bin/true`) with an extra
+/// read-only section holding `contents`, made with objcopy: an executable
+/// that carries the marks of another toolchain or TLS stack (a Go build
+/// info section, a rustls panic path), made on the spot rather than hoped
+/// for on the machine.
+pub fn binary_with_section(
+    dir: &Path,
+    base: &str,
+    name: &str,
+    section: &str,
+    contents: &[u8],
+) -> std::path::PathBuf {
+    let data = dir.join(format!("{name}.section"));
+    std::fs::write(&data, contents).unwrap();
+    let out = dir.join(name);
+    let status = std::process::Command::new("objcopy")
+        .arg(format!("--add-section={section}={}", data.display()))
+        .arg(format!("--set-section-flags={section}=alloc,readonly,data"))
+        .arg(base)
+        .arg(&out)
+        .status()
+        .expect("objcopy runs");
+    assert!(status.success(), "objcopy {base} -> {}", out.display());
+    out
+}

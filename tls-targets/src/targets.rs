@@ -992,21 +992,9 @@ mod tests {
         present
     }
 
-    /// `/bin/true` with an extra section: an executable with the marks of
-    /// another toolchain, made on the spot (objcopy) rather than hoped for.
     fn binary_with_section(dir: &Path, section: &str, contents: &[u8]) -> std::path::PathBuf {
-        let data = dir.join("section.bin");
-        std::fs::write(&data, contents).unwrap();
-        let out = dir.join(section.trim_start_matches('.'));
-        let status = std::process::Command::new("objcopy")
-            .arg(format!("--add-section={section}={}", data.display()))
-            .arg(format!("--set-section-flags={section}=alloc,readonly,data"))
-            .arg("/bin/true")
-            .arg(&out)
-            .status()
-            .expect("objcopy runs");
-        assert!(status.success());
-        out
+        let name = section.trim_start_matches('.');
+        agentsight_testkit::binary_with_section(dir, "/bin/true", name, section, contents)
     }
 
     #[test]
