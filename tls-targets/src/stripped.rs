@@ -1073,7 +1073,7 @@ fn trusted_cache_dir(dir: &Path) -> Option<&Path> {
 
 /// The cache key of a binary: a SHA-256 over its identity (device, inode,
 /// size, modification and change times) and its GNU build id, or (when it
-/// has none, as Claude Code's) 64 KiB samples at 16 places, so a 400 MB
+/// has none, as Codex) 64 KiB samples at 16 places, so a 400 MB
 /// file is not read whole. A hit is still compared with the code at every
 /// located entry (see [`lookup`]).
 fn cache_key(path: &Path) -> io::Result<String> {
