@@ -640,7 +640,8 @@ fn bun_fetch_byte_exact(version: &str, via_shell: bool) {
         .find(|a| a.starts_with(&bun))
         .unwrap_or_else(|| panic!("bun hooked: {:?}", m.tls_attachments));
     assert!(
-        attached.contains("[SSL_write, SSL_read]")
+        attached.contains("[SSL_write@0x")
+            && attached.contains(", SSL_read@0x")
             && attached.contains("located without symbols: BoringSSL"),
         "{attached}"
     );

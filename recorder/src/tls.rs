@@ -183,7 +183,11 @@ fn data_probes(tls: &ElfTls) -> Vec<DataProbe> {
         .filter(|sym| !tls.covered_by_shared(sym.name))
         .filter_map(|sym| {
             Some(DataProbe {
-                name: sym.name.to_string(),
+                // Located without symbols: the manifest keeps where.
+                name: match tls.located_by {
+                    Some(_) => format!("{}@{:#x}", sym.name, sym.offset),
+                    None => sym.name.to_string(),
+                },
                 offset: sym.probe,
                 func: func_id(sym.name)?,
             })
