@@ -14,3 +14,18 @@
 pub mod probe_sites;
 pub mod stripped;
 pub mod targets;
+
+/// Whether a test may use something this machine might lack. In CI
+/// (CI=true) it must be there: a test that silently checks nothing is no
+/// proof. Elsewhere the test says it skipped.
+#[cfg(test)]
+pub(crate) fn available(what: &str, present: bool) -> bool {
+    if !present {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{what} is missing: CI must run this test (scripts/setup.sh installs it)"
+        );
+        eprintln!("SKIPPED: {what} is missing");
+    }
+    present
+}

@@ -1386,18 +1386,7 @@ mod tests {
         assert!(locate(&image).is_err());
     }
 
-    /// Whether a test may use something this machine might lack. In CI
-    /// (CI=true) it must be there; elsewhere the test says it skipped.
-    pub(crate) fn available(what: &str, present: bool) -> bool {
-        if !present {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{what} is missing: CI must run this test (scripts/setup.sh installs it)"
-            );
-            eprintln!("SKIPPED: {what} is missing");
-        }
-        present
-    }
+    use crate::available;
 
     /// A static program linking Debian's libssl.a (OpenSSL 3.0), built with
     /// symbols: the ground truth for the method, which must find the same

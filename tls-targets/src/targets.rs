@@ -978,19 +978,7 @@ mod tests {
         }
     }
 
-    /// Whether a test may use something this machine might lack. In CI
-    /// (CI=true) it must be there: a test that silently checks nothing is no
-    /// proof. Elsewhere the test says it skipped.
-    fn available(what: &str, present: bool) -> bool {
-        if !present {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "{what} is missing: CI must run this test"
-            );
-            eprintln!("SKIPPED: {what} is missing");
-        }
-        present
-    }
+    use crate::available;
 
     fn binary_with_section(dir: &Path, section: &str, contents: &[u8]) -> std::path::PathBuf {
         let name = section.trim_start_matches('.');
