@@ -20,7 +20,7 @@ use super::events::{event_header, split_record, EV_TLS_DATA, EV_TLS_META};
 use crate::layouts::{tls_data_body, tls_meta_body, TM_FREE, TM_SET_FD, TM_SHUTDOWN, TM_SNI};
 use agentsight_redact::{Redactor, StreamRedactor};
 use agentsight_tls_targets::targets::{
-    inspect_elf, ElfTls, ExecutableTls, FileId, TargetKind, TlsScanner, TlsTarget,
+    fd_path, inspect_elf, ElfTls, FileId, TargetKind, TlsScanner, TlsTarget,
 };
 
 #[allow(
@@ -419,11 +419,7 @@ impl TlsHooks {
                 return;
             };
             match self.scanner.executable(id, file, None).located {
-                Some((located, file)) => (
-                    located,
-                    TargetKind::Executable,
-                    ExecutableTls::attach_path(&file),
-                ),
+                Some((located, file)) => (located, TargetKind::Executable, fd_path(&file)),
                 None => return,
             }
         };

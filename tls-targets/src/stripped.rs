@@ -115,6 +115,8 @@ pub struct Image {
     budget: std::cell::Cell<usize>,
     /// Functions decoded so far, by entry (None: not an entry).
     decoded: std::cell::RefCell<HashMap<u64, Option<Rc<Function>>>>,
+    /// Direct-call targets among the last candidate entries, sorted.
+    call_targets: std::cell::RefCell<Vec<u64>>,
 }
 
 impl Image {
@@ -124,6 +126,7 @@ impl Image {
             fdes,
             budget: std::cell::Cell::new(DECODE_BUDGET),
             decoded: Default::default(),
+            call_targets: Default::default(),
         }
     }
 
@@ -230,16 +233,11 @@ impl Image {
             .map(|s| (s, &s.bytes[(va - s.va) as usize..]))
     }
 
-    /// Whether some `call rel32` in the code targets `va`.
+    /// Whether some `call rel32` targets `va`: known for entries near a
+    /// reference, as [`Image::entries_below`] found them (one scan of the
+    /// code serves both).
     fn called_directly(&self, va: u64) -> bool {
-        self.segments.iter().filter(|s| s.exec).any(|s| {
-            memchr::memchr_iter(0xe8, &s.bytes).any(|p| {
-                s.bytes.get(p + 1..p + 5).is_some_and(|r| {
-                    let rel = i32::from_le_bytes([r[0], r[1], r[2], r[3]]) as i64 as u64;
-                    s.va.wrapping_add(p as u64 + 5).wrapping_add(rel) == va
-                })
-            })
-        })
+        self.call_targets.borrow().binary_search(&va).is_ok()
     }
 
     /// The length of the function `.eh_frame` says starts at `va`.
@@ -334,6 +332,7 @@ impl Image {
             sites.get(i).is_some_and(|&x| x - target <= FUNCTION_SPAN)
         };
         let mut out: Vec<u64> = self.fdes.iter().map(|f| f.0).filter(|&t| near(t)).collect();
+        let mut called = Vec::new();
         for s in self.segments.iter().filter(|s| s.exec) {
             let b = &s.bytes;
             let rel32_at = |p: usize| {
@@ -355,9 +354,15 @@ impl Image {
                 };
                 if let Some(t) = target.filter(|&t| near(t)) {
                     out.push(t);
+                    if b[p] == 0xe8 {
+                        called.push(t);
+                    }
                 }
             }
         }
+        called.sort_unstable();
+        called.dedup();
+        *self.call_targets.borrow_mut() = called;
         out.sort_unstable();
         out.dedup();
         out

@@ -28,7 +28,7 @@ use object::{
 };
 
 use crate::probe_sites::{probe_point, shared_impl, PublicPair, CODE_WINDOW};
-use crate::stripped::{self as stripped_tls, Flavor, Located};
+use crate::stripped::{self, Flavor, Located};
 
 /// OpenSSL-API functions the TLS BPF programs hook, in the order the
 /// recorder attaches them. `SSL_set_tlsext_host_name` exists as a function in
@@ -431,12 +431,11 @@ pub struct ExecutableTls {
     pub reasons: Vec<NoHookReason>,
 }
 
-impl ExecutableTls {
-    /// The path to attach to: the analysed file itself.
-    pub fn attach_path(file: &File) -> PathBuf {
-        use std::os::fd::AsRawFd;
-        PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
-    }
+/// A path that names exactly this open file (`/proc/self/fd/N`), whatever
+/// its own path names by now: reads and attaches go through it.
+pub fn fd_path(file: &File) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
 }
 
 /// Scans processes for TLS targets, caching per-file results across scans.
@@ -552,7 +551,7 @@ impl TlsScanner {
             let had_library = !d.targets.is_empty();
             if let Some((tls, file)) = located {
                 d.targets.push(TlsTarget {
-                    path: ExecutableTls::attach_path(&file),
+                    path: fd_path(&file),
                     mapped_path: e.path.clone().into(),
                     id: e.id,
                     kind: TargetKind::Executable,
@@ -579,14 +578,14 @@ impl TlsScanner {
 /// analysed, the process `running` it is held.
 fn analyse_executable(file: File, cache_dir: Option<&Path>, running: Option<u32>) -> ExecutableTls {
     // Every read goes through the one open file.
-    let path = &ExecutableTls::attach_path(&file);
+    let path = &fd_path(&file);
     let large = file.metadata().is_ok_and(|m| m.len() >= HOLD_MIN_BYTES);
     let markers = || exe_reasons(path).iter().map(NoHookReason::marker).collect();
     let started = std::time::Instant::now();
     let looked_up = if large {
-        stripped_tls::lookup(path, cache_dir, markers, || running.and_then(Held::stop))
+        stripped::lookup(path, cache_dir, markers, || running.and_then(Held::stop))
     } else {
-        stripped_tls::lookup(path, None, markers, || None::<Held>)
+        stripped::lookup(path, None, markers, || None::<Held>)
     };
     let (analysis, source) = match looked_up {
         Ok(found) => found,
@@ -600,7 +599,7 @@ fn analyse_executable(file: File, cache_dir: Option<&Path>, running: Option<u32>
         .iter()
         .filter_map(|m| NoHookReason::from_marker(m))
         .collect();
-    let locatable = |r: &NoHookReason| matches!(r, NoHookReason::Static(lib) if stripped_tls::LOCATABLE.contains(lib));
+    let locatable = |r: &NoHookReason| matches!(r, NoHookReason::Static(lib) if stripped::LOCATABLE.contains(lib));
     match analysis.located {
         None => ExecutableTls {
             located: None,
